@@ -1,0 +1,99 @@
+"""Settings, from the environment and an optional YAML file (HUB_CONFIG).
+
+Secrets never live in the repository: a YAML value "${NAME}" is read from the environment.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_ENV_REF = re.compile(r"^\$\{([A-Z0-9_]+)\}$")
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message names the file and the key."""
+
+
+@dataclass
+class Settings:
+    database_url: str = "sqlite:///var/hub.sqlite3"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue: str = "hub"
+    default_ttl_s: int = 600
+    retry_backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0)
+    batch_size: int = 500
+    sweep_interval_s: float = 1.0
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = "defaults"
+
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        return dict(self.plugins.get(name) or {})
+
+
+def _expand(value: Any, where: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        m = _ENV_REF.match(value)
+        if m:
+            if m.group(1) not in os.environ:
+                raise ConfigError(f"{where}: environment variable {m.group(1)} is not set")
+            return os.environ[m.group(1)]
+    return value
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    s = Settings()
+    path = env.get("HUB_CONFIG")
+    if path:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"HUB_CONFIG={path}: no such file")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: must be a mapping at the top level")
+        data = _expand(data, path)
+        known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
+                 "sweep_interval_s", "plugins"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys: {', '.join(unknown)}")
+        for key, value in data.items():
+            if key == "retry_backoff_s":
+                value = tuple(float(v) for v in value)
+            setattr(s, key, value)
+        s.source = path
+    s.database_url = env.get("HUB_DATABASE_URL", s.database_url)
+    s.redis_url = env.get("HUB_REDIS_URL", s.redis_url)
+    s.queue = env.get("HUB_QUEUE", s.queue)
+    if "HUB_DEFAULT_TTL_S" in env:
+        s.default_ttl_s = int(env["HUB_DEFAULT_TTL_S"])
+    if "HUB_RETRY_BACKOFF_S" in env:
+        s.retry_backoff_s = tuple(float(v) for v in env["HUB_RETRY_BACKOFF_S"].split(",") if v.strip())
+    return s
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def set_settings(settings: Settings | None) -> None:
+    global _settings
+    _settings = settings

@@ -1,0 +1,133 @@
+"""Finds plugins through entry points and collects what they register.
+
+Built-in plugins are ordinary distributions under plugins/, found exactly like a vendor's.
+HUB_PLUGINS=name1,name2 restricts loading to those entry-point names (to certify one alone);
+HUB_PLUGINS= (empty) loads none.
+"""
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from hub import hookspecs
+from hub.vendor import ManifestError, VendorAdapter
+
+GROUPS = ("hub.vendors", "hub.sources", "hub.outputs")
+
+
+@dataclass
+class LoadedPlugin:
+    name: str
+    group: str
+    distribution: str
+    version: str
+    module: Any = field(repr=False, default=None)
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be loaded or registered something that breaks the contract."""
+
+
+class Plugins:
+    """The plugin manager plus what the plugins registered. Build one with `load()`."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("hub")
+        self.pm.add_hookspecs(hookspecs)
+        self.loaded: list[LoadedPlugin] = []
+        self._vendors: dict[str, type[VendorAdapter]] | None = None
+
+    def register_module(self, module: Any, name: str, group: str = "hub.vendors",
+                        distribution: str = "", version: str = "") -> None:
+        """Register a plugin module directly (how tests add one without installing it)."""
+        self.pm.register(module, name=name)
+        self.loaded.append(LoadedPlugin(name, group, distribution or name, version, module))
+        self._vendors = None
+
+    def load_entry_points(self, only: set[str] | None = None) -> None:
+        for group in GROUPS:
+            for ep in md.entry_points(group=group):
+                if only is not None and ep.name not in only:
+                    continue
+                if self.pm.has_plugin(ep.name):
+                    continue
+                try:
+                    module = ep.load()
+                except Exception as exc:  # a broken plugin must not take the hub down
+                    raise PluginError(f"plugin {ep.name} ({group}) failed to import: {exc}") from exc
+                dist = ep.dist.name if ep.dist else ep.name
+                version = ep.dist.version if ep.dist else ""
+                self.register_module(module, ep.name, group, dist, version)
+
+    def vendors(self) -> dict[str, type[VendorAdapter]]:
+        """Vendor adapter classes by manifest name."""
+        if self._vendors is None:
+            found: dict[str, type[VendorAdapter]] = {}
+
+            def register(cls: type[VendorAdapter]) -> None:
+                manifest = getattr(cls, "manifest", None)
+                if manifest is None or not issubclass(cls, VendorAdapter):
+                    raise PluginError(f"{cls!r} is not a VendorAdapter with a manifest")
+                if manifest.name in found and found[manifest.name] is not cls:
+                    raise PluginError(f"two adapters claim the vendor name {manifest.name}")
+                found[manifest.name] = cls
+
+            self.pm.hook.register_vendors(register=register)
+            self._vendors = found
+        return self._vendors
+
+    def vendor(self, name: str) -> type[VendorAdapter]:
+        try:
+            return self.vendors()[name]
+        except KeyError:
+            raise PluginError(f"no vendor plugin named {name!r} is installed"
+                              f" (installed: {', '.join(sorted(self.vendors())) or 'none'})") from None
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Installed plugins with versions and, for vendors, their manifests."""
+        out = []
+        vendor_by_module = {}
+        for cls in self.vendors().values():
+            vendor_by_module.setdefault(cls.__module__.split(".")[0], []).append(cls)
+        for p in self.loaded:
+            entry: dict[str, Any] = {"name": p.name, "group": p.group, "distribution": p.distribution,
+                                     "version": p.version}
+            top = getattr(p.module, "__name__", "").split(".")[0]
+            adapters = vendor_by_module.get(top, [])
+            if adapters:
+                entry["vendors"] = [a.manifest.to_dict() for a in adapters]
+            out.append(entry)
+        return out
+
+
+def only_from_env(environ: dict[str, str] | None = None) -> set[str] | None:
+    raw = (environ if environ is not None else os.environ).get("HUB_PLUGINS")
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+_plugins: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugin set, loaded on first use."""
+    global _plugins
+    if _plugins is None:
+        p = Plugins()
+        p.load_entry_points(only_from_env())
+        _plugins = p
+    return _plugins
+
+
+def reset_plugins(plugins: Plugins | None = None) -> None:
+    """Forget (or replace) the process-wide plugin set; for tests and the certify command."""
+    global _plugins
+    _plugins = plugins
+
+
+__all__ = ["GROUPS", "LoadedPlugin", "ManifestError", "PluginError", "Plugins", "get_plugins", "reset_plugins"]

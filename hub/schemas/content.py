@@ -1,0 +1,62 @@
+"""A bulletin: what is played or shown, independent of where it goes."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from hub.capabilities import PRIORITIES
+
+CONTENT_KINDS = ("audio_file", "tts_text", "stream", "led_text", "led_image")
+# Which field each kind cannot do without.
+_KIND_NEEDS = {
+    "audio_file": "media",
+    "tts_text": "body",
+    "stream": "media",
+    "led_text": "body",
+    "led_image": "media",
+}
+
+
+class MediaSchema(Schema):
+    uri = fields.Str(required=True, validate=validate.Length(min=1, max=2000),
+                     metadata={"description": "Where devices fetch the media (http, https, rtsp, icecast…)"})
+    sha256 = fields.Str(validate=validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex digits"),
+                        metadata={"description": "Digest devices verify after download"})
+    duration_s = fields.Float(validate=validate.Range(min=0, max=86400),
+                              metadata={"description": "Length in seconds; absent for live streams"})
+    mime = fields.Str(validate=validate.Length(max=100))
+
+
+class OriginSchema(Schema):
+    source = fields.Str(required=True, validate=validate.Length(min=1, max=100),
+                        metadata={"description": "Source plugin id (national system, RSS feed, operator…)"})
+    external_id = fields.Str(validate=validate.Length(max=500))
+
+
+class ContentSchema(Schema):
+    id = fields.Str(dump_only=True)
+    title = fields.Str(required=True, validate=validate.Length(min=1, max=300))
+    kind = fields.Str(required=True, validate=validate.OneOf(CONTENT_KINDS))
+    language = fields.Str(load_default="vi", validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+                                                                      error="must be a BCP 47 tag such as vi or en-US"))
+    body = fields.Str(validate=validate.Length(max=100_000),
+                      metadata={"description": "Text to speak (tts_text) or to show (led_text)"})
+    media = fields.Nested(MediaSchema)
+    category = fields.Str(validate=validate.Length(max=100))
+    origin = fields.Nested(OriginSchema)
+    priority = fields.Str(load_default="normal", validate=validate.OneOf(PRIORITIES),
+                          metadata={"description": "Bulletin class of circular 39/2020/TT-BTTTT"})
+    valid_from = fields.AwareDateTime()
+    valid_until = fields.AwareDateTime()
+    created_at = fields.AwareDateTime(dump_only=True)
+
+    @validates_schema
+    def _kind_has_what_it_needs(self, data: dict[str, Any], **_: Any) -> None:
+        kind = data.get("kind")
+        need = _KIND_NEEDS.get(kind or "")
+        if need and not data.get(need):
+            raise ValidationError(f"content of kind {kind} needs {need}", field_name=need)
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and end <= start:
+            raise ValidationError("must be later than valid_from", field_name="valid_until")

@@ -1,0 +1,16 @@
+"""What a vendor plugin declares about itself."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from hub.capabilities import CAPABILITIES, DEVICE_KINDS
+
+
+class ManifestSchema(Schema):
+    name = fields.Str(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$"))
+    title = fields.Str(required=True)
+    version = fields.Str(required=True)
+    protocols = fields.List(fields.Str(), required=True)
+    device_kinds = fields.List(fields.Str(validate=validate.OneOf(DEVICE_KINDS)), required=True)
+    capabilities = fields.List(fields.Str(validate=validate.OneOf(sorted(CAPABILITIES))), required=True)
+    config_schema = fields.Dict(metadata={"description": "JSON Schema of the plugin's configuration"})

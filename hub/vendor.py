@@ -1,0 +1,167 @@
+"""What a vendor adapter is: its manifest, what it is given and what it gives back.
+
+Adapters never touch the database or the queue. The hub hands them a batch of (device,
+envelope) pairs and records the per-device results they return; acks and status that arrive
+later are handed to a `ResultSink` from `listen`.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from marshmallow import Schema
+
+from hub.capabilities import DEVICE_KINDS, unknown_capabilities
+
+
+class ManifestError(ValueError):
+    """A plugin's manifest breaks the contract (unknown capability, device kind, bad name)."""
+
+
+class StatusParseError(ValueError):
+    """A device payload could not be understood; the message says what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    title: str
+    version: str
+    protocols: tuple[str, ...]
+    device_kinds: tuple[str, ...]
+    capabilities: frozenset[str]
+    config_schema: type[Schema] | None = None
+
+    def __post_init__(self) -> None:
+        bad = unknown_capabilities(self.capabilities)
+        if bad:
+            raise ManifestError(f"plugin {self.name}: capabilities not in the vocabulary: {', '.join(bad)}")
+        kinds = sorted(set(self.device_kinds) - set(DEVICE_KINDS))
+        if kinds:
+            raise ManifestError(f"plugin {self.name}: unknown device kinds: {', '.join(kinds)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        from hub.schemas.export import schema_to_jsonschema
+
+        return {
+            "name": self.name,
+            "title": self.title,
+            "version": self.version,
+            "protocols": list(self.protocols),
+            "device_kinds": list(self.device_kinds),
+            "capabilities": sorted(self.capabilities),
+            "config_schema": schema_to_jsonschema(self.config_schema) if self.config_schema else {},
+        }
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    """A device as an adapter sees it: how to reach it, not where it hangs in the province."""
+
+    id: str
+    address: str
+    kind: str
+    model: str | None = None
+    capabilities: frozenset[str] = frozenset()
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One command as it travels to devices. `command_id` correlates acks."""
+
+    command_id: str
+    verb: str
+    params: dict[str, Any]
+    priority: str
+    expires_at: datetime
+    content: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    device: DeviceRef
+    envelope: Envelope
+
+
+class Outcome(str, enum.Enum):
+    ACKED = "acked"  # the device confirmed synchronously
+    PENDING = "pending"  # sent; the ack will arrive through listen()
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Result:
+    device_id: str
+    outcome: Outcome
+    reason: str | None = None
+    transient: bool = False  # worth retrying: link down, timeout, 5xx
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A device's answer to a command, parsed from the vendor's wire format."""
+
+    command_id: str
+    ok: bool
+    reason: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str = ""
+
+
+class ResultSink(Protocol):
+    """Where an adapter's listener hands what devices send back. Thread-safe."""
+
+    def ack(self, vendor: str, address: str, ack: Ack) -> None: ...
+
+    def status(self, vendor: str, address: str, status: dict[str, Any]) -> None: ...
+
+    def presence(self, vendor: str, address: str, online: bool) -> None: ...
+
+
+class TransientError(RuntimeError):
+    """Raised by an adapter when the whole batch failed for a reason worth retrying."""
+
+
+class VendorAdapter:
+    """Base class of every vendor adapter. Subclasses set `manifest` and implement `send`."""
+
+    manifest: ClassVar[Manifest]
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = dict(config or {})
+
+    def open(self) -> None:
+        """Connect to the broker, gateway or bus. Called once before send or listen."""
+
+    def close(self) -> None:
+        """Release connections. Called once; the adapter is not reused after it."""
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+        """Deliver the batch; return exactly one Result per item, in any order."""
+        raise NotImplementedError
+
+    def listen(self, sink: ResultSink) -> None:
+        """Start handing asynchronous acks, status and presence to `sink` (non-blocking).
+        Adapters whose devices answer synchronously need not override this."""
+
+    def parse_status(self, address: str, payload: bytes) -> dict[str, Any]:
+        """Turn a vendor status payload into a DeviceStatus dict, or raise StatusParseError."""
+        raise NotImplementedError
+
+    def parse_ack(self, address: str, payload: bytes) -> Ack:
+        """Turn a vendor ack payload into an Ack, or raise StatusParseError."""
+        raise NotImplementedError
+
+    def health(self) -> Health:
+        """Whether the adapter can reach its devices' transport right now."""
+        return Health(True)

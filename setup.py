@@ -1,0 +1,35 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="hub-core",
+    version="0.1.0",
+    description="Integration hub for Vietnam's grassroots information system (hệ thống thông tin nguồn)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=find_packages(include=["hub", "hub.*"]),
+    include_package_data=True,
+    install_requires=[
+        "flask>=3.0,<4",
+        "flask-smorest>=0.45,<1",
+        "marshmallow>=3.20,<5",
+        "apispec>=6.6",
+        "pluggy>=1.5,<2",
+        "rq>=2.0,<4",
+        "redis>=5",
+        "paho-mqtt>=2.1,<3",
+        "SQLAlchemy>=2.0,<3",
+        "PyYAML>=6",
+        "click>=8.1",
+        "vietnam-provinces>=2025.10.1",
+    ],
+    extras_require={
+        "embedded": ["fakeredis>=2.20", "amqtt>=0.11"],
+        "postgres": ["psycopg[binary]>=3.1"],
+        "server": ["gunicorn>=22"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "fakeredis>=2.20", "amqtt>=0.11", "psycopg[binary]>=3.1",
+                 "jsonschema>=4.20"],
+    },
+    entry_points={"console_scripts": ["hub=hub.cli:main"]},
+)
