@@ -1,0 +1,115 @@
+"""The area tree: Vietnam's administrative units, any depth.
+
+The official list (34 provinces, 3,321 communes since 1 July 2025) comes from the
+`vietnam-provinces` package; older three-level data and villages below communes come from a
+CSV or YAML file with code, name, type and parent_code.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from hub.models import Area
+
+
+class AreaError(ValueError):
+    """Area data is wrong; the message names the row and the field."""
+
+
+@dataclass(frozen=True)
+class AreaRow:
+    code: str
+    name: str
+    type: str
+    parent_code: str | None = None
+
+
+def official_rows(province_codes: Iterable[str] | None = None) -> list[AreaRow]:
+    """Provinces and communes of the official list, optionally only some provinces."""
+    from vietnam_provinces import Province, Ward
+
+    wanted = {str(int(c)) for c in province_codes} if province_codes else None
+    rows: list[AreaRow] = []
+    for p in Province.iter_all():
+        if wanted is not None and str(int(p.code)) not in wanted:
+            continue
+        pcode = f"{int(p.code):02d}"
+        rows.append(AreaRow(pcode, p.name, "province", None))
+    kept = {r.code for r in rows}
+    for w in Ward.iter_all():
+        pcode = f"{int(w.province_code):02d}"
+        if pcode in kept:
+            rows.append(AreaRow(f"{int(w.code):05d}", w.name, "commune", pcode))
+    if wanted and not rows:
+        raise AreaError(f"no province with code {', '.join(sorted(wanted))} in the official list")
+    return rows
+
+
+def import_areas(session: Session, rows: Iterable[AreaRow]) -> int:
+    """Insert or update areas, parents before children; returns how many rows were written.
+
+    A parent may already be in the database or anywhere in `rows`.
+    """
+    pending = {}
+    for i, r in enumerate(rows, 1):
+        if not r.code or not r.name:
+            raise AreaError(f"area row {i}: code and name are required")
+        if r.parent_code == r.code:
+            raise AreaError(f"area {r.code}: cannot be its own parent")
+        pending[r.code] = r
+    existing = {a.code: a for a in session.scalars(select(Area).where(Area.code.in_(list(pending))))}
+    parents_needed = {r.parent_code for r in pending.values() if r.parent_code and r.parent_code not in pending}
+    known = {a.code: a for a in session.scalars(select(Area).where(Area.code.in_(list(parents_needed))))}
+    missing = sorted(parents_needed - known.keys())
+    if missing:
+        raise AreaError(f"unknown parent_code {missing[0]} (not in the file nor in the database)")
+    paths = {code: (a.path, a.level) for code, a in known.items()}
+    written = 0
+    remaining = dict(pending)
+    while remaining:
+        progressed = False
+        for code, r in list(remaining.items()):
+            if r.parent_code and r.parent_code not in paths:
+                continue
+            parent_path, parent_level = paths[r.parent_code] if r.parent_code else ("/", -1)
+            path, level = f"{parent_path}{code}/", parent_level + 1
+            area = existing.get(code)
+            if area is None:
+                session.add(Area(code=code, name=r.name, type=r.type, parent_code=r.parent_code, path=path,
+                                 level=level))
+            else:
+                if area.path != path:
+                    _move_subtree(session, area.path, path, level - area.level)
+                area.name, area.type, area.parent_code, area.path, area.level = r.name, r.type, r.parent_code, path, level
+            paths[code] = (path, level)
+            del remaining[code]
+            written += 1
+            progressed = True
+        if not progressed:
+            raise AreaError(f"areas form a cycle through {', '.join(sorted(remaining)[:5])}")
+    session.flush()
+    return written
+
+
+def _move_subtree(session: Session, old: str, new: str, level_shift: int) -> None:
+    for a in session.scalars(select(Area).where(Area.path.like(f"{old}%"), Area.path != old)):
+        a.path = new + a.path[len(old):]
+        a.level += level_shift
+
+
+def subtree_paths(session: Session, codes: Iterable[str]) -> dict[str, str]:
+    """Code → path for the given codes; raises AreaError naming the first unknown code."""
+    codes = list(dict.fromkeys(codes))
+    found = dict(session.execute(select(Area.code, Area.path).where(Area.code.in_(codes))).all())
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        raise AreaError(f"unknown area code {unknown[0]}")
+    return found
+
+
+def under_any(column, paths: Iterable[str]):  # noqa: ANN001, ANN201
+    """SQL condition: an Area.path column lies in the subtree of any of `paths`."""
+    return or_(*[column.like(f"{p}%") for p in paths])

@@ -1,0 +1,334 @@
+"""The `hub` command. Errors are one line on stderr and a non-zero exit, never a traceback."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+from marshmallow import ValidationError
+
+from hub.config import ConfigError
+
+
+class Failure(click.ClickException):
+    """A one-line error for the operator."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"hub: error: {self.message}", err=True)
+
+
+def _runtime():  # noqa: ANN202
+    from hub.runtime import get_runtime
+
+    try:
+        return get_runtime()
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
+
+
+def _checked_runtime():  # noqa: ANN202
+    from hub.db import SchemaError
+
+    rt = _runtime()
+    try:
+        rt.db.check()
+    except SchemaError as exc:
+        raise Failure(str(exc)) from None
+    return rt
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+def cli(verbose: bool) -> None:
+    """Integration hub for the grassroots information system (hệ thống thông tin nguồn)."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command("init-db")
+def init_db() -> None:
+    """Create the database tables (idempotent) and stamp the schema version."""
+    from hub.db import SchemaError
+
+    rt = _runtime()
+    try:
+        rt.db.create()
+    except SchemaError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"database ready: {rt.db.safe_url}")
+
+
+@cli.group("import")
+def import_() -> None:
+    """Import areas and devices."""
+
+
+@import_.command("areas")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--official", is_flag=True, help="Load the official list from the vietnam-provinces package.")
+@click.option("--province", "provinces", multiple=True, help="With --official: only this province code.")
+def import_areas_cmd(file: Path | None, official: bool, provinces: tuple[str, ...]) -> None:
+    """Import areas from FILE (CSV/YAML: code,name,type,parent_code) or the official list."""
+    from hub.areas import AreaError, import_areas, official_rows
+    from hub.registry import RegistryError, import_area_file
+
+    if bool(file) == official:
+        raise Failure("give either a FILE or --official")
+    rt = _checked_runtime()
+    try:
+        with rt.db.session() as s:
+            n = import_areas(s, official_rows(provinces or None)) if official else import_area_file(s, file)
+    except (AreaError, RegistryError) as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"imported {n} areas")
+
+
+@import_.command("devices")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_devices_cmd(file: Path) -> None:
+    """Import devices from a CSV or YAML file (id,vendor,kind,area_code,address,…)."""
+    from hub.registry import RegistryError, import_device_file
+
+    rt = _checked_runtime()
+    try:
+        with rt.db.session() as s:
+            n = import_device_file(s, rt.plugins, file)
+    except RegistryError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"imported {n} devices")
+
+
+def _parse_param(raw: str) -> tuple[str, Any]:
+    if "=" not in raw:
+        raise Failure(f"--param {raw!r}: expected KEY=VALUE")
+    key, value = raw.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+@cli.command()
+@click.argument("verb")
+@click.option("--area", "areas", multiple=True, help="Area code (includes its subtree).")
+@click.option("--device", "devices", multiple=True, help="Device id.")
+@click.option("--group", "groups", multiple=True, help="Group id.")
+@click.option("--kind", "kinds", multiple=True, help="Only devices of this kind.")
+@click.option("--param", "params", multiple=True, help="Verb parameter KEY=VALUE (VALUE as JSON if it parses).")
+@click.option("--content", "content_id", help="Content id to play or show.")
+@click.option("--priority", type=click.Choice(["normal", "priority", "emergency"]))
+@click.option("--expires-in", type=float, help="Seconds until undelivered devices end expired.")
+@click.option("--idempotency-key")
+@click.option("--wait", type=float, default=0, help="Wait up to this many seconds for every device to finish.")
+def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tuple[str, ...],
+         kinds: tuple[str, ...], params: tuple[str, ...], content_id: str | None, priority: str | None,
+         expires_in: float | None, idempotency_key: str | None, wait: float) -> None:
+    """Send VERB (play, stop, set_volume, led_show, …) to the devices selected."""
+    from hub.auth import LOCAL_ADMIN
+    from hub.dispatch import DispatchError, submit
+    from hub.schemas import CommandSchema
+
+    raw: dict[str, Any] = {"verb": verb, "params": dict(_parse_param(p) for p in params),
+                           "target": {k: list(v) for k, v in (("areas", areas), ("devices", devices),
+                                                                ("groups", groups), ("kinds", kinds)) if v}}
+    if content_id:
+        raw["content_id"] = content_id
+    if priority:
+        raw["priority"] = priority
+    if expires_in is not None:
+        raw["expires_at"] = (datetime.now(timezone.utc) + timedelta(seconds=expires_in)).isoformat()
+    if idempotency_key:
+        raw["idempotency_key"] = idempotency_key
+    try:
+        data = CommandSchema().load(raw)
+    except ValidationError as exc:
+        raise Failure(_first_error(exc.messages)) from None
+    rt = _checked_runtime()
+    try:
+        result = submit(rt, LOCAL_ADMIN, data)
+    except DispatchError as exc:
+        raise Failure(str(exc)) from None
+    cmd = result.command
+    click.echo(f"command {cmd.id} {'accepted' if result.created else 'already sent (same idempotency key)'}: "
+               f"{cmd.total} devices; " + _fmt_counts(result.counts))
+    if wait > 0:
+        counts = _wait_terminal(rt, cmd.id, wait)
+        click.echo("finished: " + _fmt_counts(counts))
+
+
+def _first_error(messages: Any, path: str = "") -> str:
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        return _first_error(value, f"{path}.{key}" if path else str(key))
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], path)
+    return f"{path}: {messages}"
+
+
+def _fmt_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "no devices selected"
+
+
+def _wait_terminal(rt: Any, command_id: str, timeout: float) -> dict[str, int]:
+    from hub.dispatch import counts as count_states
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with rt.db.session() as s:
+            c = count_states(s, command_id)
+        if c["queued"] + c["sent"] == 0 or time.monotonic() > deadline:
+            return c
+        time.sleep(0.2)
+
+
+@cli.command()
+@click.argument("command_id")
+@click.option("--state", help="Only deliveries in this state.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def deliveries(command_id: str, state: str | None, as_json: bool) -> None:
+    """Show every device's delivery state for a command."""
+    from sqlalchemy import select
+
+    from hub.models import Command, Delivery
+
+    rt = _checked_runtime()
+    with rt.db.session() as s:
+        if s.get(Command, command_id) is None:
+            raise Failure(f"no command {command_id}")
+        q = select(Delivery).where(Delivery.command_id == command_id).order_by(Delivery.device_id)
+        if state:
+            q = q.where(Delivery.state == state)
+        for d in s.scalars(q):
+            if as_json:
+                click.echo(json.dumps({"device_id": d.device_id, "vendor": d.vendor, "state": d.state,
+                                       "reason": d.reason, "attempts": d.attempts}, ensure_ascii=False))
+            else:
+                click.echo(f"{d.device_id:<24} {d.vendor:<16} {d.state:<12} {d.reason or ''}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def plugins(as_json: bool) -> None:
+    """List installed plugins with versions and capabilities."""
+    from hub.plugins import PluginError
+
+    rt = _runtime()
+    try:
+        described = rt.plugins.describe()
+    except PluginError as exc:
+        raise Failure(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(described, indent=2, ensure_ascii=False))
+        return
+    if not described:
+        click.echo("no plugins installed")
+    for p in described:
+        click.echo(f"{p['name']} {p['version']}  ({p['group']}, {p['distribution']})")
+        for v in p.get("vendors", []):
+            click.echo(f"  vendor {v['name']}: {', '.join(v['device_kinds'])} over {', '.join(v['protocols'])}")
+            click.echo(f"    capabilities: {', '.join(v['capabilities'])}")
+
+
+@cli.group()
+def schemas() -> None:
+    """JSON Schemas of the exchange formats."""
+
+
+@schemas.command("export")
+@click.option("--dir", "directory", default="schemas", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Fail if the files differ from the code instead of writing.")
+def schemas_export(directory: Path, check: bool) -> None:
+    """Write the schemas as JSON Schema files (or check they are current)."""
+    from hub.schemas.export import drift, write_all
+
+    if check:
+        stale = drift(directory)
+        if stale:
+            raise Failure(f"schemas out of date in {directory}: {', '.join(stale)} (run `hub schemas export`)")
+        click.echo("schemas are current")
+        return
+    for path in write_all(directory):
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Run the REST API (development server; use gunicorn hub.wsgi:app in production)."""
+    from hub.api import create_app
+
+    rt = _checked_runtime()
+    create_app(rt).run(host=host, port=port, threaded=True)
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--name", help="Worker name (default: generated).")
+def worker(burst: bool, name: str | None) -> None:
+    """Run a job worker (send batches to devices). Run several for throughput."""
+    from hub.worker import make_worker
+
+    rt = _checked_runtime()
+    w = make_worker(rt, name=name)
+    w.work(burst=burst, logging_level="INFO")
+
+
+@cli.command()
+def ingest() -> None:
+    """Receive acks, status and presence from devices, and expire overdue deliveries."""
+    from hub.ingest import Ingest
+    from hub.vendor import TransientError
+
+    rt = _checked_runtime()
+    ing = Ingest(rt)
+    try:
+        ing.start()
+    except TransientError as exc:
+        raise Failure(str(exc)) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    click.echo("ingest running; Ctrl-C to stop")
+    stop.wait()
+    ing.stop()
+    click.echo(f"ingest stopped: {ing.stats}")
+
+
+@cli.command()
+def sweep() -> None:
+    """End every overdue delivery `expired` once (ingest does this continuously)."""
+    from hub.deliveries import expire_due
+
+    rt = _checked_runtime()
+    with rt.db.session() as s:
+        n = expire_due(s)
+    click.echo(f"expired {n} deliveries")
+
+
+def _load_plugin_commands() -> None:
+    try:
+        from hub.plugins import get_plugins
+
+        get_plugins().pm.hook.register_commands(cli=cli)
+    except Exception as exc:  # a broken plugin must not take the CLI down with it
+        click.echo(f"hub: warning: plugin commands not loaded: {exc}", err=True)
+
+
+def main() -> None:
+    _load_plugin_commands()
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Engine, sessions and the schema-version check.
+
+The schema is created with SQLAlchemy's create_all and stamped with SCHEMA_VERSION; a process
+refuses to start on a database stamped with another version, rather than corrupt it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.models import Base, Meta
+
+SCHEMA_VERSION = 1
+
+
+class SchemaError(RuntimeError):
+    """The database is missing or was made by another version of the hub."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {}
+    if url.startswith("sqlite"):
+        # API, workers and ingest share one file: wait for locks instead of failing at once.
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+    return engine
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success and rolled back on error."""
+        s = self.sessionmaker()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def create(self) -> None:
+        """Create missing tables and stamp the version (idempotent on a current database)."""
+        Base.metadata.create_all(self.engine)
+        with self.session() as s:
+            row = s.get(Meta, "schema_version")
+            if row is None:
+                s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif row.value != str(SCHEMA_VERSION):
+                raise SchemaError(f"database {self.safe_url} has schema version {row.value};"
+                                  f" this hub needs {SCHEMA_VERSION}")
+
+    def check(self) -> None:
+        try:
+            with self.session() as s:
+                row = s.execute(select(Meta).where(Meta.key == "schema_version")).scalar_one_or_none()
+        except (OperationalError, ProgrammingError) as exc:
+            raise SchemaError(f"database {self.safe_url} is not initialised (run `hub init-db`): "
+                              f"{exc.orig}") from exc
+        if row is None:
+            raise SchemaError(f"database {self.safe_url} is not initialised (run `hub init-db`)")
+        if row.value != str(SCHEMA_VERSION):
+            raise SchemaError(f"database {self.safe_url} has schema version {row.value};"
+                              f" this hub needs {SCHEMA_VERSION}")
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

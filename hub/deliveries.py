@@ -1,0 +1,60 @@
+"""Delivery state transitions. Each is a conditional UPDATE, so a row that already reached a
+terminal state never changes again, whoever (job, ingest, sweeper) gets there second."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from hub.db import utcnow
+from hub.models import ACTIVE_STATES, Command, Delivery
+
+_t = Delivery.__table__
+
+
+def mark_sent(session: Session, ids: Sequence[int], now: datetime | None = None) -> None:
+    if ids:
+        session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == "queued")
+                        .values(state="sent", sent_at=now or utcnow()))
+
+
+def finish(session: Session, items: Iterable[tuple[int, str, str | None, dict[str, Any] | None]],
+           now: datetime | None = None) -> int:
+    """End rows by id: (delivery id, terminal state, reason, result). Returns rows changed."""
+    params = [{"b_id": i, "b_state": st, "b_reason": (r or None) and r[:500], "b_result": res}
+              for i, st, r, res in items]
+    if not params:
+        return 0
+    stmt = (_t.update().where(_t.c.id == bindparam("b_id"), _t.c.state.in_(ACTIVE_STATES))
+            .values(state=bindparam("b_state"), reason=bindparam("b_reason"), result=bindparam("b_result"),
+                    finished_at=now or utcnow()))
+    return session.connection().execute(stmt, params).rowcount or 0
+
+
+def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str | None, dict[str, Any] | None]],
+                     now: datetime | None = None) -> int:
+    """End rows by (command id, device id, state, reason, result), as acks arrive."""
+    params = [{"b_cmd": c, "b_dev": d, "b_state": st, "b_reason": (r or None) and r[:500], "b_result": res}
+              for c, d, st, r, res in items]
+    if not params:
+        return 0
+    stmt = (_t.update().where(_t.c.command_id == bindparam("b_cmd"), _t.c.device_id == bindparam("b_dev"),
+                              _t.c.state.in_(ACTIVE_STATES))
+            .values(state=bindparam("b_state"), reason=bindparam("b_reason"), result=bindparam("b_result"),
+                    finished_at=now or utcnow()))
+    return session.connection().execute(stmt, params).rowcount or 0
+
+
+def expire_due(session: Session, now: datetime | None = None) -> int:
+    """Rows still waiting when their command's expires_at has passed end `expired`."""
+    now = now or utcnow()
+    due = select(Command.id).where(Command.expires_at <= now)
+    result = session.execute(update(Delivery).where(Delivery.state.in_(ACTIVE_STATES),
+                                                    Delivery.command_id.in_(due))
+                             .values(state="expired", finished_at=now,
+                                     reason="no acknowledgement before expires_at")
+                             .execution_options(synchronize_session=False))
+    return result.rowcount or 0

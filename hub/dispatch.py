@@ -1,0 +1,206 @@
+"""A command's way in: validate references, check the actor's areas, select devices, write one
+delivery row per device, supersede what it replaces, and enqueue one job per adapter batch."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.auth import Actor, Forbidden
+from hub.capabilities import PRIORITIES, PRIORITY_RANK, VERB_SLOT, required_capabilities
+from hub.db import utcnow
+from hub.models import DELIVERY_STATES, AuditEntry, Command, Content, Delivery, Device
+from hub.runtime import Runtime
+from hub.targeting import TargetError, resolve
+
+log = logging.getLogger(__name__)
+
+
+class DispatchError(ValueError):
+    """A command cannot be accepted. `status` is the HTTP status the API answers with."""
+
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message, self.status = field, message, status
+
+
+@dataclass
+class Submitted:
+    command: Command
+    created: bool
+    counts: dict[str, int]
+
+
+def request_hash(data: dict[str, Any]) -> str:
+    def default(o: Any) -> str:
+        if isinstance(o, datetime):
+            return o.isoformat()
+        raise TypeError(type(o))
+
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=default).encode()).hexdigest()
+
+
+def counts(session: Session, command_id: str) -> dict[str, int]:
+    out = dict.fromkeys(DELIVERY_STATES, 0)
+    rows = session.execute(select(Delivery.state, func.count()).where(Delivery.command_id == command_id)
+                           .group_by(Delivery.state))
+    out.update({state: n for state, n in rows})
+    return out
+
+
+def _existing(session: Session, issuer: str, key: str | None) -> Command | None:
+    if not key:
+        return None
+    return session.scalars(select(Command).where(Command.issuer == issuer,
+                                                 Command.idempotency_key == key)).one_or_none()
+
+
+def _replay(session: Session, cmd: Command, digest: str) -> Submitted:
+    if cmd.request_hash != digest:
+        raise DispatchError("idempotency_key", "already used for a different command", status=409)
+    return Submitted(cmd, False, counts(session, cmd.id))
+
+
+def _content(session: Session, data: dict[str, Any], now: datetime) -> Content | None:
+    cid = data.get("content_id")
+    if not cid:
+        return None
+    content = session.get(Content, cid)
+    if content is None:
+        raise DispatchError("content_id", f"unknown content {cid}")
+    if content.valid_until and content.valid_until <= now:
+        raise DispatchError("content_id", f"content {cid} expired at {content.valid_until.isoformat()}")
+    return content
+
+
+def _initial_state(device: Device, need: frozenset[str], installed: set[str]) -> tuple[str, str | None]:
+    if device.admin_state != "enabled":
+        return "failed", "device disabled by administrator"
+    if device.vendor not in installed:
+        return "failed", f"vendor plugin {device.vendor} is not installed on this hub"
+    lacking = sorted(need - set(device.capabilities or ()))
+    if lacking:
+        return "unsupported", f"device lacks {', '.join(lacking)}"
+    return "queued", None
+
+
+def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
+    """Accept a validated command (CommandSchema().load output) and start delivering it."""
+    now = utcnow()
+    digest = request_hash(data)
+    with rt.db.session() as session:
+        prior = _existing(session, actor.name, data.get("idempotency_key"))
+        if prior is not None:
+            return _replay(session, prior, digest)
+        content = _content(session, data, now)
+        priority = data.get("priority") or (content.priority if content else "normal")
+        expires_at = data.get("expires_at") or now + timedelta(seconds=rt.settings.default_ttl_s)
+        if expires_at <= now:
+            raise DispatchError("expires_at", "lies in the past")
+        target = data["target"]
+        try:
+            devices = resolve(session, target)
+        except TargetError as exc:
+            raise DispatchError(exc.field, exc.message) from None
+        _check_scope(session, actor, target, devices)
+        cmd = Command(id=uuid.uuid4().hex, verb=data["verb"], params=data.get("params") or {},
+                      content_id=content.id if content else None, priority=priority, expires_at=expires_at,
+                      idempotency_key=data.get("idempotency_key"), request_hash=digest, issuer=actor.name,
+                      target=json.loads(json.dumps(target, default=str)), created_at=now, total=len(devices))
+        session.add(cmd)
+        need = required_capabilities(cmd.verb, content.kind if content else None)
+        installed = set(rt.plugins.vendors())
+        rows = []
+        for d in devices:
+            state, reason = _initial_state(d, need, installed)
+            rows.append({"command_id": cmd.id, "device_id": d.id, "vendor": d.vendor, "state": state,
+                         "reason": reason, "attempts": 0, "queued_at": now,
+                         "finished_at": None if state == "queued" else now})
+        session.add(AuditEntry(at=now, actor=actor.name, action="command.submit", object_type="command",
+                               object_id=cmd.id, detail={"verb": cmd.verb, "priority": priority,
+                                                         "target": cmd.target, "devices": len(devices)}))
+        try:
+            session.flush()
+        except IntegrityError:  # a concurrent request with the same idempotency key won the race
+            session.rollback()
+            prior = _existing(session, actor.name, data.get("idempotency_key"))
+            if prior is None:
+                raise
+            return _replay(session, prior, digest)
+        if rows:
+            session.execute(Delivery.__table__.insert(), rows)
+        queued = [r["device_id"] for r in rows if r["state"] == "queued"]
+        _supersede(session, cmd, queued, now)
+    _enqueue(rt, cmd)
+    with rt.db.session() as session:
+        return Submitted(cmd, True, counts(session, cmd.id))
+
+
+def _check_scope(session: Session, actor: Actor, target: dict[str, Any], devices: list[Device]) -> None:
+    """Refuse the whole command if any named area or selected device lies outside the actor's areas."""
+    if actor.unrestricted:
+        return
+    from hub.areas import subtree_paths
+
+    try:
+        named = subtree_paths(session, target.get("areas") or [])
+        actor.check_paths(session, [(f"area {code}", path) for code, path in named.items()])
+        actor.check_paths(session, [(f"device {d.id}", d.area.path) for d in devices])
+    except Forbidden as exc:
+        raise DispatchError("target", str(exc), status=403) from None
+
+
+def _supersede(session: Session, cmd: Command, device_ids: list[str], now: datetime) -> None:
+    """Older commands for the same slot, not yet sent, of no higher class, give way."""
+    if not device_ids:
+        return
+    slot_verbs = [v for v, s in VERB_SLOT.items() if s == VERB_SLOT[cmd.verb]]
+    classes = [p for p in PRIORITIES if PRIORITY_RANK[p] <= PRIORITY_RANK[cmd.priority]]
+    for i in range(0, len(device_ids), 500):
+        chunk = device_ids[i:i + 500]
+        older = select(Delivery.id).join(Command, Command.id == Delivery.command_id).where(
+            Delivery.state == "queued", Delivery.device_id.in_(chunk), Delivery.command_id != cmd.id,
+            Command.verb.in_(slot_verbs), Command.priority.in_(classes))
+        ids = list(session.scalars(older))
+        if ids:
+            session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == "queued")
+                            .values(state="superseded", finished_at=now,
+                                    reason=f"superseded by command {cmd.id}"))
+
+
+def _enqueue(rt: Runtime, cmd: Command) -> None:
+    """One rq job per adapter batch. If the queue is down, the rows fail visibly, not silently."""
+    with rt.db.session() as session:
+        rows = session.execute(select(Delivery.id, Delivery.vendor).where(
+            Delivery.command_id == cmd.id, Delivery.state == "queued").order_by(Delivery.id)).all()
+    by_vendor: dict[str, list[int]] = defaultdict(list)
+    for did, vendor in rows:
+        by_vendor[vendor].append(did)
+    queue = rt.queue(cmd.priority)
+    size = rt.settings.batch_size
+    jobs = []
+    for vendor, ids in by_vendor.items():
+        for i in range(0, len(ids), size):
+            jobs.append(queue.prepare_data("hub.jobs.send_batch", args=(cmd.id, vendor, ids[i:i + size]),
+                                           job_timeout=max(60, int(sum(rt.settings.retry_backoff_s)) + 120),
+                                           result_ttl=3600, failure_ttl=7 * 86400,
+                                           description=f"{cmd.verb} {cmd.id} via {vendor}"))
+    if not jobs:
+        return
+    try:
+        queue.enqueue_many(jobs)
+    except Exception as exc:  # Redis unreachable: say so on every row rather than leave them queued
+        log.error("could not enqueue command %s: %s", cmd.id, exc)
+        with rt.db.session() as session:
+            session.execute(update(Delivery).where(Delivery.command_id == cmd.id, Delivery.state == "queued")
+                            .values(state="failed", finished_at=utcnow(),
+                                    reason=f"job queue unavailable: {type(exc).__name__}: {exc}"[:500]))

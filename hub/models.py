@@ -1,0 +1,178 @@
+"""Tables. Times are stored as naive UTC and handed out timezone-aware."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+class Area(Base):
+    """An administrative unit (or a village below one). `path` is `/80/25675/` for fast subtrees."""
+
+    __tablename__ = "areas"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"), index=True)
+    path: Mapped[str] = mapped_column(String(700), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("vendor", "address", name="uq_device_vendor_address"),
+                      Index("ix_devices_area_kind", "area_code", "kind"))
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    vendor: Mapped[str] = mapped_column(String(64), index=True)
+    model: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
+    address: Mapped[str] = mapped_column(String(200))
+    capabilities: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    admin_state: Mapped[str] = mapped_column(String(10), default="enabled")
+    created_at: Mapped[datetime]
+    area: Mapped[Area] = relationship(lazy="joined")
+    tags: Mapped[list[DeviceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    status: Mapped[DeviceStatus | None] = relationship(cascade="all, delete-orphan", lazy="selectin",
+                                                       uselist=False)
+
+    @property
+    def tag_names(self) -> list[str]:
+        return sorted(t.tag for t in self.tags)
+
+
+class DeviceTag(Base):
+    __tablename__ = "device_tags"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class DeviceStatus(Base):
+    __tablename__ = "device_status"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    activity: Mapped[str] = mapped_column(String(20), default="unknown")
+    source: Mapped[str | None] = mapped_column(String(2000))
+    volume: Mapped[int | None] = mapped_column(Integer)
+    brightness: Mapped[int | None] = mapped_column(Integer)
+    power: Mapped[bool | None] = mapped_column(Boolean)
+    signal: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    faults: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    firmware: Mapped[str | None] = mapped_column(String(100))
+    reported_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    area_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"))
+    members: Mapped[list[GroupMember]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Content(Base):
+    __tablename__ = "contents"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(20), default="vi")
+    body: Mapped[str | None] = mapped_column(Text)
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    category: Mapped[str | None] = mapped_column(String(100))
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class Command(Base):
+    __tablename__ = "commands"
+    __table_args__ = (UniqueConstraint("issuer", "idempotency_key", name="uq_command_idempotency"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    verb: Mapped[str] = mapped_column(String(20))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    content_id: Mapped[str | None] = mapped_column(ForeignKey("contents.id"))
+    priority: Mapped[str] = mapped_column(String(10))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(String(100))
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    content: Mapped[Content | None] = relationship(lazy="joined")
+
+
+class Delivery(Base):
+    """One selected device for one command; ends in exactly one terminal state."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("command_id", "device_id", name="uq_delivery_command_device"),
+                      Index("ix_deliveries_state_command", "state", "command_id"),
+                      Index("ix_deliveries_device_state", "device_id", "state"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    command_id: Mapped[str] = mapped_column(ForeignKey("commands.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    vendor: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+ACTIVE_STATES = ("queued", "sent")
+TERMINAL_STATES = ("acked", "failed", "expired", "unsupported", "superseded")
+DELIVERY_STATES = ACTIVE_STATES + TERMINAL_STATES

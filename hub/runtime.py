@@ -1,0 +1,103 @@
+"""What a hub process holds: settings, database, Redis, plugins and open vendor adapters.
+
+API, worker and ingest each build one Runtime; tests and the embedded demo build theirs with
+their own database, queue names and Redis connection.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+
+from hub.config import Settings, get_settings
+from hub.db import Database
+from hub.plugins import Plugins, get_plugins
+from hub.vendor import VendorAdapter
+
+log = logging.getLogger(__name__)
+
+QUEUE_ORDER = ("emergency", "priority", "normal")  # workers drain emergency jobs first
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None, db: Database | None = None,
+                 redis: Redis | None = None, plugins: Plugins | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.db = db or Database(self.settings.database_url)
+        self._redis = redis
+        self._plugins = plugins
+        self._adapters: dict[str, VendorAdapter] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def plugins(self) -> Plugins:
+        if self._plugins is None:
+            self._plugins = get_plugins()
+        return self._plugins
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            self._redis = Redis.from_url(self.settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+        return self._redis
+
+    def queue_name(self, priority: str) -> str:
+        return f"{self.settings.queue}.{priority}"
+
+    def queue(self, priority: str) -> Queue:
+        return Queue(self.queue_name(priority), connection=self.redis)
+
+    def queues(self) -> list[Queue]:
+        return [self.queue(p) for p in QUEUE_ORDER]
+
+    def make_adapter(self, vendor: str) -> VendorAdapter:
+        """A new, unopened adapter configured from the settings (validated by its config schema)."""
+        cls = self.plugins.vendor(vendor)
+        config: dict[str, Any] = self.settings.plugin_config(vendor)
+        schema = cls.manifest.config_schema
+        if schema is not None:
+            config = schema().load(config)
+        return cls(config)
+
+    def adapter(self, vendor: str) -> VendorAdapter:
+        """The open adapter for `vendor`, shared by this process's jobs."""
+        with self._lock:
+            adapter = self._adapters.get(vendor)
+            if adapter is None:
+                adapter = self.make_adapter(vendor)
+                adapter.open()
+                self._adapters[vendor] = adapter
+            return adapter
+
+    def drop_adapter(self, vendor: str) -> None:
+        """Close and forget an adapter after a failure, so the next job reconnects."""
+        with self._lock:
+            adapter = self._adapters.pop(vendor, None)
+        if adapter is not None:
+            try:
+                adapter.close()
+            except Exception:  # closing a broken adapter may fail too; the next open matters
+                log.warning("closing adapter %s failed", vendor, exc_info=True)
+
+    def close(self) -> None:
+        for vendor in list(self._adapters):
+            self.drop_adapter(vendor)
+        self.db.dispose()
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime()
+    return _runtime
+
+
+def set_runtime(rt: Runtime | None) -> None:
+    global _runtime
+    _runtime = rt

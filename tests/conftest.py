@@ -1,0 +1,106 @@
+"""Shared fixtures. Tests talk to real Redis and Mosquitto on loopback, each test isolated by
+its own database file, rq queue names and MQTT topic prefix."""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from redis import Redis
+
+from hub.config import Settings, load_settings
+from hub.plugins import Plugins
+from hub.runtime import QUEUE_ORDER, Runtime
+
+DATA = Path(__file__).parent / "data"
+MQTT_HOST = os.environ.get("HUB_TEST_MQTT_HOST", "127.0.0.1")
+MQTT_PORT = int(os.environ.get("HUB_TEST_MQTT_PORT", "1883"))
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """Fail loudly (not skip) when the real services are missing: `make test` starts them."""
+    missing = []
+    if not _reachable(MQTT_HOST, MQTT_PORT):
+        missing.append(f"MQTT broker at {MQTT_HOST}:{MQTT_PORT}")
+    try:
+        Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception:
+        missing.append(f"Redis at {REDIS_URL}")
+    if missing:
+        pytest.fail("not running: " + ", ".join(missing) + " (run `make services`)")
+
+
+@pytest.fixture
+def mqtt_prefix() -> str:
+    return f"hubtest/{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, mqtt_prefix: str, services: None) -> Path:
+    """A HUB_CONFIG file that subprocesses (worker, ingest) read too."""
+    cfg = {
+        "database_url": f"sqlite:///{tmp_path / 'hub.sqlite3'}",
+        "redis_url": REDIS_URL,
+        "queue": f"hubtest-{uuid.uuid4().hex[:10]}",
+        "retry_backoff_s": [0.1, 0.2],
+        "sweep_interval_s": 0.2,
+        "plugins": {"mqtt_speaker": {"host": MQTT_HOST, "port": MQTT_PORT, "topic_prefix": mqtt_prefix}},
+    }
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def settings(config_file: Path) -> Settings:
+    return load_settings({"HUB_CONFIG": str(config_file)})
+
+
+def purge_queues(redis: Redis, names: list[str]) -> None:
+    from rq import Queue
+    from rq.registry import (DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry,
+                             StartedJobRegistry)
+
+    for name in names:
+        q = Queue(name, connection=redis)
+        ids = set(q.job_ids)
+        for reg in (StartedJobRegistry, FinishedJobRegistry, FailedJobRegistry, DeferredJobRegistry,
+                    ScheduledJobRegistry):
+            ids.update(reg(queue=q).get_job_ids())
+        for jid in ids:
+            redis.delete(f"rq:job:{jid}", f"rq:results:{jid}")
+        q.delete(delete_jobs=True)
+        for key in redis.scan_iter(f"rq:*:{name}*"):
+            redis.delete(key)
+
+
+@pytest.fixture
+def rt(settings: Settings):
+    plugins = Plugins()
+    plugins.load_entry_points()
+    runtime = Runtime(settings, plugins=plugins)
+    runtime.db.create()
+    yield runtime
+    purge_queues(runtime.redis, [runtime.queue_name(p) for p in QUEUE_ORDER])
+    runtime.close()
+
+
+@pytest.fixture
+def legacy_areas(rt: Runtime) -> None:
+    from hub.registry import import_area_file
+
+    with rt.db.session() as s:
+        import_area_file(s, DATA / "legacy-three-level.yaml")
