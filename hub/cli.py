@@ -313,6 +313,27 @@ def sweep() -> None:
     click.echo(f"expired {n} deliveries")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+@click.option("--embedded", is_flag=True, help="Use fakeredis and an in-process broker even if real ones answer.")
+@click.option("--no-serve", is_flag=True, help="Exit after the bulletin instead of serving the API.")
+@click.option("--speakers", default=508, show_default=True)
+@click.option("--boards", default=3, show_default=True)
+def demo(host: str, port: int, embedded: bool, no_serve: bool, speakers: int, boards: int) -> None:
+    """Simulate the Long An fleet in province 80, send an emergency bulletin, serve the API."""
+    from hub import demo as demo_mod
+
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        result = demo_mod.run(host=host, port=port, embedded=embedded, serve=not no_serve, speakers=speakers,
+                              boards=boards, echo=click.echo)
+    except demo_mod.DemoError as exc:
+        raise Failure(str(exc)) from None
+    if result["queued"] or result["sent"]:
+        raise Failure("some deliveries did not finish")
+
+
 def _load_plugin_commands() -> None:
     try:
         from hub.plugins import get_plugins

@@ -6,13 +6,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.db import utcnow
 from hub.models import ACTIVE_STATES, Command, Delivery
 
 _t = Delivery.__table__
+# executemany cannot expand IN lists, so "still active" is spelt as an OR of literals.
+_ACTIVE = or_(*[_t.c.state == s for s in ACTIVE_STATES])
 
 
 def mark_sent(session: Session, ids: Sequence[int], now: datetime | None = None) -> None:
@@ -28,7 +30,7 @@ def finish(session: Session, items: Iterable[tuple[int, str, str | None, dict[st
               for i, st, r, res in items]
     if not params:
         return 0
-    stmt = (_t.update().where(_t.c.id == bindparam("b_id"), _t.c.state.in_(ACTIVE_STATES))
+    stmt = (_t.update().where(_t.c.id == bindparam("b_id"), _ACTIVE)
             .values(state=bindparam("b_state"), reason=bindparam("b_reason"), result=bindparam("b_result"),
                     finished_at=now or utcnow()))
     return session.connection().execute(stmt, params).rowcount or 0
@@ -42,7 +44,7 @@ def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str 
     if not params:
         return 0
     stmt = (_t.update().where(_t.c.command_id == bindparam("b_cmd"), _t.c.device_id == bindparam("b_dev"),
-                              _t.c.state.in_(ACTIVE_STATES))
+                              _ACTIVE)
             .values(state=bindparam("b_state"), reason=bindparam("b_reason"), result=bindparam("b_result"),
                     finished_at=now or utcnow()))
     return session.connection().execute(stmt, params).rowcount or 0

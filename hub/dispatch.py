@@ -191,7 +191,7 @@ def _enqueue(rt: Runtime, cmd: Command) -> None:
     for vendor, ids in by_vendor.items():
         for i in range(0, len(ids), size):
             jobs.append(queue.prepare_data("hub.jobs.send_batch", args=(cmd.id, vendor, ids[i:i + size]),
-                                           job_timeout=max(60, int(sum(rt.settings.retry_backoff_s)) + 120),
+                                           timeout=max(60, int(sum(rt.settings.retry_backoff_s)) + 120),
                                            result_ttl=3600, failure_ttl=7 * 86400,
                                            description=f"{cmd.verb} {cmd.id} via {vendor}"))
     if not jobs:

@@ -23,3 +23,9 @@ def register_outputs(register):
 @hookspec
 def register_commands(cli):
     """Add sub-commands to the `hub` command-line interface (a click group)."""
+
+
+@hookspec
+def register_simulators(register):
+    """Call register(vendor_name, factory) for a device simulator; factory(config, devices) returns
+    an object with start() and stop(), simulating hub.vendor.DeviceRef devices behind `config`."""

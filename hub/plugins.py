@@ -80,6 +80,16 @@ class Plugins:
             self._vendors = found
         return self._vendors
 
+    def simulators(self) -> dict[str, Any]:
+        """Simulator factories by vendor name (for the demo, benchmarks and certification)."""
+        found: dict[str, Any] = {}
+
+        def register(vendor: str, factory: Any) -> None:
+            found[vendor] = factory
+
+        self.pm.hook.register_simulators(register=register)
+        return found
+
     def vendor(self, name: str) -> type[VendorAdapter]:
         try:
             return self.vendors()[name]

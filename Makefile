@@ -1,0 +1,42 @@
+# make demo  — set everything up and run the demo on the embedded default
+# make test  — set everything up (venv, Redis, Mosquitto) and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py)))
+STAMP  := $(VENV)/.installed
+
+.PHONY: all demo test test-fast services venv schemas bench clean
+
+all: test
+
+$(STAMP): setup.py $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q -e '.[test,embedded,postgres,server]' $(foreach d,$(PLUGIN_DIRS),-e ./$(d))
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+services:
+	@scripts/services.sh
+
+test: venv services
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -x -q -m 'not slow'
+
+demo: venv
+	$(VENV)/bin/hub demo
+
+schemas: venv
+	$(VENV)/bin/hub schemas export
+
+bench: venv services
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache build *.egg-info

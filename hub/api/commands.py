@@ -1,0 +1,168 @@
+"""Commands: one operator instruction fanned out to every device its target selects, one delivery
+row per device."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Api
+from flask_smorest.pagination import PaginationParameters
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from hub.api.common import HubBlueprint, QueryArgs, actor, in_scope, not_found, page_of, runtime, scope
+from hub.api.schemas import CommandOutSchema, CommandResultSchema, DeliverySchema
+from hub.capabilities import PRIORITIES, VERBS
+from hub.dispatch import counts, submit
+from hub.models import DELIVERY_STATES, Area, Command, Delivery, Device
+from hub.schemas.command import VERB_PARAMS, CommandSchema
+
+blp = HubBlueprint("commands", __name__, url_prefix="/api/commands",
+                   description="Commands (lệnh điều khiển) and their per-device deliveries. A delivery "
+                               "ends in exactly one of acked, failed, expired, unsupported, superseded.")
+
+_DELIVERY_FIELDS = ("device_id", "vendor", "state", "reason", "attempts", "queued_at", "sent_at", "finished_at",
+                    "result")
+
+
+class CommandQuery(QueryArgs):
+    verb = ma.fields.Str(validate=ma.validate.OneOf(VERBS))
+    priority = ma.fields.Str(validate=ma.validate.OneOf(PRIORITIES))
+    issuer = ma.fields.Str()
+
+
+class DeliveryQuery(QueryArgs):
+    state = ma.fields.Str(validate=ma.validate.OneOf(DELIVERY_STATES))
+
+
+def _device_in_scope(paths: tuple[str, ...]) -> Any:
+    """SQL condition: the delivery's device lies in `paths` (a removed device no longer does)."""
+    return Delivery.device_id.in_(select(Device.id).join(Area, Area.code == Device.area_code)
+                                  .where(in_scope(Area.path, paths)))
+
+
+def _sees_all_of(cmd: Command, paths: tuple[str, ...] | None) -> bool:
+    return paths is None or cmd.issuer == actor().name
+
+
+def _visible_command(session: Session, command_id: str) -> Command:
+    """A caller sees the commands it issued and those that reach a device in its areas."""
+    cmd = session.get(Command, command_id)
+    paths = scope(session)
+    if cmd is None:
+        not_found("command", command_id)
+    if not _sees_all_of(cmd, paths):
+        reaches = session.scalar(select(exists().where(Delivery.command_id == cmd.id, _device_in_scope(paths))))
+        if not reaches:
+            not_found("command", command_id)
+    return cmd
+
+
+def _counts(session: Session, cmd: Command, paths: tuple[str, ...] | None) -> dict[str, int]:
+    """Deliveries by state: all of them for the issuer, those in the caller's areas for others."""
+    if _sees_all_of(cmd, paths):
+        return counts(session, cmd.id)
+    out = dict.fromkeys(DELIVERY_STATES, 0)
+    rows = session.execute(select(Delivery.state, func.count())
+                           .where(Delivery.command_id == cmd.id, _device_in_scope(paths)).group_by(Delivery.state))
+    out.update({state: n for state, n in rows})
+    return out
+
+
+def command_dict(cmd: Command, n: dict[str, int]) -> dict[str, Any]:
+    return {"id": cmd.id, "verb": cmd.verb, "params": cmd.params, "content_id": cmd.content_id,
+            "priority": cmd.priority, "expires_at": cmd.expires_at, "idempotency_key": cmd.idempotency_key,
+            "issuer": cmd.issuer, "target": cmd.target, "created_at": cmd.created_at, "total": cmd.total,
+            "counts": n}
+
+
+@blp.route("")
+class Commands(MethodView):
+    @blp.arguments(CommandQuery, location="query", as_kwargs=True)
+    @blp.response(200, CommandOutSchema(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters: PaginationParameters, **filters: Any) -> list[dict[str, Any]]:
+        """List recent commands
+
+        Lệnh gần đây, newest first: those the caller issued and those that reach its areas.
+        """
+        with runtime().db.session() as s:
+            paths = scope(s)
+            stmt = select(Command).order_by(Command.created_at.desc(), Command.id)
+            if paths is not None:
+                reaches = exists().where(Delivery.command_id == Command.id, _device_in_scope(paths))
+                stmt = stmt.where(or_(Command.issuer == actor().name, reaches))
+            for key, value in filters.items():
+                stmt = stmt.where(getattr(Command, key) == value)
+            return [command_dict(c, _counts(s, c, paths)) for c in page_of(s, stmt, pagination_parameters)]
+
+    @blp.arguments(CommandSchema, description="`params` depend on the verb: see the *Params schemas.")
+    @blp.response(201, CommandResultSchema, description="The command was accepted; its deliveries are queued")
+    @blp.alt_response(200, schema=CommandResultSchema, success=True,
+                      description="The idempotency key was used before for the same command: that command, "
+                                  "with replayed true")
+    @blp.fails(403, 409)
+    def post(self, data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """Issue a command
+
+        Gửi lệnh. The target is resolved now; every selected device gets a delivery, `queued` when it
+        can carry out the verb, `unsupported` when it lacks a capability, `failed` when it is disabled
+        or its vendor plugin is missing. A target reaching outside the caller's areas is refused
+        whole (403) and nothing is created. Repeating an `idempotency_key` answers the first command
+        (200, replayed); reusing it for a different command is a conflict (409).
+        """
+        sub = submit(runtime(), actor(), data)
+        body = command_dict(sub.command, sub.counts)
+        body["replayed"] = not sub.created
+        return body, 201 if sub.created else 200
+
+
+@blp.route("/<string:command_id>")
+class CommandById(MethodView):
+    @blp.response(200, CommandOutSchema)
+    @blp.fails(404)
+    def get(self, command_id: str) -> dict[str, Any]:
+        """Show a command
+
+        One command with its deliveries counted by state.
+        """
+        with runtime().db.session() as s:
+            cmd = _visible_command(s, command_id)
+            return command_dict(cmd, _counts(s, cmd, scope(s)))
+
+
+@blp.route("/<string:command_id>/deliveries")
+class Deliveries(MethodView):
+    @blp.arguments(DeliveryQuery, location="query", as_kwargs=True)
+    @blp.response(200, DeliverySchema(many=True))
+    @blp.paginate()
+    @blp.fails(404)
+    def get(self, pagination_parameters: PaginationParameters, command_id: str,
+            state: str | None = None) -> list[dict[str, Any]]:
+        """List a command's deliveries
+
+        Kết quả từng thiết bị: one row per selected device, in the caller's areas unless it issued
+        the command.
+        """
+        with runtime().db.session() as s:
+            cmd = _visible_command(s, command_id)
+            paths = scope(s)
+            stmt = select(Delivery).where(Delivery.command_id == cmd.id).order_by(Delivery.device_id)
+            if not _sees_all_of(cmd, paths):
+                stmt = stmt.where(_device_in_scope(paths))
+            if state is not None:
+                stmt = stmt.where(Delivery.state == state)
+            return [{k: getattr(d, k) for k in _DELIVERY_FIELDS} for d in page_of(s, stmt, pagination_parameters)]
+
+
+def document_verb_params(api: Api) -> None:
+    """Put each verb's params schema in the OpenAPI components, for clients to read."""
+    seen: set[type] = set()
+    for verb, schema in VERB_PARAMS.items():
+        if schema in seen:
+            continue
+        seen.add(schema)
+        name = "EmptyParams" if not schema._declared_fields else \
+            "".join(p.capitalize() for p in verb.split("_")) + "Params"
+        api.spec.components.schema(name, schema=schema)

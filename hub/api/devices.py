@@ -1,0 +1,198 @@
+"""Devices: loudspeaker clusters and LED boards, each driven by one vendor plugin."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest.pagination import PaginationParameters
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.api.common import (HubBlueprint, QueryArgs, area_path, audit, fail, in_scope, not_found, page_of,
+                            path_allowed, require, runtime, scope)
+from hub.api.schemas import AdminStateSchema, DeviceOutSchema, DeviceStatusOutSchema, DeviceUpdateSchema
+from hub.areas import under_any
+from hub.capabilities import DEVICE_KINDS
+from hub.models import Area, Device, DeviceStatus, DeviceTag
+from hub.registry import upsert_device
+from hub.schemas.registry import DeviceSchema
+
+blp = HubBlueprint("devices", __name__, url_prefix="/api/devices",
+                   description="Loudspeaker clusters (cụm loa) and LED boards (bảng LED), each bound to an "
+                               "area and driven by a vendor plugin.")
+
+_STATUS_FIELDS = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
+                  "reported_at", "last_seen_at")
+
+
+class DeviceQuery(QueryArgs):
+    area = ma.fields.Str(metadata={"description": "Area code: devices anywhere in its subtree"})
+    kind = ma.fields.Str(validate=ma.validate.OneOf(DEVICE_KINDS))
+    vendor = ma.fields.Str(metadata={"description": "Vendor plugin name"})
+    tag = ma.fields.List(ma.fields.Str(), metadata={"description": "Repeat to require several tags"})
+    online = ma.fields.Bool(metadata={"description": "A device that never reported counts as offline"})
+    admin_state = ma.fields.Str(validate=ma.validate.OneOf(["enabled", "disabled"]))
+
+
+def status_dict(st: DeviceStatus | None) -> dict[str, Any] | None:
+    return None if st is None else {k: getattr(st, k) for k in _STATUS_FIELDS}
+
+
+def device_dict(d: Device) -> dict[str, Any]:
+    return {"id": d.id, "name": d.name, "vendor": d.vendor, "model": d.model, "kind": d.kind,
+            "area_code": d.area_code, "area_name": d.area.name if d.area else None, "address": d.address,
+            "capabilities": list(d.capabilities or ()), "tags": d.tag_names, "config": d.config or {},
+            "admin_state": d.admin_state, "status": status_dict(d.status), "created_at": d.created_at}
+
+
+def visible_device(session: Session, device_id: str) -> Device:
+    """The device if it exists and lies in the caller's areas; 404 otherwise (reads are filtered)."""
+    device = session.get(Device, device_id)
+    if device is None or not path_allowed(device.area.path, scope(session)):
+        not_found("device", device_id)
+    return device
+
+
+def _check_area(session: Session, code: str) -> None:
+    """403 when the area exists and lies outside the caller's areas (an unknown code is the registry's 422)."""
+    path = area_path(session, code)
+    if path is not None:
+        require(session, [(f"area {code}", path)], "area_code")
+
+
+@blp.route("")
+class Devices(MethodView):
+    @blp.arguments(DeviceQuery, location="query", as_kwargs=True)
+    @blp.response(200, DeviceOutSchema(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters: PaginationParameters, **filters: Any) -> list[dict[str, Any]]:
+        """List devices
+
+        Danh sách thiết bị. Devices in the caller's areas, by id, optionally narrowed by area subtree,
+        kind, vendor, tags, presence and administrative state.
+        """
+        with runtime().db.session() as s:
+            stmt = select(Device).join(Area, Device.area_code == Area.code).order_by(Device.id)
+            cond = in_scope(Area.path, scope(s))
+            if cond is not None:
+                stmt = stmt.where(cond)
+            if "area" in filters:
+                path = area_path(s, filters["area"])
+                if path is None:
+                    fail(422, f"unknown area code {filters['area']}", field="area", location="query")
+                stmt = stmt.where(under_any(Area.path, [path]))
+            for key in ("kind", "vendor", "admin_state"):
+                if key in filters:
+                    stmt = stmt.where(getattr(Device, key) == filters[key])
+            for tag in dict.fromkeys(filters.get("tag") or ()):
+                stmt = stmt.where(Device.id.in_(select(DeviceTag.device_id).where(DeviceTag.tag == tag)))
+            if "online" in filters:
+                online = select(DeviceStatus.device_id).where(DeviceStatus.online.is_(True))
+                stmt = stmt.where(Device.id.in_(online) if filters["online"] else Device.id.not_in(online))
+            return [device_dict(d) for d in page_of(s, stmt, pagination_parameters)]
+
+    @blp.arguments(DeviceSchema)
+    @blp.response(201, DeviceOutSchema)
+    @blp.fails(403, 409)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Register a device
+
+        Thêm thiết bị. The vendor plugin must be installed and drive this kind of device;
+        capabilities default to what the plugin declares for the kind.
+        """
+        rt = runtime()
+        with rt.db.session() as s:
+            if s.get(Device, data["id"]) is not None:
+                fail(409, f"device {data['id']} already exists", field="id")
+            _check_area(s, data["area_code"])
+            device = upsert_device(s, rt.plugins, data)
+            s.flush()
+            audit(s, "device.create", "device", device.id, {"area_code": device.area_code, "vendor": device.vendor})
+            s.flush()
+            s.refresh(device)
+            return device_dict(device)
+
+
+@blp.route("/<string:device_id>")
+class DeviceById(MethodView):
+    @blp.response(200, DeviceOutSchema)
+    @blp.fails(404)
+    def get(self, device_id: str) -> dict[str, Any]:
+        """Show a device
+
+        One device with its last reported status.
+        """
+        with runtime().db.session() as s:
+            return device_dict(visible_device(s, device_id))
+
+    @blp.arguments(DeviceUpdateSchema)
+    @blp.response(200, DeviceOutSchema)
+    @blp.fails(403, 404, 409)
+    def put(self, data: dict[str, Any], device_id: str) -> dict[str, Any]:
+        """Replace a device
+
+        Sửa thiết bị. Every field is replaced; fields left out take their defaults.
+        """
+        if data.get("id") not in (None, device_id):
+            fail(422, f"must be {device_id}, the id in the URL", field="id")
+        data["id"] = device_id
+        rt = runtime()
+        with rt.db.session() as s:
+            device = visible_device(s, device_id)
+            _check_area(s, data["area_code"])
+            before = device.area_code
+            device = upsert_device(s, rt.plugins, data)
+            s.flush()
+            audit(s, "device.update", "device", device.id, {"area_code": device.area_code, "was_area": before})
+            s.flush()
+            s.refresh(device)
+            return device_dict(device)
+
+    @blp.arguments(AdminStateSchema)
+    @blp.response(200, DeviceOutSchema)
+    @blp.fails(403, 404)
+    def patch(self, data: dict[str, Any], device_id: str) -> dict[str, Any]:
+        """Enable or disable a device
+
+        Bật/tắt thiết bị. A disabled device stays registered but every new command to it fails at once.
+        """
+        with runtime().db.session() as s:
+            device = visible_device(s, device_id)
+            device.admin_state = data["admin_state"]
+            audit(s, f"device.{data['admin_state'].removesuffix('d')}", "device", device.id)
+            s.flush()
+            return device_dict(device)
+
+    @blp.response(204)
+    @blp.fails(403, 404)
+    def delete(self, device_id: str) -> None:
+        """Remove a device
+
+        Xoá thiết bị. Its group memberships go with it; past deliveries stay in the history.
+        """
+        with runtime().db.session() as s:
+            device = visible_device(s, device_id)
+            s.delete(device)
+            audit(s, "device.delete", "device", device_id, {"area_code": device.area_code})
+
+
+@blp.route("/<string:device_id>/status")
+class DeviceStatusView(MethodView):
+    @blp.response(200, DeviceStatusOutSchema)
+    @blp.fails(404)
+    def get(self, device_id: str) -> dict[str, Any]:
+        """Show a device's status
+
+        Trạng thái thiết bị. What the device last reported (normalised across vendors);
+        404 when it never reported.
+        """
+        with runtime().db.session() as s:
+            device = visible_device(s, device_id)
+            st = status_dict(device.status)
+            if st is None:
+                fail(404, f"device {device_id} has not reported its status yet", field="id", location="path")
+            return st
+
+
+__all__ = ["blp", "device_dict", "visible_device"]

@@ -1,0 +1,34 @@
+"""Plugins and the capability vocabulary they declare against."""
+from __future__ import annotations
+
+from typing import Any
+
+from hub.api.common import HubBlueprint, runtime
+from hub.api.schemas import CapabilitiesSchema, PluginSchema
+from hub.capabilities import CAPABILITIES, DEVICE_KINDS, PRIORITIES, VERB_CAPABILITIES, VERBS, VOCABULARY_VERSION
+
+blp = HubBlueprint("plugins", __name__, url_prefix="/api",
+                   description="Installed plugins (vendor adapters, sources, outputs) and the closed "
+                               "capability vocabulary.")
+
+
+@blp.route("/plugins")
+@blp.response(200, PluginSchema(many=True))
+def list_plugins() -> list[dict[str, Any]]:
+    """List installed plugins
+
+    Plugin đã cài, with versions and, for vendor plugins, their manifests (protocols, device kinds,
+    capabilities, configuration schema).
+    """
+    return runtime().plugins.describe()
+
+
+@blp.route("/capabilities")
+@blp.response(200, CapabilitiesSchema)
+def capabilities() -> dict[str, Any]:
+    """Show the capability vocabulary
+
+    Every capability a plugin may declare, the device kinds, priorities, and what each verb needs.
+    """
+    return {"version": VOCABULARY_VERSION, "capabilities": dict(CAPABILITIES), "device_kinds": list(DEVICE_KINDS),
+            "priorities": list(PRIORITIES), "verbs": {v: sorted(VERB_CAPABILITIES[v]) for v in VERBS}}

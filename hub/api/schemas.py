@@ -1,0 +1,112 @@
+"""Schemas of what the API answers (the request bodies are the exchange schemas in hub.schemas)."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from hub.models import DELIVERY_STATES
+from hub.schemas.registry import AreaSchema, DeviceSchema, GroupSchema, _id
+from hub.schemas.status import DeviceStatusSchema
+from hub.schemas.content import ContentSchema
+
+
+class AreaOutSchema(AreaSchema):
+    children = fields.Int(dump_only=True, metadata={"description": "Number of direct children"})
+
+
+class DeviceOutSchema(DeviceSchema):
+    area_name = fields.Str(dump_only=True)
+
+
+class DeviceUpdateSchema(DeviceSchema):
+    id = fields.Str(load_default=None, validate=_id,
+                    metadata={"description": "Optional; must equal the id in the URL when given"})
+
+
+class AdminStateSchema(Schema):
+    admin_state = fields.Str(required=True, validate=validate.OneOf(["enabled", "disabled"]),
+                             metadata={"description": "A disabled device fails every command at once"})
+
+
+class DeviceStatusOutSchema(DeviceStatusSchema):
+    last_seen_at = fields.AwareDateTime(allow_none=True, dump_only=True)
+
+
+class GroupUpdateSchema(GroupSchema):
+    id = fields.Str(load_default=None, validate=_id,
+                    metadata={"description": "Optional; must equal the id in the URL when given"})
+
+
+class ContentOutSchema(ContentSchema):
+    created_by = fields.Str(dump_only=True)
+
+
+CountsSchema = Schema.from_dict({state: fields.Int(required=True) for state in DELIVERY_STATES},
+                               name="CountsSchema")
+
+
+class CommandOutSchema(Schema):
+    id = fields.Str()
+    verb = fields.Str()
+    params = fields.Dict()
+    content_id = fields.Str(allow_none=True)
+    priority = fields.Str()
+    expires_at = fields.AwareDateTime()
+    idempotency_key = fields.Str(allow_none=True)
+    issuer = fields.Str()
+    target = fields.Dict()
+    created_at = fields.AwareDateTime()
+    total = fields.Int(metadata={"description": "Devices the target selected"})
+    counts = fields.Nested(CountsSchema, metadata={"description": "Deliveries in each state"})
+
+
+class CommandResultSchema(CommandOutSchema):
+    replayed = fields.Bool(metadata={"description": "True when an earlier command with the same "
+                                                    "idempotency key is answered again"})
+
+
+class DeliverySchema(Schema):
+    device_id = fields.Str()
+    vendor = fields.Str()
+    state = fields.Str(validate=validate.OneOf(DELIVERY_STATES))
+    reason = fields.Str(allow_none=True)
+    attempts = fields.Int()
+    queued_at = fields.AwareDateTime()
+    sent_at = fields.AwareDateTime(allow_none=True)
+    finished_at = fields.AwareDateTime(allow_none=True)
+    result = fields.Dict(allow_none=True)
+
+
+class PluginSchema(Schema):
+    name = fields.Str()
+    group = fields.Str()
+    distribution = fields.Str()
+    version = fields.Str()
+    vendors = fields.List(fields.Dict(), metadata={"description": "Manifests of the vendor adapters it registers"})
+
+
+class CapabilitiesSchema(Schema):
+    version = fields.Str()
+    capabilities = fields.Dict(keys=fields.Str(), values=fields.Str())
+    device_kinds = fields.List(fields.Str())
+    priorities = fields.List(fields.Str())
+    verbs = fields.Dict(keys=fields.Str(), values=fields.List(fields.Str()),
+                        metadata={"description": "Capabilities each verb needs"})
+
+
+class CheckSchema(Schema):
+    ok = fields.Bool()
+    error = fields.Str()
+
+
+class DeviceCountsSchema(Schema):
+    total = fields.Int()
+    online = fields.Int()
+    offline = fields.Int()
+
+
+class HealthSchema(Schema):
+    status = fields.Str(metadata={"description": "ok or degraded"})
+    version = fields.Str()
+    database = fields.Nested(CheckSchema)
+    redis = fields.Nested(CheckSchema)
+    devices = fields.Nested(DeviceCountsSchema)

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Make sure Redis and Mosquitto answer on loopback; start them, installing the Debian packages
+# first when they are missing and we may (root or passwordless sudo; HUB_NO_INSTALL unset).
+# PostgreSQL is started when installed but not running; its tests skip, visibly, without it.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+REDIS_PORT=${HUB_REDIS_PORT:-6379}
+MQTT_PORT=${HUB_MQTT_PORT:-1883}
+
+say() { echo "services: $*"; }
+
+answers() {  # host port
+  python3 - "$1" "$2" <<'PY'
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+except OSError:
+    sys.exit(1)
+PY
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi
+}
+
+apt_updated=""
+install_pkg() {  # package
+  if [ -n "${HUB_NO_INSTALL:-}" ] || ! command -v apt-get >/dev/null; then
+    say "$1 is missing and I may not install it (install it, or unset HUB_NO_INSTALL)"; return 1
+  fi
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq || return 1; apt_updated=1; fi
+  say "installing $1"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null || return 1
+}
+
+wait_for() {  # name port
+  for _ in $(seq 1 50); do answers 127.0.0.1 "$2" && return 0; sleep 0.2; done
+  say "$1 did not come up on 127.0.0.1:$2"; return 1
+}
+
+if answers 127.0.0.1 "$REDIS_PORT"; then
+  say "redis answers on 127.0.0.1:$REDIS_PORT"
+else
+  command -v redis-server >/dev/null || install_pkg redis-server
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir /tmp --logfile /tmp/hub-redis.log
+  wait_for redis "$REDIS_PORT" && say "redis started on 127.0.0.1:$REDIS_PORT"
+fi
+
+if answers 127.0.0.1 "$MQTT_PORT"; then
+  say "mosquitto answers on 127.0.0.1:$MQTT_PORT"
+else
+  command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || install_pkg mosquitto
+  mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+  sed "s/@PORT@/$MQTT_PORT/" "$here/deploy/mosquitto/dev.conf" > /tmp/hub-mosquitto.conf
+  "$mosq" -d -c /tmp/hub-mosquitto.conf
+  wait_for mosquitto "$MQTT_PORT" && say "mosquitto started on 127.0.0.1:$MQTT_PORT"
+fi
+
+if answers 127.0.0.1 5432; then
+  say "postgresql answers on 127.0.0.1:5432 (its tests will run)"
+elif command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start 2>/dev/null \
+    && say "postgresql started" || say "postgresql not started (its tests will be skipped)"
+else
+  say "postgresql not installed (its tests will be skipped; set HUB_TEST_POSTGRES_URL to use one)"
+fi
