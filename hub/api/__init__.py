@@ -26,6 +26,7 @@ API_TITLE = "Hub — hệ thống thông tin nguồn"
 SWAGGER_UI_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@4.15.5/"
 SWAGGER_ASSETS_PREFIX = "/api/docs/assets"
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_JSON_DEPTH = 32
 
 API_DESCRIPTION = """\
 Integration hub for the grassroots information system: IP loudspeaker clusters and LED boards
@@ -68,12 +69,33 @@ def _check_body() -> flask.Response | None:
     if not req.mimetype:
         return errors.field_error(415, "request body must be JSON: set Content-Type: application/json", "_body")
     try:
-        json.loads(body)
+        doc = json.loads(body, parse_constant=_no_constant)
     except UnicodeDecodeError:
         return errors.field_error(400, f"{errors.INVALID_JSON}: not UTF-8", "_body")
+    except RecursionError:
+        return errors.field_error(400, f"{errors.INVALID_JSON}: nested too deeply", "_body")
     except ValueError as exc:
         return errors.field_error(400, f"{errors.INVALID_JSON}: {exc}", "_body")
+    if _depth(doc) > MAX_JSON_DEPTH:
+        return errors.field_error(400, f"request body is nested deeper than {MAX_JSON_DEPTH} levels", "_body")
     return None
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth(doc: object) -> int:
+    """Nesting depth of a parsed JSON document, without recursion."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, d)
+            stack.extend((v, d + 1) for v in node if isinstance(v, (dict, list)))
+    return deepest
 
 
 def create_app(rt: Runtime | None = None,

@@ -83,6 +83,9 @@ class HubApi(Api):
         if not message:
             if code == 400 and errors == {"json": ["Invalid JSON body."]}:
                 message, errors = INVALID_JSON, {"json": {"_body": [INVALID_JSON]}}
+            elif errors == {"json": {"_schema": ["Invalid input type."]}}:
+                message = "request body must be a JSON object"
+                errors = {"json": {"_schema": [message]}}
             elif errors:
                 message = f"invalid request: {summarize(errors)}"
             elif code == 500:

@@ -1,0 +1,96 @@
+"""The `hub` command: bad input gets one line naming the problem, nothing half-done."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def hub(config: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hub.cli", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HUB_CONFIG": str(config), **(env or {})}, cwd=ROOT)
+
+
+@pytest.fixture
+def ready(config_file: Path, tmp_path: Path) -> Path:
+    assert hub(config_file, "init-db").returncode == 0
+    r = hub(config_file, "import", "areas", str(ROOT / "tests/data/legacy-three-level.yaml"))
+    assert r.returncode == 0, r.stderr
+    return config_file
+
+
+def one_line_error(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hub: error: "), r.stderr
+    return lines[0]
+
+
+def test_import_devices_then_send_and_list_deliveries(ready: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "devices.csv"
+    csv.write_text("id,vendor,kind,area_code,address,tags\n"
+                   "SPK-1,mqtt_speaker,speaker,27694,spk-1,market;school\n"
+                   "LED-1,mqtt_speaker,led_board,27694,led-1,\n", encoding="utf-8")
+    r = hub(ready, "import", "devices", str(csv))
+    assert r.returncode == 0 and "imported 2 devices" in r.stdout, r.stderr
+    r = hub(ready, "send", "stop", "--area", "794")
+    assert r.returncode == 0, r.stderr
+    assert "2 devices" in r.stdout and "queued 1" in r.stdout and "unsupported 1" in r.stdout
+    cid = r.stdout.split()[1]
+    rows = [json.loads(line) for line in hub(ready, "deliveries", cid, "--json").stdout.splitlines()]
+    assert {(x["device_id"], x["state"]) for x in rows} == {("SPK-1", "queued"), ("LED-1", "unsupported")}
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["send", "set_volume", "--area", "27694", "--param", "level=150"], "params.level"),
+    (["send", "explode", "--area", "27694"], "verb"),
+    (["send", "stop"], "target"),
+    (["send", "stop", "--area", "99999"], "target.areas: unknown area code 99999"),
+    (["send", "play", "--area", "27694"], "content_id"),
+    (["deliveries", "0123"], "no command 0123"),
+    (["import", "areas"], "give either a FILE or --official"),
+])
+def test_bad_input_is_one_line_naming_the_problem(ready: Path, args: list[str], expected: str) -> None:
+    assert expected in one_line_error(hub(ready, *args))
+
+
+def test_a_bad_device_file_names_the_line_and_field_and_imports_nothing(ready: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "devices.csv"
+    csv.write_text("id,vendor,kind,area_code,address\n"
+                   "SPK-1,mqtt_speaker,speaker,27694,spk-1\n"
+                   "SPK-2,mqtt_speaker,toaster,27694,spk-2\n", encoding="utf-8")
+    line = one_line_error(hub(ready, "import", "devices", str(csv)))
+    assert ":3: kind:" in line
+    r = hub(ready, "send", "stop", "--device", "SPK-1")
+    assert "unknown device SPK-1" in one_line_error(r)
+
+
+def test_an_uninitialised_database_says_so(config_file: Path) -> None:
+    assert "hub init-db" in one_line_error(hub(config_file, "send", "stop", "--area", "80"))
+
+
+def test_a_missing_config_file_says_so(tmp_path: Path) -> None:
+    assert "no such file" in one_line_error(hub(tmp_path / "nope.yaml", "init-db"))
+
+
+def test_plugins_lists_the_mqtt_speaker_with_its_capabilities(config_file: Path) -> None:
+    r = hub(config_file, "plugins", "--json")
+    assert r.returncode == 0, r.stderr
+    vendors = {v["name"]: v for p in json.loads(r.stdout) for v in p.get("vendors", [])}
+    assert "audio.play_url" in vendors["mqtt_speaker"]["capabilities"]
+
+
+def test_hub_plugins_env_restricts_loading(config_file: Path) -> None:
+    r = hub(config_file, "plugins", "--json", env={"HUB_PLUGINS": ""})
+    assert json.loads(r.stdout) == []
+
+
+def test_schemas_check_passes_on_the_checked_in_files(config_file: Path) -> None:
+    r = hub(config_file, "schemas", "export", "--check")
+    assert r.returncode == 0 and "current" in r.stdout

@@ -1,0 +1,47 @@
+"""Plugin loading and the manifest contract."""
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from hub.hookspecs import hookimpl
+from hub.plugins import PluginError, Plugins
+from hub.vendor import Manifest, ManifestError, VendorAdapter
+
+
+def test_a_manifest_with_a_capability_outside_the_vocabulary_is_refused() -> None:
+    with pytest.raises(ManifestError, match="audio.teleport"):
+        Manifest(name="x", title="X", version="1", protocols=("p",), device_kinds=("speaker",),
+                 capabilities=frozenset({"audio.play_url", "audio.teleport"}))
+
+
+def test_an_unknown_device_kind_is_refused() -> None:
+    with pytest.raises(ManifestError, match="drone"):
+        Manifest(name="x", title="X", version="1", protocols=("p",), device_kinds=("drone",),
+                 capabilities=frozenset())
+
+
+def test_entry_points_are_found_and_restricted_by_name() -> None:
+    everything = Plugins()
+    everything.load_entry_points()
+    assert "mqtt_speaker" in everything.vendors()
+    none = Plugins()
+    none.load_entry_points(only=set())
+    assert none.vendors() == {}
+
+
+def test_two_plugins_claiming_one_vendor_name_are_refused() -> None:
+    class A(VendorAdapter):
+        manifest = Manifest(name="dup", title="A", version="1", protocols=("p",), device_kinds=("speaker",),
+                            capabilities=frozenset())
+
+    class B(A):
+        pass
+
+    p = Plugins()
+    for cls, name in ((A, "a"), (B, "b")):
+        mod = types.SimpleNamespace(register_vendors=hookimpl(lambda register, c=cls: register(c)))
+        p.register_module(mod, name)
+    with pytest.raises(PluginError, match="dup"):
+        p.vendors()
