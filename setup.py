@@ -23,6 +23,7 @@ setup(
         "PyYAML>=6",
         "click>=8.1",
         "vietnam-provinces>=2025.10.1",
+        "swagger-ui-bundle>=1.1,<2",  # Swagger UI served locally: works without Internet
     ],
     extras_require={
         "embedded": ["fakeredis>=2.20", "amqtt>=0.11"],

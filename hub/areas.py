@@ -95,7 +95,7 @@ def import_areas(session: Session, rows: Iterable[AreaRow]) -> int:
 
 
 def _move_subtree(session: Session, old: str, new: str, level_shift: int) -> None:
-    for a in session.scalars(select(Area).where(Area.path.like(f"{old}%"), Area.path != old)):
+    for a in session.scalars(select(Area).where(Area.path.startswith(old, autoescape=True), Area.path != old)):
         a.path = new + a.path[len(old):]
         a.level += level_shift
 
@@ -112,4 +112,5 @@ def subtree_paths(session: Session, codes: Iterable[str]) -> dict[str, str]:
 
 def under_any(column, paths: Iterable[str]):  # noqa: ANN001, ANN201
     """SQL condition: an Area.path column lies in the subtree of any of `paths`."""
-    return or_(*[column.like(f"{p}%") for p in paths])
+    # autoescape: codes may contain "_" or "%", which LIKE would treat as wildcards
+    return or_(*[column.startswith(p, autoescape=True) for p in paths])

@@ -27,9 +27,9 @@ _KIND_PREFIXES = {"speaker": ("audio.", "power.", "status.", "security."),
 class RegistryError(ValueError):
     """Bad registry data. `where` names the row (file:line or id) and `field` the field."""
 
-    def __init__(self, where: str, field: str, message: str) -> None:
+    def __init__(self, where: str, field: str, message: str, status: int = 422) -> None:
         super().__init__(f"{where}: {field}: {message}")
-        self.where, self.field, self.message = where, field, message
+        self.where, self.field, self.message, self.status = where, field, message, status
 
 
 def default_capabilities(plugins: Plugins, vendor: str, kind: str) -> list[str]:
@@ -59,7 +59,8 @@ def upsert_device(session: Session, plugins: Plugins, data: dict[str, Any], wher
     clash = session.scalars(select(Device).where(Device.vendor == data["vendor"], Device.address == data["address"],
                                                  Device.id != data["id"])).first()
     if clash is not None:
-        raise RegistryError(where, "address", f"address {data['address']} already belongs to device {clash.id}")
+        raise RegistryError(where, "address", f"address {data['address']} already belongs to device {clash.id}",
+                            status=409)
     device = session.get(Device, data["id"])
     if device is None:
         device = Device(id=data["id"], created_at=utcnow())

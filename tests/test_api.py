@@ -434,6 +434,26 @@ def test_restricted_actor_sees_and_commands_only_its_commune(rt: Runtime, seeded
     assert sum(op.get(f"/api/commands/{wide.get_json()['id']}").get_json()["counts"].values()) == 3
 
 
+def test_authenticator_refusals_are_json(rt: Runtime, legacy_areas: None) -> None:
+    from werkzeug.exceptions import Unauthorized
+
+    from hub.auth import Forbidden
+
+    def anonymous(_req: Any) -> Actor:
+        raise Unauthorized("sign in first")
+
+    def banned(_req: Any) -> Actor:
+        raise Forbidden("account suspended")
+
+    assert_error(create_app(rt, authenticator=anonymous).test_client().get("/api/devices"), 401,
+                 contains="sign in first")
+    assert_error(create_app(rt, authenticator=banned).test_client().post("/api/commands", json=SET_VOLUME), 403,
+                 contains="account suspended")
+    # the API's own description stays readable without an account
+    assert create_app(rt, authenticator=anonymous).test_client().get("/api/openapi.json").status_code == 200
+    assert command_rows(rt) == 0
+
+
 def test_restricted_actor_with_unknown_area_is_refused(rt: Runtime, seeded: FlaskClient) -> None:
     op = restricted_client(rt, "00000", name="lost-op")
     assert_error(op.get("/api/devices"), 403, contains="00000")
@@ -510,9 +530,12 @@ BODIES = {
 }
 
 
-def test_garbage_never_gives_500(rt: Runtime, seeded: FlaskClient) -> None:
+def test_garbage_never_gives_500(rt: Runtime, seeded: FlaskClient, vendors: dict[str, str]) -> None:
     c = seeded
-    for url, good in BODIES.items():
+    bodies = {**BODIES, "/api/devices": {**BODIES["/api/devices"], "vendor": vendors["speaker"]}}
+    assert c.post("/api/devices", json=bodies["/api/devices"]).status_code == 201  # the base body is valid
+    c.delete("/api/devices/g-1")
+    for url, good in bodies.items():
         for key in list(good) + ["params", "target", "expires_at", "priority", "media", "capabilities", "tags"]:
             for value in GARBAGE:
                 body = {**good, key: value}

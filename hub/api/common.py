@@ -107,15 +107,12 @@ def require(session: Session, checks: Iterable[tuple[str, str]], field: str) -> 
 
 
 # -- lists ----------------------------------------------------------------------------------------
-def page_of(session: Session, stmt: Select[Any], pp: PaginationParameters, *, scalars: bool = True) -> list[Any]:
+def page_of(session: Session, stmt: Select[Any], pp: PaginationParameters) -> list[Any]:
     """One page of `stmt`; sets the item count flask-smorest puts in the X-Pagination header."""
     pp.item_count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     if pp.first_item >= pp.item_count:  # past the end (also keeps a huge page number out of SQL)
         return []
-    paged = stmt.offset(pp.first_item).limit(pp.page_size)
-    if scalars:
-        return list(session.scalars(paged).unique())
-    return list(session.execute(paged).all())
+    return list(session.scalars(stmt.offset(pp.first_item).limit(pp.page_size)).unique())
 
 
 class QueryArgs(ma.Schema):

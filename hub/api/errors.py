@@ -110,8 +110,7 @@ def register(app: flask.Flask) -> None:
 
     @app.errorhandler(RegistryError)
     def _registry(exc: RegistryError) -> flask.Response:
-        duplicate = "already" in exc.message
-        return field_error(409 if duplicate else 422, exc.message, exc.field)
+        return field_error(exc.status, exc.message, exc.field)
 
     @app.errorhandler(TargetError)
     def _target(exc: TargetError) -> flask.Response:
