@@ -2,6 +2,7 @@
 one emergency bulletin across it, per-device results, then the API until Ctrl-C."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -75,12 +76,13 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
     if not embedded and answers("127.0.0.1", 1883):
         mqtt_port, mqtt_label = 1883, "Mosquitto at 127.0.0.1:1883"
     else:
-        broker = EmbeddedBroker().start()
-        mqtt_port, mqtt_label = broker.port, f"embedded amqtt broker at 127.0.0.1:{broker.port}"
+        broker = EmbeddedBroker(prefer_amqtt=os.environ.get("HUB_EMBEDDED_BROKER") == "amqtt").start()
+        mqtt_port, mqtt_label = broker.port, f"embedded {broker.kind} broker at 127.0.0.1:{broker.port}"
     run_id = uuid.uuid4().hex[:8]
     settings = Settings(database_url=f"sqlite:///{db_path}", queue=f"demo-{run_id}", default_ttl_s=120,
                         retry_backoff_s=(0.5, 1.0),
-                        plugins={VENDOR: {"host": "127.0.0.1", "port": mqtt_port, "topic_prefix": f"demo/{run_id}"}})
+                        plugins={VENDOR: {"host": "127.0.0.1", "port": mqtt_port, "topic_prefix": f"demo/{run_id}",
+                                         "connect_timeout_s": 30}})
     rt = Runtime(settings, redis=redis)
     set_runtime(rt)  # jobs run in this process and look the runtime up
     rt.db.create()
@@ -91,16 +93,18 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
     factory = rt.plugins.simulators().get(VENDOR)
     if factory is None:
         raise DemoError(f"the {VENDOR} plugin registers no simulator; is hub-vendor-mqtt-speaker installed?")
+    ingest = Ingest(rt)  # listening before the devices connect, so no presence or ack is missed
     sim = factory(settings.plugin_config(VENDOR), [device_ref(d) for d in devices])
-    sim.start()
-    ingest = Ingest(rt)
-    ingest.start()
-    worker = make_worker(rt, threaded=True, name=f"demo-{run_id}")
-    threading.Thread(target=worker.work, kwargs={"logging_level": "WARNING"}, daemon=True).start()
     try:
+        ingest.start()
+        sim.start()
+        worker = make_worker(rt, threaded=True, name=f"demo-{run_id}")
+        threading.Thread(target=worker.work, kwargs={"logging_level": "WARNING"}, daemon=True).start()
+
         def all_online() -> bool:
             with rt.db.session() as s:
-                return len(list(s.scalars(select(DeviceStatus.device_id).where(DeviceStatus.online.is_(True))))) >= len(devices)
+                online = s.scalars(select(DeviceStatus.device_id).where(DeviceStatus.online.is_(True))).all()
+            return len(online) >= len(devices)
         if not _wait(all_online, 60):
             echo("warning: not every simulated device reported online within 60 s")
         result = _bulletin(rt, echo)
@@ -108,8 +112,9 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
             _serve(rt, host, port, echo)
         return result
     finally:
-        ingest.stop()
         sim.stop()
+        ingest.stop()
+        rt.close()
         if broker is not None:
             broker.stop()
         set_runtime(None)
@@ -138,7 +143,7 @@ def _bulletin(rt: Runtime, echo: Callable[[str], Any]) -> dict[str, int]:
     _wait(lambda: done(play.command.id) and done(led.command.id), 60)
     elapsed = time.monotonic() - started
     with rt.db.session() as s:
-        names = dict(s.execute(select(Area.code, Area.name)))
+        names = dict(s.execute(select(Area.code, Area.name)).tuples().all())
         rows = s.execute(select(Delivery, Device).join(Device, Device.id == Delivery.device_id)
                          .where(Delivery.command_id.in_([play.command.id, led.command.id]))
                          .order_by(Device.id, Delivery.id)).all()

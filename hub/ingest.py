@@ -75,6 +75,8 @@ class Ingest:
             adapter = self.rt.make_adapter(name)
             adapter.open()
             adapter.listen(self.sink)
+            if not adapter.wait_ready(10):
+                log.warning("%s is not ready to hear devices after 10 s; early acks may arrive late", name)
             self.adapters[name] = adapter
         for target, tname in ((self._writer, "hub-ingest-writer"), (self._sweeper, "hub-sweeper")):
             t = threading.Thread(target=target, name=tname, daemon=True)

@@ -154,6 +154,11 @@ class VendorAdapter:
         """Start handing asynchronous acks, status and presence to `sink` (non-blocking).
         Adapters whose devices answer synchronously need not override this."""
 
+    def wait_ready(self, timeout: float) -> bool:
+        """After listen(): whether the adapter can hear devices yet (subscriptions granted…).
+        The hub waits on it so that no early ack is lost."""
+        return True
+
     def parse_status(self, address: str, payload: bytes) -> dict[str, Any]:
         """Turn a vendor status payload into a DeviceStatus dict, or raise StatusParseError."""
         raise NotImplementedError

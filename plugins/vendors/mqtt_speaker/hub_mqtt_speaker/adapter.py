@@ -1,0 +1,306 @@
+"""The hub side: one MQTT connection that publishes commands and hands back acks, status, presence."""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+
+from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink,
+                        TransientError, VendorAdapter)
+
+from hub_mqtt_speaker import __version__, parsing, protocol
+
+log = logging.getLogger(__name__)
+
+VENDOR = "mqtt_speaker"
+
+
+class MqttSpeakerConfigSchema(Schema):
+    class Meta:
+        unknown = RAISE  # a misspelt key should fail loudly, not silently use a default
+
+    host = fields.Str(load_default="127.0.0.1", metadata={"description": "MQTT broker host"})
+    port = fields.Int(load_default=1883, validate=validate.Range(min=1, max=65535))
+    topic_prefix = fields.Str(load_default="hub/mqtt_speaker",
+                              metadata={"description": "Topics are <prefix>/<address>/{cmd,ack,status,online}; "
+                                                       "a device's config may override it"})
+    username = fields.Str(load_default=None, allow_none=True)
+    password = fields.Str(load_default=None, allow_none=True, load_only=True)
+    tls = fields.Bool(load_default=False)
+    ca_file = fields.Str(load_default=None, allow_none=True,
+                         metadata={"description": "CA bundle for TLS; the system store when absent"})
+    client_id = fields.Str(load_default=lambda: f"hub-{secrets.token_hex(6)}",
+                           validate=validate.Length(min=1, max=128))
+    shared_group = fields.Str(load_default=None, allow_none=True,
+                              validate=validate.Regexp(r"^[^/+#$]+$", error="must not contain / + # $"),
+                              metadata={"description": "Share ack and status subscriptions among hub "
+                                                       "processes with this group name ($share/<group>/...)"})
+    publish_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.05, max=600))
+    connect_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
+    keepalive_s = fields.Int(load_default=30, validate=validate.Range(min=5, max=3600))
+    max_inflight = fields.Int(load_default=2000, validate=validate.Range(min=1, max=65000),
+                              metadata={"description": "Unacknowledged QoS 1 publishes on the wire at once; "
+                                                       "paho's default of 20 throttles large batches"})
+
+    @validates("topic_prefix")
+    def _prefix_ok(self, value: str, **_: Any) -> None:
+        problem = protocol.prefix_problem(value)
+        if problem:
+            raise ValidationError(problem)
+
+
+class MqttSpeakerAdapter(VendorAdapter):
+    manifest = Manifest(
+        name=VENDOR,
+        title="IP loudspeakers and LED boards over MQTT",
+        version=__version__,
+        protocols=("mqtt-3.1.1",),
+        device_kinds=("speaker", "led_board"),
+        capabilities=frozenset({
+            "audio.play_url", "audio.stop", "audio.volume", "audio.stream_relay",
+            "led.text", "led.text_unicode", "led.brightness", "power.switch",
+            "status.heartbeat", "status.signal", "status.faults",
+            "security.auth", "security.tls",
+        }),
+        config_schema=MqttSpeakerConfigSchema,
+    )
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        try:
+            self.settings: dict[str, Any] = MqttSpeakerConfigSchema().load(self.config)
+        except ValidationError as err:
+            raise ValueError(f"{VENDOR} config: {err.messages}") from None
+        self._client: mqtt.Client | None = None
+        self._sink: ResultSink | None = None
+        self._connack = threading.Event()
+        self._last_error: str | None = None
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._gone = threading.Event()
+        self._subscribe_mid: int | None = None
+
+    @property
+    def _broker(self) -> str:
+        return f"{self.settings['host']}:{self.settings['port']}"
+
+    # -- connection ----------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._client is not None:
+            return  # already open; paho keeps the connection alive from here on
+        s = self.settings
+        self._last_error = None
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=s["client_id"],
+                             protocol=mqtt.MQTTv311, clean_session=True)
+        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        if s["username"] is not None:
+            client.username_pw_set(s["username"], s["password"])
+        if s["tls"]:
+            client.tls_set(ca_certs=s["ca_file"])
+        client.max_inflight_messages_set(s["max_inflight"])
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.connect_timeout = s["connect_timeout_s"]
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        self._connack.clear()
+        try:
+            # Synchronous TCP connect so a dead broker is reported with the OS's own reason.
+            client.connect(s["host"], s["port"], keepalive=s["keepalive_s"])
+        except (OSError, ValueError) as exc:
+            raise TransientError(f"MQTT broker {self._broker} unreachable: {exc}") from exc
+        client.loop_start()
+        self._client = client
+        if not self._connack.wait(s["connect_timeout_s"]) or not client.is_connected():
+            reason = self._last_error or f"no CONNACK within {s['connect_timeout_s']:g}s"
+            self.close()
+            raise TransientError(f"MQTT broker {self._broker} unreachable: {reason}")
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected():
+                self._gone.clear()
+                client.disconnect()
+                # Let the network thread put DISCONNECT on the wire before stopping it; otherwise
+                # the socket may just be dropped and the broker logs an abnormal close.
+                self._gone.wait(2.0)
+            else:
+                client.disconnect()  # stops paho's reconnect attempts
+        finally:
+            client.loop_stop()
+
+    def health(self) -> Health:
+        client = self._client
+        if client is not None and client.is_connected():
+            return Health(True, f"connected to {self._broker} as {self.settings['client_id']}")
+        why = self._last_error or ("not opened" if client is None else "reconnecting")
+        return Health(False, f"not connected to {self._broker}: {why}")
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
+        if reason_code.is_failure:
+            self._last_error = f"broker refused the connection: {reason_code}"
+            log.warning("%s: %s", VENDOR, self._last_error)
+        else:
+            self._last_error = None
+            # Subscriptions die with a clean session, so every (re)connect renews them.
+            if self._sink is not None:
+                self._subscribe(client)
+        self._connack.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
+        self._subscribed.clear()  # the subscriptions went with the session
+        self._gone.set()
+        if reason_code != 0:
+            self._last_error = f"connection lost: {reason_code}"
+            log.warning("%s: %s from %s; reconnecting", VENDOR, self._last_error, self._broker)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _topic_for(self, device: DeviceRef) -> str:
+        prefix = device.config.get("topic_prefix") or self.settings["topic_prefix"]
+        problem = protocol.prefix_problem(prefix) or protocol.address_problem(device.address)
+        if problem:
+            raise ValueError(problem)
+        return protocol.topic(prefix, device.address, protocol.CMD)
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+        client = self._client
+        if client is None or not client.is_connected():
+            why = self._last_error or ("adapter not opened" if client is None else "not connected")
+            raise TransientError(f"MQTT broker {self._broker} unreachable: {why}")
+        results: list[Result] = []
+        waiting: list[tuple[Outgoing, mqtt.MQTTMessageInfo]] = []
+        sent_at = protocol.utcnow()
+        # Publish everything first and only then wait: PUBACKs for thousands of devices come
+        # back in parallel, so the batch costs one round trip rather than one per device.
+        for item in batch:
+            env = item.envelope
+            try:
+                topic = self._topic_for(item.device)
+                payload = protocol.encode(protocol.command_payload(
+                    env.command_id, env.verb, env.params, env.priority, env.expires_at, env.content, sent_at))
+            except ValueError as exc:  # bad address or prefix, naive expires_at: retrying won't help
+                results.append(Result(item.device.id, Outcome.FAILED, reason=str(exc)))
+                continue
+            info = client.publish(topic, payload, qos=protocol.QOS)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                waiting.append((item, info))
+            else:
+                # paho keeps a QoS 1 message it could not send and retries it after reconnecting,
+                # so the device may still get it: devices must treat command ids idempotently.
+                results.append(Result(item.device.id, Outcome.FAILED, transient=True,
+                                      reason=f"publish failed: {mqtt.error_string(info.rc)}"))
+        timeout = self.settings["publish_timeout_s"]
+        deadline = time.monotonic() + timeout
+        for item, info in waiting:
+            try:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+                published = info.is_published()
+            except (RuntimeError, ValueError):
+                published = False
+            if published:
+                results.append(Result(item.device.id, Outcome.PENDING))
+            else:
+                results.append(Result(item.device.id, Outcome.FAILED, transient=True,
+                                      reason=f"broker did not confirm publish within {timeout:g}s"))
+        return results
+
+    # -- listening -----------------------------------------------------------------------
+
+    def _filters(self) -> list[tuple[str, int]]:
+        prefix, group = self.settings["topic_prefix"], self.settings["shared_group"]
+        # Presence is not shared: brokers do not deliver retained messages to shared
+        # subscriptions, and every ingest process should learn who is online when it starts.
+        # Presence updates are idempotent, so receiving them in each process is harmless.
+        return [
+            (protocol.subscription(prefix, protocol.ACK, group), protocol.QOS),
+            (protocol.subscription(prefix, protocol.STATUS, group), protocol.QOS),
+            (protocol.subscription(prefix, protocol.ONLINE), protocol.QOS),
+        ]
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        # The lock keeps a fast SUBACK from arriving before its mid is known.
+        with self._lock:
+            self._subscribed.clear()
+            rc, mid = client.subscribe(self._filters())
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                log.warning("%s: subscribe failed: %s", VENDOR, mqtt.error_string(rc))
+            else:
+                self._subscribe_mid = mid
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any],
+                      properties: Any) -> None:
+        with self._lock:
+            if mid != self._subscribe_mid:
+                return
+        refused = [f for (f, _q), rc in zip(self._filters(), reason_codes, strict=False) if rc.is_failure]
+        if refused:
+            log.warning("%s: broker refused subscriptions to %s", VENDOR, ", ".join(refused))
+        else:
+            self._subscribed.set()
+
+    def listen(self, sink: ResultSink) -> None:
+        self._sink = sink
+        client = self._client
+        if client is not None and client.is_connected():
+            self._subscribe(client)
+
+    def wait_subscribed(self, timeout: float = 5.0) -> bool:
+        """Whether the broker granted listen()'s subscriptions within `timeout`. For callers
+        (tests, certification) that must not make devices talk before the hub can hear."""
+        return self._subscribed.wait(timeout)
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self.wait_subscribed(timeout)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Runs on paho's network thread: anything escaping here would stop all listening.
+        sink = self._sink
+        if sink is None:
+            return
+        try:
+            _prefix, address, kind = protocol.split_topic(msg.topic)
+            if kind == protocol.ACK:
+                ack = self.parse_ack(address, bytes(msg.payload))
+                deliver = lambda: sink.ack(VENDOR, address, ack)  # noqa: E731
+            elif kind == protocol.STATUS:
+                status = self.parse_status(address, bytes(msg.payload))
+                deliver = lambda: sink.status(VENDOR, address, status)  # noqa: E731
+            elif kind == protocol.ONLINE:
+                online = protocol.decode_online(msg.payload)
+                if online is None:  # a retained presence being cleared, nothing to report
+                    return
+                deliver = lambda: sink.presence(VENDOR, address, online)  # noqa: E731
+            else:
+                return
+        except ValueError as exc:  # StatusParseError and ProtocolError are both ValueErrors
+            log.warning("%s: dropped message on %s: %s", VENDOR, msg.topic, exc)
+            return
+        except Exception as exc:  # noqa: BLE001
+            log.warning("%s: dropped message on %s: unexpected %r", VENDOR, msg.topic, exc)
+            return
+        try:
+            deliver()
+        except Exception as exc:  # noqa: BLE001 - a faulty sink must not kill the listener
+            log.warning("%s: sink failed on message from %s: %r", VENDOR, msg.topic, exc)
+
+    # -- parsing ---------------------------------------------------------------------------
+
+    def parse_status(self, address: str, payload: bytes) -> dict[str, Any]:
+        return parsing.parse_status(address, payload)
+
+    def parse_ack(self, address: str, payload: bytes) -> Ack:
+        return parsing.parse_ack(address, payload)
