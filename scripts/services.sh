@@ -57,6 +57,17 @@ else
   wait_for mosquitto "$MQTT_PORT" && say "mosquitto started on 127.0.0.1:$MQTT_PORT"
 fi
 
+# Tools the plugin tests drive as real processes: Snapcast (a real multi-room audio system)
+# and socat (pseudo-terminal pairs standing in for RS-485 lines).
+for tool in snapserver:snapserver snapclient:snapclient socat:socat; do
+  bin=${tool%%:*}; pkg=${tool##*:}
+  if command -v "$bin" >/dev/null || [ -x "/usr/bin/$bin" ]; then
+    say "$bin found"
+  else
+    install_pkg "$pkg" && say "$bin installed" || say "$bin missing: its plugin's tests will fail"
+  fi
+done
+
 if answers 127.0.0.1 5432; then
   say "postgresql answers on 127.0.0.1:5432 (its tests will run)"
 elif command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then

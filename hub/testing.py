@@ -1,0 +1,158 @@
+"""A whole hub in one process, for testing a vendor plugin the way the hub will drive it.
+
+Plugin test suites (ours and vendors') and the conformance suite use it: commands go through
+the real dispatch, the real rq job (run by a burst worker here) and the plugin's adapter, and
+acks come back through the plugin's listener and the real ingest.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from hub.areas import AreaRow, import_areas
+from hub.auth import LOCAL_ADMIN
+from hub.config import Settings
+from hub.db import utcnow
+from hub.dispatch import Submitted, submit
+from hub.embedded import redis_or_fake
+from hub.ingest import Ingest
+from hub.models import TERMINAL_STATES, Content, Delivery, DeviceStatus
+from hub.plugins import Plugins
+from hub.registry import upsert_device
+from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
+from hub.schemas import CommandSchema, ContentSchema
+from hub.worker import make_worker
+
+AREA = "T0"  # the harness's one area; not an official code
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    reason: str | None
+    result: dict[str, Any] | None
+    attempts: int
+
+
+class HubHarness:
+    """Use as a context manager. `vendor` is the plugin's manifest name, `config` its settings."""
+
+    def __init__(self, workdir: Path, vendor: str, config: dict[str, Any], *, plugins: Plugins | None = None,
+                 retry_backoff_s: tuple[float, ...] = (0.1, 0.2), default_ttl_s: int = 30,
+                 redis_url: str | None = None, listen: bool = True) -> None:
+        self.vendor = vendor
+        self.listen = listen
+        if plugins is None:
+            plugins = Plugins()
+            plugins.load_entry_points()
+        redis, self.redis_label = redis_or_fake(redis_url or os.environ.get("HUB_TEST_REDIS_URL",
+                                                                             "redis://127.0.0.1:6379/0"))
+        settings = Settings(database_url=f"sqlite:///{Path(workdir) / f'harness-{uuid.uuid4().hex[:8]}.sqlite3'}",
+                            queue=f"harness-{uuid.uuid4().hex[:10]}", retry_backoff_s=retry_backoff_s,
+                            default_ttl_s=default_ttl_s, sweep_interval_s=0.2, plugins={vendor: dict(config)})
+        self.rt = Runtime(settings, redis=redis, plugins=plugins)
+        self.ingest: Ingest | None = None
+
+    def __enter__(self) -> HubHarness:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.rt.db.create()
+        with self.rt.db.session() as s:
+            import_areas(s, [AreaRow(AREA, "Harness area", "commune")])
+        set_runtime(self.rt)
+        if self.listen:
+            self.ingest = Ingest(self.rt, vendors=[self.vendor])
+            self.ingest.start()
+
+    def stop(self) -> None:
+        if self.ingest is not None:
+            self.ingest.stop()
+            self.ingest = None
+        for p in QUEUE_ORDER:
+            try:
+                self.rt.queue(p).delete(delete_jobs=True)
+            except Exception:  # the queue may be the thing a fault test took down
+                pass
+        self.rt.close()
+        set_runtime(None)
+
+    # -- devices and commands -------------------------------------------------------------------
+    def add_device(self, device_id: str, address: str, kind: str = "speaker", *,
+                   capabilities: list[str] | None = None, config: dict[str, Any] | None = None) -> str:
+        data: dict[str, Any] = {"id": device_id, "vendor": self.vendor, "kind": kind, "area_code": AREA,
+                                "address": address, "tags": [], "config": config or {}}
+        if capabilities is not None:
+            data["capabilities"] = capabilities
+        with self.rt.db.session() as s:
+            upsert_device(s, self.rt.plugins, data)
+        return device_id
+
+    def add_content(self, **fields: Any) -> str:
+        data = ContentSchema().load(fields)
+        cid = uuid.uuid4().hex
+        with self.rt.db.session() as s:
+            s.add(Content(id=cid, title=data["title"], kind=data["kind"], language=data["language"],
+                          body=data.get("body"), media=data.get("media"), priority=data["priority"],
+                          created_by="harness", created_at=utcnow()))
+        return cid
+
+    def send(self, verb: str, devices: list[str], params: dict[str, Any] | None = None, *,
+             content_id: str | None = None, priority: str | None = None, expires_in: float | None = None,
+             run_worker: bool = True) -> Submitted:
+        raw: dict[str, Any] = {"verb": verb, "params": params or {}, "target": {"devices": devices}}
+        if content_id:
+            raw["content_id"] = content_id
+        if priority:
+            raw["priority"] = priority
+        if expires_in is not None:
+            raw["expires_at"] = (utcnow() + timedelta(seconds=expires_in)).isoformat()
+        sub = submit(self.rt, LOCAL_ADMIN, CommandSchema().load(raw))
+        if run_worker:
+            self.work()
+        return sub
+
+    def work(self) -> None:
+        """Run every queued job now, in this thread."""
+        make_worker(self.rt, threaded=True).work(burst=True, logging_level="WARNING")
+
+    def outcomes(self, command_id: str) -> dict[str, Outcome]:
+        with self.rt.db.session() as s:
+            rows = s.scalars(select(Delivery).where(Delivery.command_id == command_id))
+            return {d.device_id: Outcome(d.state, d.reason, d.result, d.attempts) for d in rows}
+
+    def wait(self, command_id: str, timeout: float = 10.0) -> dict[str, Outcome]:
+        """Outcomes once every device is terminal, or as they stand after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.outcomes(command_id)
+            if all(o.state in TERMINAL_STATES for o in got.values()) or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+    def status(self, device_id: str) -> dict[str, Any] | None:
+        with self.rt.db.session() as s:
+            st = s.get(DeviceStatus, device_id)
+            if st is None:
+                return None
+            return {c: getattr(st, c) for c in ("online", "activity", "source", "volume", "brightness", "power",
+                                                 "signal", "faults", "firmware", "reported_at", "last_seen_at")}
+
+    def wait_status(self, device_id: str, predicate: Any, timeout: float = 10.0) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status(device_id)
+            if (st is not None and predicate(st)) or time.monotonic() > deadline:
+                return st
+            time.sleep(0.05)
