@@ -309,7 +309,7 @@ def sweep() -> None:
 
     rt = _checked_runtime()
     with rt.db.session() as s:
-        n = expire_due(s)
+        n = len(expire_due(s))
     click.echo(f"expired {n} deliveries")
 
 

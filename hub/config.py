@@ -28,6 +28,8 @@ class Settings:
     retry_backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0)
     batch_size: int = 500
     sweep_interval_s: float = 1.0
+    heartbeat_timeout_s: float = 180.0
+    failure_threshold: int = 3
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "defaults"
 
@@ -65,7 +67,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"{path}: must be a mapping at the top level")
         data = _expand(data, path)
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
-                 "sweep_interval_s", "plugins"}
+                 "sweep_interval_s", "heartbeat_timeout_s", "failure_threshold", "plugins"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown keys: {', '.join(unknown)}")

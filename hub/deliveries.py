@@ -50,13 +50,18 @@ def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str 
     return session.connection().execute(stmt, params).rowcount or 0
 
 
-def expire_due(session: Session, now: datetime | None = None) -> int:
-    """Rows still waiting when their command's expires_at has passed end `expired`."""
+def expire_due(session: Session, now: datetime | None = None) -> list[str]:
+    """Rows still waiting when their command's expires_at has passed end `expired`.
+    Returns the ids of the devices whose rows expired (one entry per row)."""
     now = now or utcnow()
-    due = select(Command.id).where(Command.expires_at <= now)
-    result = session.execute(update(Delivery).where(Delivery.state.in_(ACTIVE_STATES),
-                                                    Delivery.command_id.in_(due))
-                             .values(state="expired", finished_at=now,
-                                     reason="no acknowledgement before expires_at")
-                             .execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    due = session.execute(select(Delivery.id, Delivery.device_id).join(Command, Command.id == Delivery.command_id)
+                          .where(Delivery.state.in_(ACTIVE_STATES), Command.expires_at <= now)).all()
+    expired: list[str] = []
+    for i in range(0, len(due), 900):
+        chunk = due[i:i + 900]
+        ids = [d for d, _ in chunk]
+        session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state.in_(ACTIVE_STATES))
+                        .values(state="expired", finished_at=now, reason="no acknowledgement before expires_at")
+                        .execution_options(synchronize_session=False))
+        expired.extend(dev for _, dev in chunk)
+    return expired

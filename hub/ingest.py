@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from hub import events, health
 from hub.db import utcnow
 from hub.deliveries import expire_due, finish_by_device
 from hub.models import Device, DeviceStatus
@@ -67,13 +68,18 @@ class Ingest:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._addresses: dict[tuple[str, str], str] = {}
-        self.stats = {"acks": 0, "acks_applied": 0, "status": 0, "presence": 0, "unknown_device": 0, "expired": 0}
+        self.stats = {"acks": 0, "acks_applied": 0, "status": 0, "presence": 0, "unknown_device": 0, "expired": 0,
+                      "transitions": 0}
+        self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
+        self.watch_interval_s = 30.0
 
     def start(self) -> None:
         names = self.vendors if self.vendors is not None else sorted(self.rt.plugins.vendors())
+        watched = self._devices_by_vendor()
         for name in names:
             adapter = self.rt.make_adapter(name)
             adapter.open()
+            adapter.watch(watched.get(name, []))
             adapter.listen(self.sink)
             if not adapter.wait_ready(10):
                 log.warning("%s is not ready to hear devices after 10 s; early acks may arrive late", name)
@@ -106,12 +112,46 @@ class Ingest:
                 time.sleep(1)
 
     def _sweeper(self) -> None:
+        last_watch = time.monotonic()
         while not self._stop.wait(self.rt.settings.sweep_interval_s):
             try:
-                with self.rt.db.session() as s:
-                    self.stats["expired"] += expire_due(s)
+                self.sweep()
+                if time.monotonic() - last_watch >= self.watch_interval_s:
+                    last_watch = time.monotonic()
+                    self.refresh_watch()
             except Exception:
-                log.exception("expiry sweep failed; retrying")
+                log.exception("sweep failed; retrying")
+
+    def sweep(self) -> None:
+        """Expire overdue deliveries and take silent or failing devices offline."""
+        now = utcnow()
+        with self.rt.db.session() as s:
+            expired = expire_due(s, now)
+            health.count_failures(s, expired)
+            changes = health.sweep(s, self.policy, now)
+        self.stats["expired"] += len(expired)
+        self._announce(changes)
+
+    def _devices_by_vendor(self) -> dict[str, list[Any]]:
+        from hub.jobs import device_ref
+
+        out: dict[str, list[Any]] = {}
+        with self.rt.db.session() as s:
+            for d in s.scalars(select(Device).where(Device.admin_state == "enabled")):
+                out.setdefault(d.vendor, []).append(device_ref(d))
+        return out
+
+    def refresh_watch(self) -> None:
+        """Tell polling adapters about devices added or removed since the last time."""
+        watched = self._devices_by_vendor()
+        for name, adapter in self.adapters.items():
+            adapter.watch(watched.get(name, []))
+
+    def _announce(self, changes: list[health.StateChange]) -> None:
+        self.stats["transitions"] += len(changes)
+        channel = f"{self.rt.settings.queue}.events"
+        for c in changes:
+            events.publish(c.as_event(), redis=self.rt._redis, channel=channel)
 
     def flush(self) -> int:
         """Write everything buffered now; returns how many items were written."""
@@ -148,7 +188,7 @@ class Ingest:
     def _write(self, items: list[_Item]) -> None:
         with self.rt.db.session() as s:
             ids = self._device_ids(s, {(it.vendor, it.address) for it in items})
-            acks, statuses, presence = [], {}, {}
+            acks, reports = [], []
             for it in items:
                 did = ids.get((it.vendor, it.address))
                 if did is None:
@@ -159,37 +199,52 @@ class Ingest:
                     acks.append((a.command_id, did, "acked" if a.ok else "failed",
                                  None if a.ok else f"device refused: {a.reason or 'no reason given'}",
                                  a.detail))
-                elif it.kind == "status":
-                    statuses[did] = (it.value, it.at)  # the latest report wins
                 else:
-                    presence[did] = (it.value, it.at)
+                    reports.append((did, it))
             self.stats["acks"] += len(acks)
             self.stats["acks_applied"] += finish_by_device(s, acks)
-            self.stats["status"] += len(statuses)
-            self.stats["presence"] += len(presence)
-            self._store_status(s, statuses, presence)
+            changes = self._store_status(s, reports, {did for _, did, _, _, _ in acks})
+        self._announce(changes)
 
-    def _store_status(self, s: Any, statuses: dict[str, tuple[dict[str, Any], datetime]],
-                      presence: dict[str, tuple[bool, datetime]]) -> None:
-        touched = set(statuses) | set(presence)
+    def _store_status(self, s: Any, reports: list[tuple[str, _Item]],
+                      answered: set[str]) -> list[health.StateChange]:
+        """Apply status and presence in arrival order; a device that answered is not failing."""
+        touched = sorted({did for did, _ in reports} | answered)
         if not touched:
-            return
-        existing = set()
-        ids = sorted(touched)
-        for i in range(0, len(ids), 900):
-            existing.update(s.scalars(select(DeviceStatus.device_id).where(DeviceStatus.device_id.in_(ids[i:i + 900]))))
-        for did in ids:
-            values: dict[str, Any] = {}
-            if did in statuses:
-                st, at = statuses[did]
-                values.update({k: st.get(k) for k in _STATUS_FIELDS if k in st})
-                values["last_seen_at"] = at
-            if did in presence:
-                online, at = presence[did]
-                values["online"] = online
-                if online:
-                    values["last_seen_at"] = at
-            if did in existing:
-                s.execute(update(DeviceStatus).where(DeviceStatus.device_id == did).values(**values))
+            return []
+        rows: dict[str, DeviceStatus] = {}
+        for i in range(0, len(touched), 900):
+            for row in s.scalars(select(DeviceStatus).where(DeviceStatus.device_id.in_(touched[i:i + 900]))):
+                rows[row.device_id] = row
+        for did in touched:
+            if did not in rows:
+                rows[did] = DeviceStatus(device_id=did, online=False, operating_state="unknown",
+                                         consecutive_failures=0, faults=[])
+                s.add(rows[did])
+        for did in answered:
+            rows[did].consecutive_failures = 0
+        verdict: dict[str, tuple[str, str | None, datetime]] = {}
+        for did, it in reports:
+            row = rows[did]
+            if it.kind == "status":
+                self.stats["status"] += 1
+                for k in _STATUS_FIELDS:
+                    if k in it.value:
+                        setattr(row, k, it.value[k])
+                row.last_seen_at = it.at
+                state, reason = health.reported_state(row)
             else:
-                s.add(DeviceStatus(device_id=did, **values))
+                self.stats["presence"] += 1
+                row.online = bool(it.value)
+                if it.value:
+                    row.last_seen_at = it.at
+                    state, reason = health.reported_state(row)
+                else:
+                    state, reason = "offline", "link lost (the transport reported the device gone)"
+            verdict[did] = (state, reason, it.at)
+        changes = []
+        for did, (state, reason, at) in verdict.items():
+            change = health.transition(s, rows[did], state, reason, at)
+            if change:
+                changes.append(change)
+        return changes

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from hub import health
 from hub.db import utcnow
 from hub.deliveries import finish, mark_sent
 from hub.models import Command, Delivery, Device
@@ -42,7 +43,6 @@ def send_batch(command_id: str, vendor: str, delivery_ids: list[int], rt: Runtim
     rt = rt or get_runtime()
     backoff = rt.settings.retry_backoff_s
     tally = {"sent": 0, "acked": 0, "failed": 0, "expired": 0}
-    last_reason: dict[str, str] = {}
     attempt = 0
     while True:
         attempt += 1
@@ -69,7 +69,7 @@ def send_batch(command_id: str, vendor: str, delivery_ids: list[int], rt: Runtim
         retry: list[Result] = []
         with rt.db.session() as s:
             now = utcnow()
-            sent_ids, ended = [], []
+            sent_ids, ended, gave_up = [], [], []
             for r in results:
                 did = by_device.get(r.device_id)
                 if did is None:
@@ -81,11 +81,11 @@ def send_batch(command_id: str, vendor: str, delivery_ids: list[int], rt: Runtim
                     ended.append((did, "acked", None, r.detail))
                 elif r.transient and attempt <= len(backoff):
                     retry.append(r)
-                    last_reason[r.device_id] = r.reason or "transient failure"
                 else:
                     why = r.reason or "failed"
-                    if r.transient:
+                    if r.transient:  # the link, not the device, failed: it counts towards offline
                         why = f"gave up after {attempt} attempts: {why}"
+                        gave_up.append(r.device_id)
                     ended.append((did, "failed", why, r.detail))
             answered = {r.device_id for r in results}
             for dev_id, did in by_device.items():  # an adapter that forgot a device must not lose it
@@ -94,6 +94,7 @@ def send_batch(command_id: str, vendor: str, delivery_ids: list[int], rt: Runtim
             mark_sent(s, sent_ids, now)
             tally["sent"] += len(sent_ids)
             finish(s, ended, now)
+            health.count_failures(s, gave_up)
             for _, state, _, _ in ended:
                 tally[state] += 1
         if not retry:

@@ -91,6 +91,24 @@ class DeviceStatus(Base):
     firmware: Mapped[str | None] = mapped_column(String(100))
     reported_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
+    # Operating state, separate from the administrator's enabled/disabled (Device.admin_state).
+    operating_state: Mapped[str] = mapped_column(String(10), default="unknown")
+    state_reason: Mapped[str | None] = mapped_column(String(300))
+    state_since: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeviceEvent(Base):
+    """A device's operating-state history: one row per transition, for uptime reports."""
+
+    __tablename__ = "device_events"
+    __table_args__ = (Index("ix_device_events_device_at", "device_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(10))
+    previous: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(300))
 
 
 class Group(Base):

@@ -150,6 +150,11 @@ class VendorAdapter:
         """Deliver the batch; return exactly one Result per item, in any order."""
         raise NotImplementedError
 
+    def watch(self, devices: Sequence[DeviceRef]) -> None:
+        """The enabled devices this adapter drives, given before listen() and again whenever the
+        registry changes. Adapters that must poll their devices for status keep this list;
+        adapters whose devices push need not override it."""
+
     def listen(self, sink: ResultSink) -> None:
         """Start handing asynchronous acks, status and presence to `sink` (non-blocking).
         Adapters whose devices answer synchronously need not override this."""

@@ -66,7 +66,7 @@ def test_dispatch_acks_and_expiry_on_postgresql(settings, pg_url) -> None:
             assert finish_by_device(s, [(sub.command.id, "pending-1", "acked", None, {"ok": True})]) == 1
             s.execute(text("UPDATE commands SET expires_at = now() - interval '1 second'"))
         with rt.db.session() as s:
-            assert expire_due(s) == 1
+            assert expire_due(s) == ["pending-2"]
             got = {d.device_id: d.state for d in s.scalars(select(Delivery))}
         assert got == {"ok-1": "acked", "pending-1": "acked", "pending-2": "expired"}
         assert Counter(got.values()) == {"acked": 2, "expired": 1}

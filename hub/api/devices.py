@@ -23,7 +23,7 @@ blp = HubBlueprint("devices", __name__, url_prefix="/api/devices",
                                "area and driven by a vendor plugin.")
 
 _STATUS_FIELDS = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
-                  "reported_at", "last_seen_at")
+                  "reported_at", "last_seen_at", "operating_state", "state_reason", "state_since")
 
 
 class DeviceQuery(QueryArgs):

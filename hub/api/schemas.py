@@ -29,6 +29,10 @@ class AdminStateSchema(Schema):
 
 class DeviceStatusOutSchema(DeviceStatusSchema):
     last_seen_at = fields.AwareDateTime(allow_none=True, dump_only=True)
+    operating_state = fields.Str(dump_only=True, metadata={
+        "description": "online, degraded, offline or unknown — the hub's verdict, separate from admin_state"})
+    state_reason = fields.Str(dump_only=True, allow_none=True)
+    state_since = fields.AwareDateTime(dump_only=True, allow_none=True)
 
 
 class GroupUpdateSchema(GroupSchema):

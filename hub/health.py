@@ -1,0 +1,118 @@
+"""The device health model: the operating state (online, degraded, offline) a device is in,
+separate from whether an administrator enabled it, and the transitions between them.
+
+A device goes offline when its link drops (MQTT last will, a poll that gets no answer), when
+it stops heartbeating for `heartbeat_timeout_s`, or after `failure_threshold` deliveries in a
+row failed on the link or expired unanswered. It is degraded while it reports faults. Each
+transition is stored (device_events, for uptime reports), logged once and published as an
+event; repeating the same state changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from hub.models import Device, DeviceEvent, DeviceStatus
+
+log = logging.getLogger("hub.health")
+
+OPERATING_STATES = ("unknown", "online", "degraded", "offline")
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    heartbeat_timeout_s: float = 180.0
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class StateChange:
+    device_id: str
+    state: str
+    previous: str
+    reason: str | None
+    at: datetime
+
+    def as_event(self) -> dict[str, Any]:
+        return {"type": f"device.{self.state}", "device_id": self.device_id, "state": self.state,
+                "previous": self.previous, "reason": self.reason, "at": self.at.isoformat()}
+
+
+def reported_state(row: DeviceStatus) -> tuple[str, str | None]:
+    """What a device's own report says about its state."""
+    if not row.online:
+        return "offline", "device reports itself offline"
+    if row.faults:
+        return "degraded", "faults: " + ", ".join(map(str, row.faults))
+    return "online", None
+
+
+def transition(session: Session, row: DeviceStatus, state: str, reason: str | None,
+               now: datetime) -> StateChange | None:
+    previous = row.operating_state or "unknown"
+    if previous == state:
+        return None
+    row.operating_state, row.state_reason, row.state_since = state, reason, now
+    if state == "online":
+        row.consecutive_failures = 0
+    session.add(DeviceEvent(device_id=row.device_id, at=now, state=state, previous=previous, reason=reason))
+    change = StateChange(row.device_id, state, previous, reason, now)
+    if state == "offline":
+        log.warning("device %s went offline: %s", row.device_id, reason)
+    elif previous == "offline":
+        log.info("device %s is back %s", row.device_id, state)
+    elif state == "degraded":
+        log.warning("device %s degraded: %s", row.device_id, reason)
+    return change
+
+
+def sweep(session: Session, policy: HealthPolicy, now: datetime) -> list[StateChange]:
+    """Devices whose heartbeat stopped, or whose deliveries keep failing, go offline."""
+    changes = []
+    silent_since = now - timedelta(seconds=policy.heartbeat_timeout_s)
+    rows = session.execute(
+        select(DeviceStatus, Device.capabilities).join(Device, Device.id == DeviceStatus.device_id).where(
+            DeviceStatus.operating_state != "offline",
+            or_(DeviceStatus.last_seen_at < silent_since,
+                DeviceStatus.consecutive_failures >= policy.failure_threshold))).all()
+    for row, caps in rows:
+        if row.consecutive_failures >= policy.failure_threshold:
+            reason = f"{row.consecutive_failures} deliveries in a row failed or went unanswered"
+        elif "status.heartbeat" in (caps or ()) and row.last_seen_at is not None:
+            reason = f"no heartbeat for {policy.heartbeat_timeout_s:g} s"
+        else:
+            continue
+        change = transition(session, row, "offline", reason, now)
+        if change:
+            changes.append(change)
+    return changes
+
+
+def count_failures(session: Session, device_ids: list[str]) -> None:
+    """Deliveries that failed on the link or expired unanswered count towards going offline."""
+    for i in range(0, len(device_ids), 900):
+        session.execute(update(DeviceStatus).where(DeviceStatus.device_id.in_(device_ids[i:i + 900]))
+                        .values(consecutive_failures=DeviceStatus.consecutive_failures + 1)
+                        .execution_options(synchronize_session=False))
+
+
+def uptime(session: Session, device_id: str, start: datetime, end: datetime) -> float:
+    """Share of [start, end) the device spent online or degraded, from its event history."""
+    events = list(session.scalars(select(DeviceEvent).where(DeviceEvent.device_id == device_id,
+                                                            DeviceEvent.at < end).order_by(DeviceEvent.at,
+                                                                                           DeviceEvent.id)))
+    state, t, up = "unknown", start, 0.0
+    for ev in events:
+        at = max(ev.at, start)
+        if state in ("online", "degraded") and at > t:
+            up += (at - t).total_seconds()
+        state, t = ev.state, max(at, t)
+    if state in ("online", "degraded"):
+        up += (end - t).total_seconds()
+    total = (end - start).total_seconds()
+    return up / total if total > 0 else 0.0
