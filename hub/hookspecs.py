@@ -27,5 +27,4 @@ def register_commands(cli):
 
 @hookspec
 def register_simulators(register):
-    """Call register(vendor_name, factory) for a device simulator; factory(config, devices) returns
-    an object with start() and stop(), simulating hub.vendor.DeviceRef devices behind `config`."""
+    """Call register(vendor_name, factory) for a device simulator (see hub/simulation.py)."""

@@ -16,7 +16,8 @@ import pluggy
 from hub import hookspecs
 from hub.vendor import ManifestError, VendorAdapter
 
-GROUPS = ("hub.vendors", "hub.sources", "hub.outputs")
+# hub.tools: plugins that only add commands (certification, scaffolding) through register_commands.
+GROUPS = ("hub.vendors", "hub.sources", "hub.outputs", "hub.tools")
 
 
 @dataclass
