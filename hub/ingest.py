@@ -74,21 +74,31 @@ class Ingest:
         self.watch_interval_s = 30.0
 
     def start(self) -> None:
-        names = self.vendors if self.vendors is not None else sorted(self.rt.plugins.vendors())
         watched = self._devices_by_vendor()
-        for name in names:
-            adapter = self.rt.make_adapter(name)
-            adapter.open()
-            adapter.watch(watched.get(name, []))
-            adapter.listen(self.sink)
-            if not adapter.wait_ready(10):
-                log.warning("%s is not ready to hear devices after 10 s; early acks may arrive late", name)
-            self.adapters[name] = adapter
+        for name in self._wanted(watched):
+            self._start_adapter(name, watched.get(name, []))
         for target, tname in ((self._writer, "hub-ingest-writer"), (self._sweeper, "hub-sweeper")):
             t = threading.Thread(target=target, name=tname, daemon=True)
             t.start()
             self._threads.append(t)
         log.info("ingest listening to %s", ", ".join(self.adapters) or "no vendors")
+
+    def _wanted(self, watched: dict[str, list[Any]]) -> list[str]:
+        """Vendors to listen to: those named, else those with devices or a configuration section,
+        so an installed but unused plugin (say, one that needs credentials) is left alone."""
+        if self.vendors is not None:
+            return list(self.vendors)
+        installed = self.rt.plugins.vendors()
+        return sorted(v for v in installed if v in watched or v in self.rt.settings.plugins)
+
+    def _start_adapter(self, name: str, devices: list[Any]) -> None:
+        adapter = self.rt.make_adapter(name)
+        adapter.open()
+        adapter.watch(devices)
+        adapter.listen(self.sink)
+        if not adapter.wait_ready(10):
+            log.warning("%s is not ready to hear devices after 10 s; early acks may arrive late", name)
+        self.adapters[name] = adapter
 
     def stop(self) -> None:
         for adapter in self.adapters.values():
@@ -142,10 +152,17 @@ class Ingest:
         return out
 
     def refresh_watch(self) -> None:
-        """Tell polling adapters about devices added or removed since the last time."""
+        """Tell adapters about devices added or removed since the last time, and start listening
+        to a vendor whose first device was just registered."""
         watched = self._devices_by_vendor()
-        for name, adapter in self.adapters.items():
+        for name, adapter in list(self.adapters.items()):
             adapter.watch(watched.get(name, []))
+        for name in self._wanted(watched):
+            if name not in self.adapters and name in self.rt.plugins.vendors():
+                try:
+                    self._start_adapter(name, watched.get(name, []))
+                except Exception:  # retried at the next refresh; other vendors keep working
+                    log.exception("could not start listening to %s", name)
 
     def _announce(self, changes: list[health.StateChange]) -> None:
         self.stats["transitions"] += len(changes)
@@ -231,7 +248,8 @@ class Ingest:
                 for k in _STATUS_FIELDS:
                     if k in it.value:
                         setattr(row, k, it.value[k])
-                row.last_seen_at = it.at
+                if row.online:  # a gateway reporting a device offline has not seen it
+                    row.last_seen_at = it.at
                 state, reason = health.reported_state(row)
             else:
                 self.stats["presence"] += 1

@@ -97,6 +97,8 @@ class HubHarness:
             data["capabilities"] = capabilities
         with self.rt.db.session() as s:
             upsert_device(s, self.rt.plugins, data)
+        if self.ingest is not None:  # polling adapters learn of the device now, not at the next refresh
+            self.ingest.refresh_watch()
         return device_id
 
     def add_content(self, **fields: Any) -> str:
