@@ -7,6 +7,7 @@ HUB_PLUGINS= (empty) loads none.
 from __future__ import annotations
 
 import importlib.metadata as md
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from hub import hookspecs
 from hub.vendor import ManifestError, VendorAdapter
 
 # hub.tools: plugins that only add commands (certification, scaffolding) through register_commands.
+log = logging.getLogger(__name__)
+
 GROUPS = ("hub.vendors", "hub.sources", "hub.outputs", "hub.tools")
 
 
@@ -40,6 +43,7 @@ class Plugins:
         self.pm = pluggy.PluginManager("hub")
         self.pm.add_hookspecs(hookspecs)
         self.loaded: list[LoadedPlugin] = []
+        self.problems: list[str] = []  # what was refused while loading, for `hub plugins`
         self._vendors: dict[str, type[VendorAdapter]] | None = None
 
     def register_module(self, module: Any, name: str, group: str = "hub.vendors",
@@ -74,7 +78,12 @@ class Plugins:
                 if manifest is None or not issubclass(cls, VendorAdapter):
                     raise PluginError(f"{cls!r} is not a VendorAdapter with a manifest")
                 if manifest.name in found and found[manifest.name] is not cls:
-                    raise PluginError(f"two adapters claim the vendor name {manifest.name}")
+                    # Keep the first: one clash must not take every other vendor down with it.
+                    problem = (f"{cls.__module__}.{cls.__qualname__} claims the vendor name {manifest.name},"
+                               f" already taken by {found[manifest.name].__module__}; ignored")
+                    log.error(problem)
+                    self.problems.append(problem)
+                    return
                 found[manifest.name] = cls
 
             self.pm.hook.register_vendors(register=register)
