@@ -1,0 +1,37 @@
+"""Entry point `hub.vendors: http_gateway`: registers the adapter and its gateway simulator."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from hub.hookspecs import hookimpl
+from hub.vendor import DeviceRef
+
+from hub_http_gateway.adapter import HttpGatewayAdapter
+from hub_http_gateway.simulator import GatewaySim
+
+
+@hookimpl
+def register_vendors(register: Callable[[type], None]) -> None:
+    register(HttpGatewayAdapter)
+
+
+def make_gateway(config: dict[str, Any], devices: Iterable[DeviceRef], *, certfile: str | None = None,
+                 keyfile: str | None = None) -> GatewaySim:
+    """A simulated gateway serving `devices` where the adapter `config` expects it: the host, port
+    and path of its base_url, with its api_key. https needs `certfile`."""
+    base_url, api_key = config.get("base_url"), config.get("api_key")
+    if not base_url or not api_key:
+        raise ValueError("the gateway simulator needs base_url and api_key in the config")
+    parts = urlsplit(base_url)
+    if parts.scheme == "https" and not certfile:
+        raise ValueError("base_url is https: give make_gateway a certfile (and keyfile) to serve it")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return GatewaySim([d.address for d in devices], api_key=api_key, host=parts.hostname or "127.0.0.1", port=port,
+                      path_prefix=parts.path, certfile=certfile, keyfile=keyfile)
+
+
+@hookimpl
+def register_simulators(register: Callable[[str, Any], None]) -> None:
+    register(HttpGatewayAdapter.manifest.name, make_gateway)

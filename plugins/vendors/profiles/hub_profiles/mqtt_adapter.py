@@ -1,0 +1,455 @@
+"""The generic MQTT driver: renders a profile's commands, publishes them, and confirms them the
+way the profile says (broker PUBACK, a state echo waited for in send(), or a reply heard by
+listen())."""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import paho.mqtt.client as mqtt
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+
+from hub.vendor import Ack, Health, Outcome, Outgoing, Result, ResultSink, TransientError, VendorAdapter
+
+from hub_profiles import mqtt_parse
+from hub_profiles.context import RenderContext
+from hub_profiles.model import MqttCommand, MqttStatus, Payload, Profile
+from hub_profiles.template import RenderError, Template, to_text
+from hub_profiles.topics import Route, address_problem, topic_problem
+from hub_profiles.validate_mqtt import prefix_problem
+from hub_profiles.values import decode_message, encode_json
+
+log = logging.getLogger(__name__)
+
+
+class _QuietShutdown(logging.Filter):
+    """paho 2.2's network thread runs once more after a clean DISCONNECT and logs "Client is not
+    connected" at ERROR: noise on every normal close, which would alarm operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Client is not connected")
+
+
+_paho_log = logging.getLogger(f"{__name__}.paho")
+_paho_log.addFilter(_QuietShutdown())
+
+
+class MqttProfileConfigSchema(Schema):
+    """The site's side of an MQTT profile (the profile says what the device speaks)."""
+
+    class Meta:
+        unknown = RAISE  # a misspelt key must fail loudly, not silently use a default
+
+    host = fields.Str(load_default="127.0.0.1", metadata={"description": "MQTT broker host"})
+    port = fields.Int(load_default=1883, validate=validate.Range(min=1, max=65535))
+    topic_prefix = fields.Str(load_default=None, allow_none=True,
+                              metadata={"description": "{prefix} in the profile's topics; the profile's "
+                                                       "mqtt.prefix when absent"})
+    username = fields.Str(load_default=None, allow_none=True)
+    password = fields.Str(load_default=None, allow_none=True, load_only=True)
+    tls = fields.Bool(load_default=False)
+    ca_file = fields.Str(load_default=None, allow_none=True)
+    client_id = fields.Str(load_default=lambda: f"hub-prof-{secrets.token_hex(6)}",
+                           validate=validate.Length(min=1, max=128))
+    publish_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.05, max=600))
+    connect_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
+    keepalive_s = fields.Int(load_default=30, validate=validate.Range(min=5, max=3600))
+    max_inflight = fields.Int(load_default=2000, validate=validate.Range(min=1, max=65000))
+
+    @validates("topic_prefix")
+    def _prefix_ok(self, value: str | None, **_: Any) -> None:
+        if value is not None and (problem := prefix_problem(value)):
+            raise ValidationError(problem)
+
+
+@dataclass
+class _Echo:
+    """A command waiting for the device to report the state it asked for."""
+
+    command_id: str
+    route: int
+    expected: list[tuple[str, Any]]
+    done: bool = False
+    message: Any = None
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Prepared:
+    item: Outgoing
+    command: MqttCommand
+    topic: str
+    payload: bytes
+    echo: _Echo | None = None
+    info: Any = None
+
+
+class MqttProfileAdapter(VendorAdapter):
+    """Subclassed once per profile (hub_profiles.adapters) with `manifest` and `profile` set."""
+
+    profile: ClassVar[Profile]
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        try:
+            self.settings: dict[str, Any] = MqttProfileConfigSchema().load(self.config)
+        except ValidationError as err:
+            raise ValueError(f"{self.manifest.name} config: {err.messages}") from None
+        self.prefix: str | None = self.settings["topic_prefix"] or self.profile.settings.prefix
+        self.qos = self.profile.settings.qos
+        self._client: mqtt.Client | None = None
+        self._sink: ResultSink | None = None
+        self._connack = threading.Event()
+        self._ready = threading.Event()
+        self._gone = threading.Event()
+        self._last_error: str | None = None
+        self._sub_lock = threading.Lock()
+        self._sub_mid: int | None = None
+        self._echo_cond = threading.Condition()
+        self._echoes: dict[str, list[_Echo]] = {}
+        self._echo_routes: list[Route] = []
+        self._echo_index: dict[str, int] = {}
+        for cmd in self._commands():
+            if cmd.ack.mode == "echo" and cmd.ack.topic is not None:
+                key = cmd.ack.topic.source
+                if key not in self._echo_index:
+                    self._echo_index[key] = len(self._echo_routes)
+                    self._echo_routes.append(Route.of(cmd.ack.topic, self.prefix))
+        status = self.profile.status if isinstance(self.profile.status, MqttStatus) else None
+        reply = self.profile.reply_ack
+        self._reply_route = Route.of(reply.topic, self.prefix) if reply and reply.topic else None
+        self._status_route = Route.of(status.topic, self.prefix) if status and status.topic else None
+        self._presence_route = (Route.of(status.presence.topic, self.prefix)
+                                if status and status.presence else None)
+
+    def _commands(self) -> list[MqttCommand]:
+        return [c for c in self.profile.commands.values() if isinstance(c, MqttCommand)]
+
+    @property
+    def vendor(self) -> str:
+        return self.manifest.name
+
+    @property
+    def _broker(self) -> str:
+        return f"{self.settings['host']}:{self.settings['port']}"
+
+    # -- connection ----------------------------------------------------------------------------
+    def open(self) -> None:
+        if self._client is not None:
+            return
+        s = self.settings
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=s["client_id"],
+                             protocol=mqtt.MQTTv311, clean_session=True)
+        client.enable_logger(_paho_log)
+        if s["username"] is not None:
+            client.username_pw_set(s["username"], s["password"])
+        if s["tls"]:
+            client.tls_set(ca_certs=s["ca_file"])
+        client.max_inflight_messages_set(s["max_inflight"])
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.connect_timeout = s["connect_timeout_s"]
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        self._connack.clear()
+        try:
+            client.connect(s["host"], s["port"], keepalive=s["keepalive_s"])
+        except (OSError, ValueError) as exc:
+            raise TransientError(f"MQTT broker {self._broker} unreachable: {exc}") from exc
+        client.loop_start()
+        self._client = client
+        timeout = s["connect_timeout_s"]
+        if not self._connack.wait(timeout) or not client.is_connected():
+            reason = self._last_error or f"no CONNACK within {timeout:g}s"
+            self.close()
+            raise TransientError(f"MQTT broker {self._broker} unreachable: {reason}")
+        # An echo that arrives before the broker granted its subscription would be lost and the
+        # command reported unconfirmed, so sending waits for the grant.
+        if self._echo_routes and not self._ready.wait(timeout):
+            self.close()
+            raise TransientError(f"MQTT broker {self._broker} did not grant subscriptions within {timeout:g}s")
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected():
+                self._gone.clear()
+                client.disconnect()
+                self._gone.wait(2.0)  # let DISCONNECT reach the wire before the thread stops
+            else:
+                client.disconnect()  # stops paho's reconnect attempts
+        finally:
+            client.loop_stop()
+
+    def health(self) -> Health:
+        client = self._client
+        if client is not None and client.is_connected():
+            return Health(True, f"connected to {self._broker} as {self.settings['client_id']}")
+        why = self._last_error or ("not opened" if client is None else "reconnecting")
+        return Health(False, f"not connected to {self._broker}: {why}")
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            self._last_error = f"broker refused the connection: {reason_code}"
+            log.warning("%s: %s", self.vendor, self._last_error)
+        else:
+            self._last_error = None
+            self._subscribe(client)  # a clean session forgets subscriptions: renew on every connect
+        self._connack.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        self._ready.clear()
+        self._gone.set()
+        if reason_code != 0:
+            self._last_error = f"connection lost: {reason_code}"
+            log.warning("%s: %s from %s; reconnecting", self.vendor, self._last_error, self._broker)
+
+    # -- subscriptions -------------------------------------------------------------------------
+    def _filters(self) -> list[tuple[str, int]]:
+        subs = [r.subscription for r in self._echo_routes]
+        if self._sink is not None:
+            subs += [r.subscription for r in (self._reply_route, self._status_route, self._presence_route) if r]
+        return [(s, self.qos) for s in dict.fromkeys(subs)]
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        filters = self._filters()
+        if not filters:
+            self._ready.set()
+            return
+        with self._sub_lock:  # so that a fast SUBACK never arrives before its mid is known
+            self._ready.clear()
+            rc, mid = client.subscribe(filters)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                log.warning("%s: subscribe failed: %s", self.vendor, mqtt.error_string(rc))
+            else:
+                self._sub_mid = mid
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any],
+                      properties: Any) -> None:
+        with self._sub_lock:
+            if mid != self._sub_mid:
+                return
+        refused = [f for (f, _q), rc in zip(self._filters(), reason_codes, strict=False) if rc.is_failure]
+        if refused:
+            log.warning("%s: broker refused subscriptions to %s", self.vendor, ", ".join(refused))
+        else:
+            self._ready.set()
+
+    def listen(self, sink: ResultSink) -> None:
+        self._sink = sink
+        client = self._client
+        if client is not None and client.is_connected():
+            self._subscribe(client)
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    # -- sending -------------------------------------------------------------------------------
+    def _context(self, item: Outgoing, command: MqttCommand) -> RenderContext:
+        caps = item.device.capabilities or self.profile.capabilities
+        return RenderContext(item.envelope, item.device, values=command.values, prefix=self.prefix,
+                             unicode_text="led.text_unicode" in caps)
+
+    def _prepare(self, item: Outgoing) -> _Prepared | Result:
+        device, env = item.device, item.envelope
+        command = self.profile.commands.get(env.verb)
+        if not isinstance(command, MqttCommand):
+            return Result(device.id, Outcome.FAILED, reason=f"profile {self.vendor} has no command for {env.verb}")
+        problem = address_problem(device.address)
+        if problem:
+            return Result(device.id, Outcome.FAILED, reason=problem)
+        ctx = self._context(item, command)
+        try:
+            topic = command.topic.render_text(ctx)
+            payload = render_payload(command.payload, ctx)
+            echo = None
+            if command.ack.mode == "echo" and command.ack.topic is not None:
+                expected = [(path, want.render(ctx) if isinstance(want, Template) else want)
+                            for path, want in command.ack.match]
+                echo = _Echo(env.command_id, self._echo_index[command.ack.topic.source], expected)
+        except RenderError as exc:  # the command lacks what the profile needs: retrying won't help
+            return Result(device.id, Outcome.FAILED, reason=f"{env.verb}: {exc}")
+        problem = topic_problem(topic)
+        if problem:
+            return Result(device.id, Outcome.FAILED, reason=problem)
+        return _Prepared(item, command, topic, payload, echo)
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+        client = self._client
+        if client is None or not client.is_connected():
+            why = self._last_error or ("adapter not opened" if client is None else "not connected")
+            raise TransientError(f"MQTT broker {self._broker} unreachable: {why}")
+        results: list[Result] = []
+        sent: list[_Prepared] = []
+        for item in batch:
+            p = self._prepare(item)
+            if isinstance(p, Result):
+                results.append(p)
+                continue
+            if p.echo is not None:  # registered before publishing: a fast device must not be missed
+                self._expect(item.device.address, p.echo)
+            p.info = client.publish(p.topic, p.payload, qos=self.qos, retain=p.command.retain)
+            if p.info.rc != mqtt.MQTT_ERR_SUCCESS:
+                self._forget(item.device.address, p.echo)
+                results.append(Result(item.device.id, Outcome.FAILED, transient=True,
+                                      reason=f"publish failed: {mqtt.error_string(p.info.rc)}"))
+                continue
+            sent.append(p)
+        confirmed = self._wait_published(sent, results)
+        results.extend(self._confirm(confirmed))
+        return results
+
+    def _wait_published(self, sent: list[_Prepared], results: list[Result]) -> list[_Prepared]:
+        """Publish all, then wait once: PUBACKs of a large batch come back in parallel."""
+        timeout = self.settings["publish_timeout_s"]
+        deadline = time.monotonic() + timeout
+        ok = []
+        for p in sent:
+            try:
+                p.info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+                published = p.info.is_published()
+            except (RuntimeError, ValueError):
+                published = False
+            if published:
+                ok.append(p)
+            else:
+                self._forget(p.item.device.address, p.echo)
+                results.append(Result(p.item.device.id, Outcome.FAILED, transient=True,
+                                      reason=f"broker did not confirm publish within {timeout:g}s"))
+        return ok
+
+    def _confirm(self, published: list[_Prepared]) -> list[Result]:
+        results = []
+        echoes = []
+        for p in published:
+            mode = p.command.ack.mode
+            if mode == "none":
+                # The device says nothing; the broker's PUBACK is all anyone will know.
+                results.append(Result(p.item.device.id, Outcome.ACKED, detail={"confirmed_by": "broker"}))
+            elif mode == "reply":
+                results.append(Result(p.item.device.id, Outcome.PENDING))
+            else:
+                echoes.append(p)
+        if echoes:
+            results.extend(self._wait_echoes(echoes))
+        return results
+
+    # -- echoes --------------------------------------------------------------------------------
+    def _expect(self, address: str, echo: _Echo) -> None:
+        with self._echo_cond:
+            self._echoes.setdefault(address, []).append(echo)
+
+    def _forget(self, address: str, echo: _Echo | None) -> None:
+        if echo is None:
+            return
+        with self._echo_cond:
+            waiting = self._echoes.get(address, [])
+            if echo in waiting:
+                waiting.remove(echo)
+            if not waiting:
+                self._echoes.pop(address, None)
+
+    def _wait_echoes(self, echoes: list[_Prepared]) -> list[Result]:
+        deadline = {id(p): p.echo.at + p.command.ack.timeout_s for p in echoes if p.echo}
+        with self._echo_cond:
+            self._echo_cond.wait_for(lambda: all(p.echo.done or time.monotonic() >= deadline[id(p)]
+                                                 for p in echoes if p.echo),
+                                     timeout=max(0.0, max(deadline.values()) - time.monotonic()))
+        results = []
+        for p in echoes:
+            echo = p.echo
+            assert echo is not None
+            self._forget(p.item.device.address, echo)
+            device_id = p.item.device.id
+            if echo.done:
+                detail = mqtt_parse.detail_from(p.command.ack.fields, echo.message) if p.command.ack.fields else None
+                results.append(Result(device_id, Outcome.ACKED, detail=detail or None))
+            else:
+                wanted = ", ".join(f"{path}={to_text(v)}" for path, v in echo.expected)
+                # Worth retrying: the device may have been reconnecting; the commands are states,
+                # so sending one again is harmless.
+                results.append(Result(device_id, Outcome.FAILED, transient=True,
+                                      reason=f"device did not report {wanted} within {p.command.ack.timeout_s:g}s"))
+        return results
+
+    def _hear_echo(self, topic: str, payload: bytes) -> None:
+        for index, route in enumerate(self._echo_routes):
+            address = route.address(topic)
+            if address is None:
+                continue
+            try:
+                message = decode_message(payload)
+            except ValueError:
+                return
+            with self._echo_cond:
+                for echo in self._echoes.get(address, []):
+                    if echo.route == index and not echo.done and mqtt_parse.echo_matches(echo.expected, message):
+                        echo.done, echo.message = True, message
+                        self._echo_cond.notify_all()
+                        break  # one report confirms one command; a repeated command gets its own
+
+    # -- listening -----------------------------------------------------------------------------
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Runs on paho's network thread: anything escaping here would stop all listening.
+        try:
+            payload = bytes(msg.payload)
+            if self._echo_routes:
+                self._hear_echo(msg.topic, payload)
+            sink = self._sink
+            if sink is not None:
+                deliver = self._route(msg.topic, payload, sink)
+                if deliver is not None:
+                    deliver()
+        except ValueError as exc:  # StatusParseError is one
+            log.warning("%s: dropped message on %s: %s", self.vendor, msg.topic, exc)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("%s: dropped message on %s: unexpected %r", self.vendor, msg.topic, exc)
+
+    def _route(self, topic: str, payload: bytes, sink: ResultSink) -> Callable[[], None] | None:
+        vendor = self.vendor
+        if self._reply_route and (address := self._reply_route.address(topic)) is not None:
+            ack = self.parse_ack(address, payload)
+            return lambda: sink.ack(vendor, address, ack)
+        if self._status_route and (address := self._status_route.address(topic)) is not None:
+            status = self.parse_status(address, payload)
+            return lambda: sink.status(vendor, address, status)
+        if self._presence_route and (address := self._presence_route.address(topic)) is not None:
+            status_spec = self.profile.status
+            assert isinstance(status_spec, MqttStatus) and status_spec.presence is not None
+            online = mqtt_parse.parse_presence(status_spec.presence, address, payload)
+            if online is None:
+                return None
+            return lambda: sink.presence(vendor, address, online)
+        return None
+
+    def parse_status(self, address: str, payload: bytes) -> dict[str, Any]:
+        status = self.profile.status if isinstance(self.profile.status, MqttStatus) else None
+        return mqtt_parse.parse_status(status, address, payload)
+
+    def parse_ack(self, address: str, payload: bytes) -> Ack:
+        return mqtt_parse.parse_reply(self.profile.reply_ack, address, payload)
+
+
+def render_payload(payload: Payload, lookup: Callable[[str], Any]) -> bytes:
+    """The bytes on the wire: text as UTF-8, or compact UTF-8 JSON."""
+    if payload.kind == "text":
+        return to_text(payload.body.render(lookup)).encode("utf-8")
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, Template):
+            return node.render(lookup)
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return encode_json(walk(payload.body))
