@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from hub.hookspecs import hookimpl
+from hub.simulation import check_faults
 from hub.vendor import DeviceRef
 
 from hub_snapcast.adapter import SnapcastAdapter
@@ -16,8 +17,11 @@ def register_vendors(register: Callable[[type], None]) -> None:
     register(SnapcastAdapter)
 
 
-def make_fleet(config: dict[str, Any], devices: Iterable[DeviceRef]) -> SnapcastFleet:
-    """A real snapserver on the port `config` names, and one snapclient per device."""
+def make_fleet(config: dict[str, Any], devices: Iterable[DeviceRef],
+               faults: dict[str, set[str]] | None = None) -> SnapcastFleet:
+    """A real snapserver on the port `config` names, and one snapclient per device. Real
+    software has no fault switches: any fault mode asked for is refused by name."""
+    check_faults(faults, ())
     return SnapcastFleet(config, [d.address for d in devices])
 
 
