@@ -1,9 +1,11 @@
 """The single authorization seam: who is acting, and which areas they may touch.
 
 Every API request goes through `authenticate`, which yields an Actor; every read is filtered
-by `Actor.area_paths` and every write checked with it. Until accounts exist, the default
-authenticator acts as the local administrator of every area; an operator deployment swaps it
-for the accounts module, tests swap it for restricted actors.
+by `Actor.area_paths` and every write checked with it, and hub.permissions says which roles may
+call which endpoint. The API's default authenticator is the accounts one
+(hub.authenticate: session cookie + CSRF token, or a bearer API token). `local_admin` — the
+unrestricted local administrator — remains for the command line, the embedded demo's own
+bulletin and tests that pass it explicitly.
 """
 from __future__ import annotations
 
@@ -19,16 +21,26 @@ class Forbidden(PermissionError):
     """The actor may not do this; the message says what lies outside their areas."""
 
 
+class Unauthenticated(PermissionError):
+    """No valid credentials came with the request (HTTP 401)."""
+
+
 @dataclass(frozen=True)
 class Actor:
     name: str
     roles: frozenset[str] = frozenset({"administrator"})
     areas: frozenset[str] | None = None  # None: every area
     _paths: tuple[str, ...] | None = field(default=None, compare=False)
+    read_only: bool = False  # a read-only API token: no unsafe method, whatever the roles
+    user_id: int | None = None
+    via: str = "local"  # how it authenticated: local, session, token:<id>, cli
 
     @property
     def unrestricted(self) -> bool:
         return self.areas is None
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        return not self.roles.isdisjoint(roles)
 
     def area_paths(self, session: Session) -> tuple[str, ...] | None:
         """Paths of the subtrees this actor may touch; None when unrestricted."""

@@ -14,34 +14,10 @@ from typing import Any
 import click
 from marshmallow import ValidationError
 
-from hub.config import ConfigError
+from hub.cli_admin import register as register_admin_commands
+from hub.cli_common import Failure, checked_runtime as _checked_runtime, cli_actor, runtime as _runtime
 
-
-class Failure(click.ClickException):
-    """A one-line error for the operator."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"hub: error: {self.message}", err=True)
-
-
-def _runtime():  # noqa: ANN202
-    from hub.runtime import get_runtime
-
-    try:
-        return get_runtime()
-    except ConfigError as exc:
-        raise Failure(str(exc)) from None
-
-
-def _checked_runtime():  # noqa: ANN202
-    from hub.db import SchemaError
-
-    rt = _runtime()
-    try:
-        rt.db.check()
-    except SchemaError as exc:
-        raise Failure(str(exc)) from None
-    return rt
+__all__ = ["Failure", "cli", "main"]
 
 
 @click.group()
@@ -76,6 +52,7 @@ def import_() -> None:
 @click.option("--province", "provinces", multiple=True, help="With --official: only this province code.")
 def import_areas_cmd(file: Path | None, official: bool, provinces: tuple[str, ...]) -> None:
     """Import areas from FILE (CSV/YAML: code,name,type,parent_code) or the official list."""
+    from hub import audit
     from hub.areas import AreaError, import_areas, official_rows
     from hub.registry import RegistryError, import_area_file
 
@@ -85,6 +62,8 @@ def import_areas_cmd(file: Path | None, official: bool, provinces: tuple[str, ..
     try:
         with rt.db.session() as s:
             n = import_areas(s, official_rows(provinces or None)) if official else import_area_file(s, file)
+            audit.record(s, cli_actor(), "areas.import", "area", None,
+                         {"rows": n, "source": "official" if official else str(file), "provinces": list(provinces)})
     except (AreaError, RegistryError) as exc:
         raise Failure(str(exc)) from None
     click.echo(f"imported {n} areas")
@@ -94,12 +73,14 @@ def import_areas_cmd(file: Path | None, official: bool, provinces: tuple[str, ..
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_devices_cmd(file: Path) -> None:
     """Import devices from a CSV or YAML file (id,vendor,kind,area_code,address,…)."""
+    from hub import audit
     from hub.registry import RegistryError, import_device_file
 
     rt = _checked_runtime()
     try:
         with rt.db.session() as s:
             n = import_device_file(s, rt.plugins, file)
+            audit.record(s, cli_actor(), "devices.import", "device", None, {"rows": n, "source": str(file)})
     except RegistryError as exc:
         raise Failure(str(exc)) from None
     click.echo(f"imported {n} devices")
@@ -131,7 +112,6 @@ def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tu
          kinds: tuple[str, ...], params: tuple[str, ...], content_id: str | None, priority: str | None,
          expires_in: float | None, idempotency_key: str | None, wait: float) -> None:
     """Send VERB (play, stop, set_volume, led_show, …) to the devices selected."""
-    from hub.auth import LOCAL_ADMIN
     from hub.dispatch import DispatchError, submit
     from hub.schemas import CommandSchema
 
@@ -152,7 +132,7 @@ def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tu
         raise Failure(_first_error(exc.messages)) from None
     rt = _checked_runtime()
     try:
-        result = submit(rt, LOCAL_ADMIN, data)
+        result = submit(rt, cli_actor(), data)
     except DispatchError as exc:
         raise Failure(str(exc)) from None
     cmd = result.command
@@ -227,6 +207,8 @@ def plugins(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(described, indent=2, ensure_ascii=False))
         return
+    for problem in rt.plugins.problems:
+        click.echo(f"hub: warning: {problem}", err=True)
     if not described:
         click.echo("no plugins installed")
     for p in described:
@@ -258,6 +240,14 @@ def schemas_export(directory: Path, check: bool) -> None:
         click.echo(f"wrote {path}")
 
 
+def _note_config(rt: Any, process: str) -> None:
+    """A process that starts with changed settings says so in the audit log."""
+    from hub.audit import record_config
+
+    with rt.db.session() as s:
+        record_config(s, rt.settings, process)
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True)
@@ -266,6 +256,7 @@ def serve(host: str, port: int) -> None:
     from hub.api import create_app
 
     rt = _checked_runtime()
+    _note_config(rt, "serve")
     create_app(rt).run(host=host, port=port, threaded=True)
 
 
@@ -277,6 +268,7 @@ def worker(burst: bool, name: str | None) -> None:
     from hub.worker import make_worker
 
     rt = _checked_runtime()
+    _note_config(rt, "worker")
     w = make_worker(rt, name=name)
     w.work(burst=burst, logging_level="INFO")
 
@@ -288,6 +280,7 @@ def ingest() -> None:
     from hub.vendor import TransientError
 
     rt = _checked_runtime()
+    _note_config(rt, "ingest")
     ing = Ingest(rt)
     try:
         ing.start()
@@ -332,6 +325,9 @@ def demo(host: str, port: int, embedded: bool, no_serve: bool, speakers: int, bo
         raise Failure(str(exc)) from None
     if result["queued"] or result["sent"]:
         raise Failure("some deliveries did not finish")
+
+
+register_admin_commands(cli)
 
 
 def _load_plugin_commands() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,26 +29,36 @@ class Settings:
     retry_backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0)
     batch_size: int = 500
     sweep_interval_s: float = 1.0
+    # A delivery still `queued` this long after its command was accepted, whose command has no
+    # job waiting or running (Redis restarted without persistence, a worker died mid-batch),
+    # is enqueued again by the ingest's sweeper (hub.dispatch.requeue_stale).
+    requeue_after_s: float = 60.0
     heartbeat_timeout_s: float = 180.0
     failure_threshold: int = 3
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Signs the console's session cookies. From HUB_SECRET_KEY or `secret_key: ${…}`; when
+    # absent, one is generated once into <state_dir>/secret_key (see hub.secret_key).
+    secret_key: str | None = field(default=None, repr=False)
+    state_dir: str = "var"
+    cookie_secure: bool = False  # set true behind TLS: the browser then sends the cookie over https only
+    session_lifetime_s: int = 8 * 3600  # a working day; a console login ends after it
     source: str = "defaults"
 
     def plugin_config(self, name: str) -> dict[str, Any]:
         return dict(self.plugins.get(name) or {})
 
 
-def _expand(value: Any, where: str) -> Any:
+def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _expand(v, f"{where}.{k}", env) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_expand(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
     if isinstance(value, str):
         m = _ENV_REF.match(value)
         if m:
-            if m.group(1) not in os.environ:
+            if m.group(1) not in env:
                 raise ConfigError(f"{where}: environment variable {m.group(1)} is not set")
-            return os.environ[m.group(1)]
+            return env[m.group(1)]
     return value
 
 
@@ -65,9 +76,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: must be a mapping at the top level")
-        data = _expand(data, path)
+        data = _expand(data, path, env)  # the environment given, so that a caller's stands alone
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
-                 "sweep_interval_s", "heartbeat_timeout_s", "failure_threshold", "plugins"}
+                 "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
+                 "state_dir", "cookie_secure", "session_lifetime_s"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown keys: {', '.join(unknown)}")
@@ -83,6 +95,16 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s.default_ttl_s = int(env["HUB_DEFAULT_TTL_S"])
     if "HUB_RETRY_BACKOFF_S" in env:
         s.retry_backoff_s = tuple(float(v) for v in env["HUB_RETRY_BACKOFF_S"].split(",") if v.strip())
+    s.secret_key = env.get("HUB_SECRET_KEY") or s.secret_key or None
+    s.state_dir = env.get("HUB_STATE_DIR", s.state_dir)
+    if "HUB_COOKIE_SECURE" in env:
+        s.cookie_secure = env["HUB_COOKIE_SECURE"].strip().lower() in ("1", "true", "yes", "on")
+    if not isinstance(s.cookie_secure, bool):
+        raise ConfigError(f"{s.source}: cookie_secure must be true or false")
+    if s.secret_key is not None and len(str(s.secret_key)) < 32:
+        where = "HUB_SECRET_KEY" if env.get("HUB_SECRET_KEY") else f"{s.source}: secret_key"
+        raise ConfigError(f"{where} must be at least 32 characters (generate one with "
+                          f"`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
     return s
 
 

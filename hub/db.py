@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.models import Base, Meta
+from hub.models import AUDIT_GENESIS, AuditHead, Base, Meta
 
 SCHEMA_VERSION = 1
 
@@ -79,6 +79,8 @@ class Database:
             elif row.value != str(SCHEMA_VERSION):
                 raise SchemaError(f"database {self.safe_url} has schema version {row.value};"
                                   f" this hub needs {SCHEMA_VERSION}")
+            if s.get(AuditHead, 1) is None:  # the row every audit append locks (hub.audit)
+                s.add(AuditHead(id=1, seq=0, hash=AUDIT_GENESIS))
 
     def check(self) -> None:
         try:

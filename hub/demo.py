@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
+from hub.accounts import create_user
 from hub.areas import import_areas, official_rows
 from hub.auth import LOCAL_ADMIN
 from hub.config import Settings
@@ -80,7 +81,7 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
         mqtt_port, mqtt_label = broker.port, f"embedded {broker.kind} broker at 127.0.0.1:{broker.port}"
     run_id = uuid.uuid4().hex[:8]
     settings = Settings(database_url=f"sqlite:///{db_path}", queue=f"demo-{run_id}", default_ttl_s=120,
-                        retry_backoff_s=(0.5, 1.0),
+                        retry_backoff_s=(0.5, 1.0), state_dir=str(workdir),
                         plugins={VENDOR: {"host": "127.0.0.1", "port": mqtt_port, "topic_prefix": f"demo/{run_id}",
                                          "connect_timeout_s": 30}})
     rt = Runtime(settings, redis=redis)
@@ -90,6 +91,7 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
     devices = build_fleet(rt, speakers, boards)
     echo(f"fleet: {speakers} loudspeaker clusters and {boards} LED boards across the communes of province "
          f"{PROVINCE} (Tây Ninh)")
+    demo_users(rt, devices, echo)
     factory = rt.plugins.simulators().get(VENDOR)
     if factory is None:
         raise DemoError(f"the {VENDOR} plugin registers no simulator; is hub-vendor-mqtt-speaker installed?")
@@ -159,14 +161,31 @@ def _bulletin(rt: Runtime, echo: Callable[[str], Any]) -> dict[str, int]:
     return play_counts
 
 
+def demo_users(rt: Runtime, devices: list[Device], echo: Callable[[str], Any]) -> dict[str, str]:
+    """The demo's accounts, with passwords generated now and printed this once."""
+    commune = devices[0].area_code
+    logins = {}
+    with rt.db.session() as s:
+        for name, role, area in (("demo-admin", "administrator", PROVINCE), ("demo-operator", "operator", commune)):
+            _user, logins[name] = create_user(s, LOCAL_ADMIN, name, [role], [area])
+        commune_name = s.get(Area, commune).name
+    echo(f"accounts (passwords generated for this run, shown once):"
+         f"\n  demo-admin     administrator of province {PROVINCE}   password {logins['demo-admin']}"
+         f"\n  demo-operator  operator of commune {commune} ({commune_name})   password {logins['demo-operator']}")
+    return logins
+
+
 def _serve(rt: Runtime, host: str, port: int, echo: Callable[[str], Any]) -> None:
     from werkzeug.serving import make_server
 
     from hub.api import create_app
 
-    server = make_server(host, port, create_app(rt), threaded=True)
-    echo(f"\nAPI: http://{host}:{port}/api/devices  ·  Swagger UI: http://{host}:{port}/api/docs"
-         f"\n     try: curl -s http://{host}:{port}/api/commands | head\nCtrl-C to stop.")
+    server = make_server(host, port, create_app(rt), threaded=True)  # accounts: sign in first
+    base = f"http://{host}:{port}"
+    echo(f"\nAPI: {base}/api/devices  ·  Swagger UI: {base}/api/docs"
+         f"\n     sign in: curl -s -c /tmp/hub-demo.cookies -H 'Content-Type: application/json' "
+         f"-d '{{\"name\": \"demo-admin\", \"password\": \"<its password above>\"}}' {base}/api/auth/login"
+         f"\n     then:    curl -s -b /tmp/hub-demo.cookies {base}/api/commands | head\nCtrl-C to stop.")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub import audit
 from hub.auth import Actor, Forbidden
 from hub.capabilities import PRIORITIES, PRIORITY_RANK, VERB_SLOT, required_capabilities
 from hub.db import utcnow
-from hub.models import DELIVERY_STATES, AuditEntry, Command, Content, Delivery, Device
+from hub.models import DELIVERY_STATES, Command, Content, Delivery, Device
+from hub.permissions import COMMAND_SENDERS, describe, may_send_commands
 from hub.runtime import Runtime
 from hub.targeting import TargetError, resolve
 
@@ -28,8 +31,8 @@ log = logging.getLogger(__name__)
 class DispatchError(ValueError):
     """A command cannot be accepted. `status` is the HTTP status the API answers with."""
 
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str | None, message: str, status: int = 422) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
         self.field, self.message, self.status = field, message, status
 
 
@@ -95,6 +98,12 @@ def _initial_state(device: Device, need: frozenset[str], installed: set[str]) ->
 
 def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
     """Accept a validated command (CommandSchema().load output) and start delivering it."""
+    if not may_send_commands(actor.roles):
+        mine = ", ".join(sorted(actor.roles)) or "no role"
+        raise DispatchError(None, f"{actor.name} ({mine}) may not send commands: needs {describe(COMMAND_SENDERS)}",
+                            status=403)
+    if actor.read_only:
+        raise DispatchError(None, f"this API token of {actor.name} is read-only", status=403)
     now = utcnow()
     digest = request_hash(data)
     with rt.db.session() as session:
@@ -125,9 +134,6 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
             rows.append({"command_id": cmd.id, "device_id": d.id, "vendor": d.vendor, "state": state,
                          "reason": reason, "attempts": 0, "queued_at": now,
                          "finished_at": None if state == "queued" else now})
-        session.add(AuditEntry(at=now, actor=actor.name, action="command.submit", object_type="command",
-                               object_id=cmd.id, detail={"verb": cmd.verb, "priority": priority,
-                                                         "target": cmd.target, "devices": len(devices)}))
         try:
             session.flush()
         except IntegrityError:  # a concurrent request with the same idempotency key won the race
@@ -140,6 +146,12 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
             session.execute(Delivery.__table__.insert(), rows)
         queued = [r["device_id"] for r in rows if r["state"] == "queued"]
         _supersede(session, cmd, queued, now)
+        # Last before commit: the audit append locks the chain head until then. Readers of the
+        # log see a command in every area it reached and in those it named.
+        reached = {d.area_code for d in devices} | set(target.get("areas") or ())
+        audit.record(session, actor, "command.submit", "command", cmd.id,
+                     {"verb": cmd.verb, "priority": priority, "target": cmd.target, "devices": len(devices)},
+                     areas=reached)
     _enqueue(rt, cmd)
     with rt.db.session() as session:
         return Submitted(cmd, True, counts(session, cmd.id))
@@ -174,33 +186,113 @@ def _supersede(session: Session, cmd: Command, device_ids: list[str], now: datet
         if ids:
             session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == "queued")
                             .values(state="superseded", finished_at=now,
-                                    reason=f"superseded by command {cmd.id}"))
+                                    reason=f"superseded by command {cmd.id}")
+                            # no Delivery objects live in this session: skip scanning its devices
+                            .execution_options(synchronize_session=False))
 
 
-def _enqueue(rt: Runtime, cmd: Command) -> None:
-    """One rq job per adapter batch. If the queue is down, the rows fail visibly, not silently."""
-    with rt.db.session() as session:
-        rows = session.execute(select(Delivery.id, Delivery.vendor).where(
-            Delivery.command_id == cmd.id, Delivery.state == "queued").order_by(Delivery.id)).all()
-    by_vendor: dict[str, list[int]] = defaultdict(list)
-    for did, vendor in rows:
-        by_vendor[vendor].append(did)
+JOB_PREFIX = "hub-"  # job ids are hub-<command id>-<random>, so a live job names its command
+
+
+def _jobs(rt: Runtime, cmd: Command, ids_by_vendor: dict[str, list[int]]) -> list[Any]:
     queue = rt.queue(cmd.priority)
     size = rt.settings.batch_size
     jobs = []
-    for vendor, ids in by_vendor.items():
+    for vendor, ids in ids_by_vendor.items():
         for i in range(0, len(ids), size):
             jobs.append(queue.prepare_data("hub.jobs.send_batch", args=(cmd.id, vendor, ids[i:i + size]),
                                            timeout=max(60, int(sum(rt.settings.retry_backoff_s)) + 120),
                                            result_ttl=3600, failure_ttl=7 * 86400,
+                                           job_id=f"{JOB_PREFIX}{cmd.id}-{secrets.token_hex(6)}",
                                            description=f"{cmd.verb} {cmd.id} via {vendor}"))
+    return jobs
+
+
+def _queued_by_vendor(rt: Runtime, command_id: str) -> dict[str, list[int]]:
+    with rt.db.session() as session:
+        rows = session.execute(select(Delivery.id, Delivery.vendor).where(
+            Delivery.command_id == command_id, Delivery.state == "queued").order_by(Delivery.id)).all()
+    by_vendor: dict[str, list[int]] = defaultdict(list)
+    for did, vendor in rows:
+        by_vendor[vendor].append(did)
+    return by_vendor
+
+
+def _enqueue(rt: Runtime, cmd: Command) -> None:
+    """One rq job per adapter batch. If the queue is down, the rows fail visibly, not silently."""
+    jobs = _jobs(rt, cmd, _queued_by_vendor(rt, cmd.id))
     if not jobs:
         return
     try:
-        queue.enqueue_many(jobs)
+        rt.queue(cmd.priority).enqueue_many(jobs)
     except Exception as exc:  # Redis unreachable: say so on every row rather than leave them queued
         log.error("could not enqueue command %s: %s", cmd.id, exc)
         with rt.db.session() as session:
             session.execute(update(Delivery).where(Delivery.command_id == cmd.id, Delivery.state == "queued")
                             .values(state="failed", finished_at=utcnow(),
                                     reason=f"job queue unavailable: {type(exc).__name__}: {exc}"[:500]))
+
+
+def live_job_commands(rt: Runtime) -> set[str]:
+    """Ids of the commands that have an rq job waiting or running. A started job whose worker
+    stopped heartbeating is not live: reading the started registry runs rq's cleanup, which moves
+    such an abandoned job to the failed registry."""
+    from rq.job import Job
+    from rq.registry import StartedJobRegistry
+
+    ids: set[str] = set()
+    for q in rt.queues():
+        ids.update(q.get_job_ids())
+        ids.update(StartedJobRegistry(queue=q).get_job_ids())  # cleanup=True: abandoned ones leave
+        try:
+            ids.update(q.intermediate_queue.get_job_ids())  # popped, not yet registered as started
+        except AttributeError:  # an rq without the intermediate queue
+            pass
+    live: set[str] = set()
+    unnamed = []
+    for jid in ids:
+        if jid.startswith(JOB_PREFIX) and jid.count("-") >= 2:
+            live.add(jid.split("-")[1])
+        else:
+            unnamed.append(jid)
+    if unnamed:  # jobs enqueued before job ids named their command
+        for job in Job.fetch_many(unnamed, connection=rt.redis):
+            if job is not None and job.func_name == "hub.jobs.send_batch" and job.args:
+                live.add(job.args[0])
+    return live
+
+
+def requeue_stale(rt: Runtime, now: datetime | None = None) -> int:
+    """Enqueue again the deliveries still `queued` `requeue_after_s` after their command was
+    accepted, when the command has no live job: the job was lost (Redis restarted without
+    persistence), abandoned (its worker was killed) or failed. Returns the jobs enqueued.
+
+    Safe against double sending: a command with a job waiting or running is left alone, a job
+    only sends rows that are still `queued`, and `queued → sent` is a conditional update. A
+    device may get a command twice only when a worker died between publishing and marking the
+    rows sent; devices treat command ids idempotently (QoS 1 is at-least-once anyway)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=rt.settings.requeue_after_s)
+    with rt.db.session() as session:
+        stale = list(session.scalars(
+            select(Delivery.command_id).join(Command, Command.id == Delivery.command_id)
+            .where(Delivery.state == "queued", Delivery.queued_at <= cutoff, Command.expires_at > now)
+            .distinct()))
+    if not stale:
+        return 0
+    live = live_job_commands(rt)
+    enqueued = 0
+    for cid in stale:
+        if cid in live:
+            continue
+        with rt.db.session() as session:
+            cmd = session.get(Command, cid)
+        if cmd is None:
+            continue
+        jobs = _jobs(rt, cmd, _queued_by_vendor(rt, cid))
+        if jobs:
+            rt.queue(cmd.priority).enqueue_many(jobs)  # Redis down: raises; the sweeper tries again
+            log.warning("command %s had queued deliveries but no job (lost or abandoned); enqueued %d again",
+                        cid, len(jobs))
+            enqueued += len(jobs)
+    return enqueued

@@ -69,7 +69,8 @@ class Ingest:
         self._threads: list[threading.Thread] = []
         self._addresses: dict[tuple[str, str], str] = {}
         self.stats = {"acks": 0, "acks_applied": 0, "status": 0, "presence": 0, "unknown_device": 0, "expired": 0,
-                      "transitions": 0}
+                      "transitions": 0, "requeued_jobs": 0}
+        self._next_requeue = 0.0
         self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
         self.watch_interval_s = 30.0
 
@@ -141,6 +142,20 @@ class Ingest:
             changes = health.sweep(s, self.policy, now)
         self.stats["expired"] += len(expired)
         self._announce(changes)
+        self._requeue_lost(time.monotonic())
+
+    def _requeue_lost(self, at: float) -> None:
+        """Now and then, enqueue again the queued deliveries whose job was lost (hub.dispatch.requeue_stale)."""
+        if at < self._next_requeue:
+            return
+        settings = self.rt.settings
+        self._next_requeue = at + max(settings.sweep_interval_s, min(10.0, settings.requeue_after_s / 3))
+        from hub.dispatch import requeue_stale
+
+        try:
+            self.stats["requeued_jobs"] += requeue_stale(self.rt)
+        except Exception as exc:  # Redis down: expiry still runs; the next round tries again
+            log.warning("could not check for lost jobs: %s: %s", type(exc).__name__, exc)
 
     def _devices_by_vendor(self) -> dict[str, list[Any]]:
         from hub.jobs import device_ref

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import lazyload
 
 from hub import health
 from hub.db import utcnow
@@ -51,8 +52,10 @@ def send_batch(command_id: str, vendor: str, delivery_ids: list[int], rt: Runtim
             if cmd is None:
                 log.warning("command %s vanished; nothing to send", command_id)
                 return tally
-            rows = s.execute(select(Delivery, Device).join(Device, Device.id == Delivery.device_id).where(
-                Delivery.id.in_(delivery_ids), Delivery.state == "queued")).all()
+            # device_ref reads columns only: don't load each device's area, tags and status
+            rows = s.execute(select(Delivery, Device).join(Device, Device.id == Delivery.device_id)
+                             .options(lazyload(Device.area), lazyload(Device.tags), lazyload(Device.status))
+                             .where(Delivery.id.in_(delivery_ids), Delivery.state == "queued")).all()
             if not rows:
                 return tally
             now = utcnow()

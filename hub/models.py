@@ -181,16 +181,96 @@ class Delivery(Base):
 
 
 class AuditEntry(Base):
+    """One append-only record; `hash` chains it to the entry before (see hub.audit)."""
+
     __tablename__ = "audit"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
     at: Mapped[datetime] = mapped_column(index=True)
-    actor: Mapped[str] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(60))
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    via: Mapped[str] = mapped_column(String(40), default="")
+    action: Mapped[str] = mapped_column(String(60), index=True)
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str | None] = mapped_column(String(100))
+    # "|/80/794/27694/|/80/807/|": the area paths the action touched, so that a reader limited
+    # to some subtrees finds its entries with one LIKE per subtree.
+    area_paths: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditHead(Base):
+    """The chain's last link, one row: appends lock it, so that they line up across processes,
+    and verification compares it with the last entry, so that a deleted tail shows."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(300))  # None: no interactive login
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100))
+    password_changed_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    areas: Mapped[list[UserArea]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def area_codes(self) -> list[str]:
+        return sorted(a.area_code for a in self.areas)
+
+
+class UserArea(Base):
+    __tablename__ = "user_areas"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), primary_key=True, index=True)
+
+
+class ApiToken(Base):
+    """A machine's credential. Only a sha256 of the token is kept; `prefix` lets people tell
+    tokens apart. `areas` (None: the user's) and `read_only` can only narrow the user's rights."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    areas: Mapped[list[Any] | None] = mapped_column(JSON)
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100))
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginSession(Base):
+    """A console login. The cookie carries a random id; only its sha256 is stored, and deleting
+    the row (logout, password change, disabled account) ends the session at once."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+AUDIT_GENESIS = "0" * 64  # prev_hash of the first audit entry
 ACTIVE_STATES = ("queued", "sent")
 TERMINAL_STATES = ("acked", "failed", "expired", "unsupported", "superseded")
 DELIVERY_STATES = ACTIVE_STATES + TERMINAL_STATES

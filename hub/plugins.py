@@ -62,8 +62,11 @@ class Plugins:
                     continue
                 try:
                     module = ep.load()
-                except Exception as exc:  # a broken plugin must not take the hub down
-                    raise PluginError(f"plugin {ep.name} ({group}) failed to import: {exc}") from exc
+                except Exception as exc:  # a broken plugin must not take the others down with it
+                    problem = f"plugin {ep.name} ({group}) failed to import and is skipped: {exc}"
+                    log.error(problem)
+                    self.problems.append(problem)
+                    continue
                 dist = ep.dist.name if ep.dist else ep.name
                 version = ep.dist.version if ep.dist else ""
                 self.register_module(module, ep.name, group, dist, version)

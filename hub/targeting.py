@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from hub.areas import AreaError, subtree_paths, under_any
 from hub.models import Area, Device, DeviceTag, Group, GroupMember
@@ -60,15 +60,18 @@ def resolve(session: Session, target: dict[str, Any]) -> list[Device]:
         return []
     devices: list[Device] = []
     id_list = sorted(ids)
+    want_tags = set(target.get("tags") or ())
+    # Status is never read here and tags only when the target names some: loading them for
+    # every selected device doubled a 10,000-device dispatch (bench/).
+    opts = [lazyload(Device.status), selectinload(Device.tags) if want_tags else lazyload(Device.tags)]
     for i in range(0, len(id_list), 900):  # stay under SQLite's bound-parameter limit
-        q = select(Device).where(Device.id.in_(id_list[i:i + 900]))
+        q = select(Device).options(*opts).where(Device.id.in_(id_list[i:i + 900]))
         if target.get("kinds"):
             q = q.where(Device.kind.in_(target["kinds"]))
         if target.get("vendors"):
             q = q.where(Device.vendor.in_(target["vendors"]))
         devices.extend(session.scalars(q).unique())
-    want_tags = set(target.get("tags") or ())
     cap = target.get("capability")
     out = [d for d in devices
-           if want_tags <= set(d.tag_names) and (cap is None or cap in (d.capabilities or ()))]
+           if (not want_tags or want_tags <= set(d.tag_names)) and (cap is None or cap in (d.capabilities or ()))]
     return sorted(out, key=lambda d: d.id)

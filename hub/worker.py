@@ -6,14 +6,52 @@ batch, instead of once per job.
 """
 from __future__ import annotations
 
+import logging
+import threading
+from typing import Any
+
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
 from hub.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 
 class HubWorker(SimpleWorker):
-    """The production worker: one process, signals for warm shutdown."""
+    """The production worker: one process, signals for warm shutdown.
+
+    A SimpleWorker runs the job on its only thread, so rq's heartbeats stop for as long as the
+    job runs and its entry in the started registry must outlive the longest job (minutes): a
+    worker killed mid-batch would hold its job "started" that long. Here a thread heartbeats
+    every `job_heartbeat_s` while a job runs, so the entry expires soon after the worker dies;
+    rq's cleanup then moves the job to the failed registry and the ingest's sweeper enqueues the
+    rows still queued again (hub.dispatch.requeue_stale)."""
+
+    job_heartbeat_s = 5.0
+
+    def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
+        if job.timeout == -1:
+            return super().get_heartbeat_ttl(job, working_time)
+        return int(self.job_heartbeat_s * 3) + 5
+
+    def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.job_heartbeat_s):
+                try:
+                    self.maintain_heartbeats(job, execution)
+                except Exception as exc:  # Redis hiccup: the next beat tries again
+                    log.warning("job heartbeat failed: %s", exc)
+
+        t = threading.Thread(target=beat, name="hub-job-heartbeat", daemon=True)
+        t.start()
+        try:
+            return super().perform_job(job, queue, execution)
+        finally:
+            done.set()
+            t.join(timeout=5)
 
 
 class ThreadWorker(SimpleWorker):

@@ -57,6 +57,7 @@ def config_file(tmp_path: Path, mqtt_prefix: str, services: None) -> Path:
         "queue": f"hubtest-{uuid.uuid4().hex[:10]}",
         "retry_backoff_s": [0.1, 0.2],
         "sweep_interval_s": 0.2,
+        "state_dir": str(tmp_path / "var"),  # the generated session key goes here, not into the repo
         "plugins": {"mqtt_speaker": {"host": MQTT_HOST, "port": MQTT_PORT, "topic_prefix": mqtt_prefix}},
     }
     path = tmp_path / "hub.yaml"

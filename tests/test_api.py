@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from hub.api import API_TITLE, create_app
-from hub.auth import Actor
+from hub.auth import Actor, local_admin
 from hub.hookspecs import hookimpl
 from hub.models import DELIVERY_STATES, AuditEntry, Command, Delivery, DeviceStatus
 from hub.runtime import Runtime
@@ -63,11 +63,13 @@ def vendors(rt: Runtime) -> dict[str, str]:
 
 @pytest.fixture
 def client(rt: Runtime, legacy_areas: None) -> FlaskClient:
-    return create_app(rt).test_client()
+    # The local administrator, explicitly: the default authenticator wants accounts (test_accounts.py).
+    return create_app(rt, authenticator=local_admin).test_client()
 
 
-def restricted_client(rt: Runtime, *areas: str, name: str = "commune-op") -> FlaskClient:
-    actor = Actor(name=name, roles=frozenset({"operator"}), areas=frozenset(areas))
+def restricted_client(rt: Runtime, *areas: str, name: str = "commune-op",
+                      roles: tuple[str, ...] = ("operator",)) -> FlaskClient:
+    actor = Actor(name=name, roles=frozenset(roles), areas=frozenset(areas))
     return create_app(rt, authenticator=lambda _req: actor).test_client()
 
 
@@ -383,7 +385,9 @@ def test_verb_a_device_lacks_is_unsupported(rt: Runtime, seeded: FlaskClient) ->
 def test_restricted_actor_sees_and_commands_only_its_commune(rt: Runtime, seeded: FlaskClient,
                                                               vendors: dict[str, str]) -> None:
     admin = seeded
-    op = restricted_client(rt, "27694")
+    # An administrator of one commune: roles are the permission table's business (test_permissions.py);
+    # this is about areas, for reads, commands and every kind of write.
+    op = restricted_client(rt, "27694", roles=("administrator",))
     assert ids(op.get("/api/devices")) == ["led-27694-1", "spk-27694-1", "spk-27694-2"]
     assert ids(op.get("/api/devices?area=794")) == ["led-27694-1", "spk-27694-1", "spk-27694-2"]
     assert ids(op.get("/api/devices?area=28099")) == []

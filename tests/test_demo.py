@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,3 +20,9 @@ def test_the_demo_sends_the_bulletin_on_the_embedded_default(tmp_path: Path) -> 
     assert "jobs: fakeredis" in r.stdout and "MQTT: embedded" in r.stdout
     assert "32 deliveries" in r.stdout and "acked 31, unsupported 1" in r.stdout
     assert r.stdout.count("TN-SPK-") == 30
+    # its accounts: generated for the run, each password printed once, none of them a constant
+    found = dict(re.findall(r"^\s+(demo-admin|demo-operator)\s.*password (\S+)$", r.stdout, re.M))
+    assert set(found) == {"demo-admin", "demo-operator"}, r.stdout[:3000]
+    for password in found.values():
+        assert len(password) >= 20 and r.stdout.count(password) == 1
+        assert password not in (Path(__file__).parents[1] / "hub" / "demo.py").read_text()

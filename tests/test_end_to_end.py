@@ -104,8 +104,9 @@ def test_a_command_to_a_district_reaches_its_two_communes(rt, fleet_hub) -> None
     assert {d.device_id[4:9] for d in rows.values()} == {"27694", "27697"}
     # the volume read back by the device reaches the API's status
     from hub.api import create_app
+    from hub.auth import local_admin
 
-    client = create_app(rt).test_client()
+    client = create_app(rt, authenticator=local_admin).test_client()
 
     def reported() -> bool:
         body = client.get("/api/devices/SPK-27697-03/status").get_json()

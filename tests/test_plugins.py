@@ -45,3 +45,20 @@ def test_a_second_plugin_claiming_a_vendor_name_is_ignored_and_reported() -> Non
         p.register_module(mod, name)
     assert list(p.vendors()) == ["dup"]  # one of the two, the other refused by name
     assert len(p.problems) == 1 and "claims the vendor name dup" in p.problems[0]
+
+
+def test_a_plugin_that_fails_to_import_is_skipped_and_reported(monkeypatch) -> None:
+    import importlib.metadata as md
+
+    real = md.entry_points
+    broken = md.EntryPoint(name="broken_vendor", value="hub_no_such_module.plugin", group="hub.vendors")
+
+    def entry_points(group: str):  # noqa: ANN202
+        found = list(real(group=group))
+        return found + [broken] if group == "hub.vendors" else found
+
+    monkeypatch.setattr(md, "entry_points", entry_points)
+    p = Plugins()
+    p.load_entry_points()
+    assert "mqtt_speaker" in p.vendors()
+    assert any("broken_vendor" in problem and "hub_no_such_module" in problem for problem in p.problems)

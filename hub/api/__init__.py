@@ -2,8 +2,9 @@
 Swagger UI at /api/docs.
 
 Authorization happens in one place: a `before_request` hook asks the authenticator for the
-Actor of the request and keeps it in `flask.g.actor`; every view filters reads by the actor's
-area subtrees and checks writes against them (see hub.auth).
+Actor of the request and keeps it in `flask.g.actor`, then checks the endpoint against the role
+table (hub.permissions); every view filters reads by the actor's area subtrees and checks
+writes against them (see hub.auth).
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import flask
 from flask import Flask, Request
 
 import hub
+from hub import permissions
 from hub.api import errors
 from hub.api.common import RUNTIME_KEY
-from hub.auth import Actor, Forbidden, local_admin
+from hub.auth import Actor, Forbidden, Unauthenticated
 from hub.runtime import Runtime, get_runtime
+from hub.secret_key import session_secret
 
 log = logging.getLogger("hub.api")
 
@@ -32,13 +35,16 @@ API_DESCRIPTION = """\
 Integration hub for the grassroots information system: IP loudspeaker clusters and LED boards
 of many vendors, driven through vendor plugins.
 
+Sign in with `POST /api/auth/login` (a session cookie; every POST, PUT, PATCH and DELETE then
+carries the answered `csrf_token` in an `X-CSRF-Token` header), or send an API token as
+`Authorization: Bearer <token>`. What an account may do depends on its roles; what it may touch,
+on its areas.
+
 Every error is JSON: `{"code", "status", "message", "errors"}`, where `errors` maps the request
 location (`json`, `query`, `path`) to the fields at fault and their messages. Lists are paged
 with `page` and `page_size` (at most 1000); the `X-Pagination` header carries the totals.
 """
 
-# Endpoints served without asking the authenticator: the API's own description.
-_PUBLIC_BLUEPRINTS = {"api-docs", "hub_swagger_assets"}
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -98,15 +104,45 @@ def _depth(doc: object) -> int:
     return deepest
 
 
+def _check_permission(actor: Actor) -> flask.Response | None:
+    """403 unless the actor's roles (and token) allow this endpoint and method."""
+    req = flask.request
+    if req.endpoint is None:  # no such route: the 404/405 answer follows
+        return None
+    if actor.read_only and req.method not in permissions.SAFE_METHODS:
+        return errors.json_error(403, f"this API token of {actor.name} is read-only")
+    allowed = permissions.allowed_roles(req.endpoint, req.method)
+    if allowed is None:
+        log.error("no permission rule for %s %s (endpoint %s): refused", req.method, req.path, req.endpoint)
+        return errors.json_error(403, f"{req.method} {req.path} has no permission rule; refused")
+    if not actor.has_any(allowed):
+        mine = ", ".join(sorted(actor.roles)) or "no role"
+        return errors.json_error(403, f"{actor.name} ({mine}) may not {req.method} {req.path}: "
+                                      f"needs {permissions.describe(allowed)}")
+    return None
+
+
 def create_app(rt: Runtime | None = None,
                authenticator: Callable[[Request], Actor] | None = None) -> Flask:
     """Build the API app for a runtime (default: the process runtime) and an authenticator
-    (default: everyone is the local administrator, see hub.auth)."""
-    from hub.api import areas, commands, contents, devices, groups, health, plugins
+    (default: accounts — a session cookie with its CSRF token, or an API token; tests and the
+    command line may pass hub.auth.local_admin)."""
+    from hub.api import audit, auth, areas, commands, contents, devices, groups, health, plugins, users
+    from hub.authenticate import AccountsAuthenticator
 
-    app = Flask("hub.api")
-    app.extensions[RUNTIME_KEY] = rt or get_runtime()
-    authenticate = authenticator or local_admin
+    app = Flask("hub.api", static_folder=None)  # no /static route: nothing to serve, nothing to guard
+    runtime = rt or get_runtime()
+    app.extensions[RUNTIME_KEY] = runtime
+    settings = runtime.settings
+    app.secret_key = session_secret(settings)
+    authenticate = authenticator or AccountsAuthenticator(runtime, app.secret_key)
+    app.config.update(
+        SESSION_COOKIE_NAME="hub_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(settings.cookie_secure),
+        PERMANENT_SESSION_LIFETIME=settings.session_lifetime_s,
+    )
     app.config.update(
         API_TITLE=API_TITLE,
         API_VERSION=hub.__version__,
@@ -115,26 +151,36 @@ def create_app(rt: Runtime | None = None,
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=_swagger_assets(app),
-        API_SPEC_OPTIONS={"info": {"description": API_DESCRIPTION}},
+        API_SPEC_OPTIONS={"info": {"description": API_DESCRIPTION},
+                          "security": [{"bearerToken": []}, {"sessionCookie": []}]},
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     app.json.ensure_ascii = False  # Vietnamese names stay readable  # type: ignore[attr-defined]
 
     api = errors.HubApi(app)
     app.extensions["hub.api"] = api
+    api.spec.components.security_scheme("bearerToken", {"type": "http", "scheme": "bearer",
+                                                        "description": "An API token (hub tokens create)"})
+    api.spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "hub_session",
+                                                          "description": "From POST /api/auth/login"})
     errors.register(app)
 
     @app.before_request
     def _authorize() -> flask.Response | None:
-        if flask.request.blueprint in _PUBLIC_BLUEPRINTS:
-            return None
+        req = flask.request
+        if permissions.is_public(req.endpoint, req.method):
+            return _check_body() if req.endpoint and req.endpoint.startswith("auth.") else None
         try:
-            flask.g.actor = authenticate(flask.request)
+            actor = authenticate(req)
+        except Unauthenticated as exc:
+            return errors.json_error(401, str(exc) or "sign in first",
+                                     headers={"WWW-Authenticate": 'Bearer realm="hub"'})
         except Forbidden as exc:
             return errors.json_error(403, str(exc) or "forbidden")
-        return _check_body()
+        flask.g.actor = actor
+        return _check_permission(actor) or _check_body()
 
-    for module in (areas, devices, groups, contents, commands, plugins, health):
+    for module in (areas, devices, groups, contents, commands, plugins, health, auth, users, audit):
         api.register_blueprint(module.blp)
     commands.document_verb_params(api)
     return app

@@ -9,7 +9,7 @@ from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from hub.api.common import HubBlueprint, QueryArgs, fail, in_scope, not_found, page_of, require, runtime, scope
+from hub.api.common import HubBlueprint, QueryArgs, audit, fail, in_scope, not_found, page_of, require, runtime, scope
 from hub.api.schemas import AreaOutSchema
 from hub.areas import AreaError, AreaRow, import_areas
 from hub.models import Area
@@ -91,6 +91,8 @@ class Areas(MethodView):
                 import_areas(s, [AreaRow(data["code"], data["name"], data["type"], parent)])
             except AreaError as exc:
                 fail(422, str(exc), field="code")
+            audit(s, "area.create", "area", data["code"], {"name": data["name"], "type": data["type"],
+                                                          "parent_code": parent}, areas=[data["code"]])
             return _with_children(s, [s.get(Area, data["code"])])[0]
 
 

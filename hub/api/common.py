@@ -13,10 +13,10 @@ from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import Session
 
+from hub import audit as audit_log
 from hub.areas import AreaError, under_any
 from hub.auth import Actor, Forbidden
-from hub.db import utcnow
-from hub.models import Area, AuditEntry
+from hub.models import Area
 from hub.runtime import Runtime
 
 RUNTIME_KEY = "hub.runtime"
@@ -130,7 +130,8 @@ class QueryArgs(ma.Schema):
 
 
 def audit(session: Session, action: str, object_type: str, object_id: str | None,
-          detail: dict[str, Any] | None = None) -> None:
-    """Record who changed what (the dispatcher records commands itself)."""
-    session.add(AuditEntry(at=utcnow(), actor=actor().name, action=action, object_type=object_type,
-                           object_id=object_id, detail=detail))
+          detail: dict[str, Any] | None = None, areas: Iterable[str | None] | None = None) -> None:
+    """Record who changed what, in the transaction of the change (the dispatcher records
+    commands itself). `areas`: the area codes the change touched (default: the actor's)."""
+    codes = None if areas is None else [a for a in areas if a]
+    audit_log.record(session, actor(), action, object_type, object_id, detail, areas=codes)

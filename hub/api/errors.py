@@ -11,8 +11,9 @@ from flask_smorest import Api
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from hub.accounts import AccountError
 from hub.areas import AreaError
-from hub.auth import Forbidden
+from hub.auth import Forbidden, Unauthenticated
 from hub.db import SchemaError
 from hub.dispatch import DispatchError
 from hub.registry import RegistryError
@@ -123,6 +124,14 @@ def register(app: flask.Flask) -> None:
     @app.errorhandler(Forbidden)
     def _forbidden(exc: Forbidden) -> flask.Response:
         return json_error(403, str(exc) or "forbidden")
+
+    @app.errorhandler(Unauthenticated)
+    def _unauthenticated(exc: Unauthenticated) -> flask.Response:
+        return json_error(401, str(exc) or "sign in first", headers={"WWW-Authenticate": 'Bearer realm="hub"'})
+
+    @app.errorhandler(AccountError)
+    def _account(exc: AccountError) -> flask.Response:
+        return field_error(exc.status, exc.message, exc.field)
 
     @app.errorhandler(IntegrityError)
     def _integrity(exc: IntegrityError) -> flask.Response:

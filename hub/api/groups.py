@@ -54,6 +54,15 @@ def _visible_group(session: Session, group_id: str) -> Group:
     return group
 
 
+def _areas_of(session: Session, group: Group) -> list[str]:
+    """Codes of the group's area and of its members' areas: what an audit reader needs to see it."""
+    members = [m.device_id for m in group.members]
+    codes = set(session.scalars(select(Device.area_code).where(Device.id.in_(members)))) if members else set()
+    if group.area_code:
+        codes.add(group.area_code)
+    return sorted(codes)
+
+
 def _check_write(session: Session, data: dict[str, Any]) -> None:
     """403 unless the group's area and every member device lie in the caller's areas."""
     if scope(session) is None:
@@ -108,7 +117,8 @@ class Groups(MethodView):
             _check_write(s, data)
             group = upsert_group(s, data)
             s.flush()
-            audit(s, "group.create", "group", group.id, {"devices": len(group.members)})
+            audit(s, "group.create", "group", group.id, {"devices": len(group.members)},
+                  areas=_areas_of(s, group))
             return group_dict(group)
 
 
@@ -133,11 +143,12 @@ class GroupById(MethodView):
             fail(422, f"must be {group_id}, the id in the URL", field="id")
         data["id"] = group_id
         with runtime().db.session() as s:
-            _visible_group(s, group_id)
+            before = _areas_of(s, _visible_group(s, group_id))
             _check_write(s, data)
             group = upsert_group(s, data)
             s.flush()
-            audit(s, "group.update", "group", group.id, {"devices": len(group.members)})
+            audit(s, "group.update", "group", group.id, {"devices": len(group.members)},
+                  areas=sorted(set(before) | set(_areas_of(s, group))))
             return group_dict(group)
 
     @blp.response(204)
@@ -148,5 +159,7 @@ class GroupById(MethodView):
         Xoá nhóm. The devices stay registered.
         """
         with runtime().db.session() as s:
-            s.delete(_visible_group(s, group_id))
-            audit(s, "group.delete", "group", group_id)
+            group = _visible_group(s, group_id)
+            areas = _areas_of(s, group)
+            s.delete(group)
+            audit(s, "group.delete", "group", group_id, areas=areas)

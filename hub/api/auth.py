@@ -1,0 +1,128 @@
+"""Signing in to the console: a session cookie plus a CSRF token for every unsafe request."""
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+from flask.views import MethodView
+
+from hub import accounts, audit
+from hub.api.common import HubBlueprint, actor, fail, runtime
+from hub.api.account_schemas import LoginSchema, MeSchema, PasswordChangeSchema
+from hub.authenticate import SESSION_KEY
+from hub.passwords import verify_password
+
+blp = HubBlueprint("auth", __name__, url_prefix="/api/auth",
+                   description="Sign in and out of the console. A signed-in browser sends the session cookie "
+                               "by itself; every POST, PUT, PATCH and DELETE it makes must also carry the "
+                               "CSRF token from sign-in in an `X-CSRF-Token` header. Machines use API "
+                               "tokens (`Authorization: Bearer …`) instead.")
+
+LOGIN_FAILED = "wrong name or password"
+
+
+def _csrf(sid: str | None) -> str | None:
+    return accounts.csrf_token(flask.current_app.secret_key, sid) if sid else None
+
+
+def _me(user_dict: dict[str, Any], sid: str | None) -> dict[str, Any]:
+    who = actor() if "actor" in flask.g else None
+    return {"user": user_dict, "csrf_token": _csrf(sid), "via": who.via if who else "session",
+            "read_only": bool(who and who.read_only),
+            "areas": sorted(who.areas) if who and who.areas is not None else user_dict["areas"]}
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, MeSchema)
+    @blp.fails(401)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Sign in
+
+        Đăng nhập. Sets the session cookie (HttpOnly, SameSite=Lax, Secure when configured) and
+        answers the CSRF token to send as `X-CSRF-Token` with every unsafe request. Every attempt is
+        in the audit log; a failure answers 401 without saying whether the name exists.
+        """
+        rt = runtime()
+        remote = flask.request.remote_addr
+        with rt.db.session() as s:
+            user, reason = accounts.check_login(s, data["name"], data["password"])
+            if reason != "ok":
+                audit.record(s, "anonymous", "login.failure", "user", data["name"],
+                             {"reason": reason, "remote_addr": remote}, areas=user.area_codes if user else (),
+                             via="session")
+        if reason != "ok":  # the failure was committed above, though the request fails
+            fail(401, LOGIN_FAILED, field="password")
+        with rt.db.session() as s:
+            user = accounts.get_user(s, data["name"])
+            sid = accounts.open_session(s, user, rt.settings.session_lifetime_s, remote)
+            audit.record(s, user.name, "login.success", "user", user.name, {"remote_addr": remote},
+                         areas=user.area_codes, via="session")
+            body = accounts.user_dict(user)
+        flask.session.clear()  # a new id at every sign-in: no session fixation
+        flask.session[SESSION_KEY] = sid
+        flask.session.permanent = True
+        return _me(body, sid)
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @blp.response(204)
+    def post(self) -> None:
+        """Sign out
+
+        Đăng xuất. Ends this session on the server (a copy of the cookie stops working too).
+        """
+        sid = flask.g.get("session_id")
+        if sid is None:
+            fail(400, "signing out ends a console session; an API token is revoked instead (DELETE /api/tokens/ID)",
+                 field="Authorization", location="headers")
+        with runtime().db.session() as s:
+            accounts.close_session(s, sid)
+            audit.record(s, actor(), "logout", "user", actor().name)
+        flask.session.clear()
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, MeSchema)
+    def get(self) -> dict[str, Any]:
+        """Show who I am
+
+        The signed-in account, its roles and the areas this request may touch (narrowed by the
+        token, if one was used), and the CSRF token of the session.
+        """
+        who = actor()
+        with runtime().db.session() as s:
+            user = accounts.get_user(s, who.name) if who.user_id is not None else None
+            body = accounts.user_dict(user) if user else {
+                "id": None, "name": who.name, "full_name": "", "roles": sorted(who.roles),
+                "areas": sorted(who.areas or ()), "disabled": False, "login": False, "created_at": None,
+                "created_by": None, "password_changed_at": None, "last_login_at": None}
+        return _me(body, flask.g.get("session_id"))
+
+
+@blp.route("/password")
+class Password(MethodView):
+    @blp.arguments(PasswordChangeSchema)
+    @blp.response(204)
+    @blp.fails(401, 422)
+    def post(self, data: dict[str, Any]) -> None:
+        """Change my password
+
+        Đổi mật khẩu. Needs the current password; ends every other session of the account.
+        """
+        sid = flask.g.get("session_id")
+        who = actor()
+        if sid is None:
+            fail(400, "a password is changed from a console session, not with an API token",
+                 field="Authorization", location="headers")
+        with runtime().db.session() as s:
+            user = accounts.get_user(s, who.name)
+            if user is None or not verify_password(data["current_password"], user.password_hash):
+                fail(422, "the current password is wrong", field="current_password")
+            accounts.set_password(s, who, user, data["new_password"], keep_sid=sid)
+
+
+__all__ = ["blp"]

@@ -1,0 +1,48 @@
+"""What every `hub` subcommand shares: the one-line error and the process runtime."""
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+import click
+
+from hub.auth import Actor
+from hub.config import ConfigError
+from hub.permissions import ADMINISTRATOR
+
+
+class Failure(click.ClickException):
+    """A one-line error for the operator."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"hub: error: {self.message}", err=True)
+
+
+def runtime():  # noqa: ANN201
+    from hub.runtime import get_runtime
+
+    try:
+        return get_runtime()
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
+
+
+def checked_runtime():  # noqa: ANN201
+    from hub.db import SchemaError
+
+    rt = runtime()
+    try:
+        rt.db.check()
+    except SchemaError as exc:
+        raise Failure(str(exc)) from None
+    return rt
+
+
+def cli_actor() -> Actor:
+    """Whoever runs `hub` on the hub's host can read its configuration and database anyway: an
+    unrestricted administrator, named after the OS account in the audit log."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        who = "unknown"
+    return Actor(name=f"cli:{who}"[:100], roles=frozenset({ADMINISTRATOR}), areas=None, via="cli")
