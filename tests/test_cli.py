@@ -94,3 +94,13 @@ def test_hub_plugins_env_restricts_loading(config_file: Path) -> None:
 def test_schemas_check_passes_on_the_checked_in_files(config_file: Path) -> None:
     r = hub(config_file, "schemas", "export", "--check")
     assert r.returncode == 0 and "current" in r.stdout
+
+
+def test_hub_plugins_lists_the_five_vendor_protocols_with_capabilities(config_file: Path) -> None:
+    r = hub(config_file, "plugins")
+    assert r.returncode == 0, r.stderr
+    for vendor in ("mqtt_speaker", "http_gateway", "snapcast", "modbus_board", "serial_led"):
+        line = next((ln for ln in r.stdout.splitlines() if ln.strip().startswith(f"vendor {vendor}:")), None)
+        assert line is not None, f"{vendor} missing from `hub plugins`:\n{r.stdout}"
+        caps = r.stdout.split(line, 1)[1].splitlines()[1]
+        assert caps.strip().startswith("capabilities: ") and len(caps.split(",")) >= 4
