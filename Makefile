@@ -4,14 +4,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py)))
+PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py conformance/pyproject.toml)))
 STAMP  := $(VENV)/.installed
 
 .PHONY: all demo test test-fast services venv schemas bench clean
 
 all: test
 
-$(STAMP): setup.py $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py)
+$(STAMP): setup.py $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py conformance/pyproject.toml)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel

@@ -121,7 +121,9 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
         except TargetError as exc:
             raise DispatchError(exc.field, exc.message) from None
         _check_scope(session, actor, target, devices)
-        cmd = Command(id=uuid.uuid4().hex, verb=data["verb"], params=data.get("params") or {},
+        # sync_schedule slots hold datetimes, which a JSON column cannot store as they are
+        params = json.loads(json.dumps(data.get("params") or {}, default=lambda o: o.isoformat()))
+        cmd = Command(id=uuid.uuid4().hex, verb=data["verb"], params=params,
                       content_id=content.id if content else None, priority=priority, expires_at=expires_at,
                       idempotency_key=data.get("idempotency_key"), request_hash=digest, issuer=actor.name,
                       target=json.loads(json.dumps(target, default=str)), created_at=now, total=len(devices))

@@ -56,7 +56,8 @@ class Plugins:
     def load_entry_points(self, only: set[str] | None = None) -> None:
         for group in GROUPS:
             for ep in md.entry_points(group=group):
-                if only is not None and ep.name not in only:
+                # HUB_PLUGINS narrows the plugins that drive devices; tools (certify…) stay available
+                if only is not None and ep.name not in only and group != "hub.tools":
                     continue
                 if self.pm.has_plugin(ep.name):
                     continue

@@ -21,7 +21,7 @@ from hub.schemas.registry import AreaSchema, DeviceSchema, GroupSchema
 # Device kinds that can make use of each capability; a vendor's declared set is narrowed
 # by kind when a device does not list its own.
 _KIND_PREFIXES = {"speaker": ("audio.", "power.", "status.", "security."),
-                  "led_board": ("led.", "power.", "status.", "security.", "audio.volume")}
+                  "led_board": ("led.", "power.", "status.", "security.")}
 
 
 class RegistryError(ValueError):

@@ -46,7 +46,7 @@ class HubHarness:
 
     def __init__(self, workdir: Path, vendor: str, config: dict[str, Any], *, plugins: Plugins | None = None,
                  retry_backoff_s: tuple[float, ...] = (0.1, 0.2), default_ttl_s: int = 30,
-                 redis_url: str | None = None, listen: bool = True) -> None:
+                 redis_url: str | None = None, listen: bool = True, heartbeat_timeout_s: float = 180.0) -> None:
         self.vendor = vendor
         self.listen = listen
         if plugins is None:
@@ -56,7 +56,8 @@ class HubHarness:
                                                                              "redis://127.0.0.1:6379/0"))
         settings = Settings(database_url=f"sqlite:///{Path(workdir) / f'harness-{uuid.uuid4().hex[:8]}.sqlite3'}",
                             queue=f"harness-{uuid.uuid4().hex[:10]}", retry_backoff_s=retry_backoff_s,
-                            default_ttl_s=default_ttl_s, sweep_interval_s=0.2, plugins={vendor: dict(config)})
+                            default_ttl_s=default_ttl_s, sweep_interval_s=0.2, plugins={vendor: dict(config)},
+                            heartbeat_timeout_s=heartbeat_timeout_s)
         self.rt = Runtime(settings, redis=redis, plugins=plugins)
         self.ingest: Ingest | None = None
 

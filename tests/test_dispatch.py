@@ -198,3 +198,27 @@ def test_counts_cover_every_state(hub) -> None:
     with hub.db.session() as s:
         assert set(counts(s, sub.command.id)) == {"queued", "sent", "acked", "failed", "expired", "unsupported",
                                                   "superseded"}
+
+
+def test_a_schedule_with_slot_times_is_accepted_and_stored(hub) -> None:
+    add(hub, "ok-1")
+    cid = hub_content(hub)
+    start = (utcnow() + timedelta(hours=1)).replace(microsecond=0)
+    sub = send(hub, {"verb": "sync_schedule", "params": {"slots": [{"content_id": cid, "start": start.isoformat()}]},
+                     "target": {"devices": ["OK-1"]}})
+    with hub.db.session() as s:
+        stored = s.get(Command, sub.command.id).params["slots"][0]
+    assert stored["start"] == start.isoformat()
+    assert states(hub, sub.command.id) == {"OK-1": ("unsupported", "device lacks audio.local_schedule")}
+
+
+def hub_content(rt) -> str:
+    import uuid
+
+    from hub.models import Content
+
+    with rt.db.session() as s:
+        c = Content(id=uuid.uuid4().hex, title="Chương trình phát thanh", kind="tts_text", body="…",
+                    created_by="t", created_at=utcnow())
+        s.add(c)
+    return c.id
