@@ -21,7 +21,7 @@ AUDIO = {"id": "c-42", "kind": "audio_file", "title": "Bản tin bão số 3", "
          "duration_s": 95.0, "body": None, "language": "vi", "sha256": None}
 
 
-STOP = envelope("stop")  # one envelope: a job hands all its items the same one
+STOP = envelope("stop", expires_in_s=86400.0)  # one envelope, as a job hands its items; made at import, so it must outlive a slow run
 
 
 def by_id(results: list[Result]) -> dict[str, Result]:
