@@ -64,6 +64,12 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
               "Resolution of the device's volume and brightness scale in the hub's 0–100 units; a level "
               "read back or observed may differ from the level set by half a step (a 1–10 scale is 11.1).",
               "hub's choice: exact unless the target says the device's scale is coarser", "--param level_step=…"),
+    Parameter("led_text_max_bytes", "bytes", 4096.0, 4096.0,
+              "The board's text slot in UTF-8 bytes: the Vietnamese sample (every diacritic) is shown in "
+              "pieces that fit, each checked intact, so a board with a small slot is not failed for refusing "
+              "to cut text.",
+              "hub's choice: large enough for the whole sample unless the target says the slot is smaller",
+              "--param led_text_max_bytes=…"),
     Parameter("schedule_lead_s", "s", 20.0, 3.0,
               "How far ahead the schedule check places its slot (audio.local_schedule).",
               "hub's choice", "--param schedule_lead_s=…"),

@@ -1,15 +1,17 @@
 """Certification runs of the other vendor plugins in this tree, on their own simulators.
 
-Each is certified on every test run (in parallel, small timeouts). Their findings belong to the
-plugins' authors, who are still writing them, so a finding does not fail this file: it is
-reported as an expected failure (xfail) with the list of requirements, and the full reports are
-left in pytest's tmp folder. What does fail this file is the suite itself failing to run. The
+Each is certified on every test run (in parallel, small timeouts, lenient mode). The reference
+plugins (REFERENCE) must pass: a finding fails this file with the list of requirements. The
+findings of the profile-based vendors belong to their plugin's authors, who are still writing
+them, so those are reported as expected failures (xfail). The full reports are left in pytest's
+tmp folder. The suite itself failing to run always fails this file. The
 fault matrix of each — proof that the suite catches what their simulators imitate — takes
 minutes, so it runs only with HUB_CONFORMANCE_FULL=1.
 
 The targets say what each simulator needs that the suite cannot guess: addresses in the
 vendor's format, a free port, test credentials, a poll interval that keeps up with the suite's
-heartbeat interval, and the resolution of the vendor's volume scale.
+heartbeat interval, test media long enough for the vendor's timing, and the resolution of the
+vendor's volume scale.
 """
 from __future__ import annotations
 
@@ -27,23 +29,43 @@ from hub_conformance.runner import RunResult, usage_error
 PARAMS = {**FAST_PARAMS, "heartbeat_interval_s": 1.0}  # polled plugins poll at half this
 
 TARGETS: dict[str, dict[str, Any] | None] = {
+    "mqtt_speaker": None,  # the suite's defaults: a topic prefix of its own, one speaker, one board
     "serial_led": None,  # implements the conformance_setup hook
     "http_gateway": {
+        # Plain http to loopback needs no allow_insecure_http (and setting it fails SEC-TLS-02).
         "config": {"base_url": "http://127.0.0.1:{free_port}/api", "api_key": "conformance-{run_id}",
-                   "poll_interval_s": 0.5, "timeout_s": 2, "allow_insecure_http": True},
+                   "poll_interval_s": 0.5, "resync_interval_s": 0.5, "timeout_s": 2},
         "devices": [{"address": "IMEI{run_id}", "kind": "speaker"}],
+        # PRIO-02 sends two bulletins while the emergency one plays: 2 s is too short for that
+        # over a polled gateway.
+        "media": {"short_audio_duration_s": 6},
         "parameters": {"level_step": 11.2},  # the gateway's volume is 1–10
     },
     "modbus_board": {
-        "config": {"poll_interval_s": 0.5, "status_refresh_s": 1},
+        "config": {"poll_interval_s": 0.5, "status_refresh_s": 1, "timeout_s": 0.5},
         "devices": [{"address": "127.0.0.1:{free_port}/1", "kind": "led_board"},
                     {"address": "127.0.0.1:{free_port}/2", "kind": "speaker"}],
-        "parameters": {"level_step": 5},
+        "parameters": {"level_step": 5, "led_text_max_bytes": 256},  # HR 10–137: a 256-byte text slot
     },
-    "snapcast": {"config": {"control_port": "{free_port}", "poll_interval_s": 0.5}},
+    "snapcast": None,  # implements the conformance_setup hook (a free port, the suite's relay URL mapped)
     "modbus_amp": {"devices": [{"address": "127.0.0.1:{free_port}/1", "kind": "speaker"}]},
     "tasmota_amp": None,
 }
+
+# The reference plugins of this tree: each must certify (lenient) on its own simulator. The
+# profile-based vendors belong to the profiles plugin, whose authors still work on them: their
+# findings are reported as expected failures.
+REFERENCE = frozenset({"mqtt_speaker", "serial_led", "http_gateway", "modbus_board", "snapcast"})
+
+# What a reference plugin's simulator genuinely cannot show (the run is then "incomplete" with
+# exactly these unverified, never passed).
+UNVERIFIABLE: dict[str, dict[str, str]] = {
+    "mqtt_speaker": {"SEC-AUTH-01": "MQTT authentication is the broker's job; the test broker is anonymous"},
+    "snapcast": {"STOP-01": "needs audio.play_url on the same device; snapcast has none"},
+}
+
+# Open findings on reference plugins, still to fix (each fails the run for that reason only).
+OPEN_FINDINGS: dict[str, dict[str, str]] = {}
 
 
 def installed_vendors() -> set[str]:
@@ -68,7 +90,7 @@ def _target(vendor: str, folder: Path) -> Path | None:
     if spec is None:
         return None
     return write_target(folder / f"{vendor}-target.yaml", config=spec.get("config"), devices=spec.get("devices"),
-                        parameters=spec.get("parameters"))
+                        media=spec.get("media"), parameters=spec.get("parameters"))
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +124,15 @@ def test_vendor_plugin_is_certified(vendor: str, certified: dict[str, RunResult]
     assert all(q["result"] != "not_run" for q in report["requirements"])
     assert next(q for q in report["requirements"] if q["id"] == "PLUG-01")["result"] in ("pass", "fail")
     found = findings(report)
-    if report["verdict"] != "pass":
+    if vendor in REFERENCE:
+        reasons = set(report.get("verdict_reasons") or [])
+        summary = f"{vendor} is {report['verdict']} ({result.report_dir}/report.html): " + " | ".join(found)
+        open_findings = OPEN_FINDINGS.get(vendor, {})
+        if report["verdict"] == "fail" and reasons and reasons <= set(open_findings):
+            pytest.xfail("open findings: " + "; ".join(f"{i}: {open_findings[i]}" for i in sorted(reasons)))
+        allowed = set(UNVERIFIABLE.get(vendor, {}))
+        assert report["verdict"] == "pass" or (report["verdict"] == "incomplete" and reasons <= allowed), summary
+    elif report["verdict"] != "pass":
         pytest.xfail(f"{vendor} is {report['verdict']} ({result.report_dir}/report.html): " + " | ".join(found))
 
 

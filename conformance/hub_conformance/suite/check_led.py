@@ -24,18 +24,33 @@ def check_board_shows_and_clears_text(dut, device) -> None:  # noqa: ANN001
     expect(ok, f"led_clear was acknowledged but the board still shows {seen.get('led_text')!r} ({how})")
 
 
+def pieces(text: str, max_bytes: int) -> list[str]:
+    """`text` in word-aligned pieces of at most `max_bytes` UTF-8 bytes (NFC)."""
+    out: list[str] = []
+    for word in nfc(text).split(" "):
+        candidate = f"{out[-1]} {word}" if out else word
+        if out and len(candidate.encode()) <= max_bytes:
+            out[-1] = candidate
+        else:
+            out.append(word)
+    return out
+
+
 @requirement("LED-02")
 def check_vietnamese_text_intact(dut, device) -> None:  # noqa: ANN001
     require_witness(dut, "the hub's status model carries no board text")
-    ans = dut.send("led_show", device, {"text": VI_SAMPLE})
-    dut.expect_acked(ans, "led_show of Vietnamese text")
-    ok, seen, how = dut.wait_observed(device, _shows, dut.limit("status_timeout_s"))
-    expect(ok, f"led_show was acknowledged but the board shows nothing ({how})")
-    shown = seen.get("led_text")
-    if shown is None:
-        pytest.skip(f"{SKIP}the witness ({how}) does not report the text a board shows")
-    expect(nfc(shown) == nfc(VI_SAMPLE), f"the board does not show the Vietnamese text intact: "
-                                         f"{first_difference(nfc(shown), nfc(VI_SAMPLE))}; shows {shown[:60]!r}…")
+    for piece in pieces(VI_SAMPLE, int(dut.param("led_text_max_bytes"))):
+        ans = dut.send("led_show", device, {"text": piece})
+        dut.expect_acked(ans, "led_show of Vietnamese text")
+        _, seen, how = dut.wait_observed(
+            device, lambda s, p=piece: _shows(s) and (s.get("led_text") is None or nfc(s["led_text"]) == p),
+            dut.limit("status_timeout_s"))
+        expect(_shows(seen), f"led_show was acknowledged but the board shows nothing ({how})")
+        shown = seen.get("led_text")
+        if shown is None:
+            pytest.skip(f"{SKIP}the witness ({how}) does not report the text a board shows")
+        expect(nfc(shown) == piece, f"the board does not show the Vietnamese text intact: "
+                                    f"{first_difference(nfc(shown), piece)}; shows {shown[:60]!r}…")
 
 
 @requirement("BRIGHT-01")

@@ -49,9 +49,12 @@ class HttpGatewayConfigSchema(Schema):
                              metadata={"description": "Devices per gateway request"})
     poll_interval_s = fields.Float(load_default=30.0, validate=validate.Range(min=0.05, max=3600),
                                    metadata={"description": "Seconds between status polls"})
-    resync_interval_s = fields.Float(load_default=300.0, validate=validate.Range(min=0.05, max=86400),
+    # At most 60 s by default: the hub marks a device offline after heartbeat_timeout_s (180 s
+    # by default) without a report, and a quiet device's entry may not change between resyncs.
+    resync_interval_s = fields.Float(load_default=60.0, validate=validate.Range(min=0.05, max=86400),
                                      metadata={"description": "Polls report changes only; this often they "
-                                                              "report every device's state and presence"})
+                                                              "report every device's state and presence (keep it "
+                                                              "well under the hub's heartbeat_timeout_s)"})
     verify_tls = fields.Bool(load_default=True, metadata={"description": "Verify the gateway's certificate (https)"})
     ca_file = fields.Str(load_default=None, allow_none=True,
                          metadata={"description": "CA bundle for https; the system store when absent"})

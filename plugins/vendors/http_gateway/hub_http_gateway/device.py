@@ -12,6 +12,7 @@ from hub_http_gateway.protocol import VOLUME_MAX, AudioOut, Code, PacketType, de
 
 FAULT_SWITCHES = ("offline", "wrong_volume", "ack_without_acting", "bad_status")
 DEFAULT_PLAY_S = 5.0  # how long a file without a known duration plays
+RANK = {"normal": 0, "priority": 1, "emergency": 2}  # the bulletin classes of circular 39/2020
 
 
 @dataclass
@@ -35,6 +36,8 @@ class SimDevice:
     last_seen: float = field(default_factory=time.time)  # when it last reported to the gateway (Unix s)
     heartbeat_s: float = 5.0  # how often an idle online device reports
     play_until: float | None = None  # monotonic
+    playing_rank: int = -1  # class of what plays now; a lower class waits its turn instead of cutting in
+    waiting: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)  # (-rank, arrival, data)
     _acted: set[str] = field(default_factory=set, repr=False)
 
     def reported_volume(self) -> int:
@@ -44,7 +47,16 @@ class SimDevice:
 
     def tick(self) -> None:
         if self.play_until is not None and time.monotonic() >= self.play_until:
-            self.audio_out_state, self.source, self.play_until = AudioOut.IDLE, None, None
+            self.audio_out_state, self.source, self.play_until, self.playing_rank = AudioOut.IDLE, None, None, -1
+            if self.waiting:  # the highest class first, then in order of arrival
+                self.waiting.sort(key=lambda w: (w[0], w[1]))
+                neg_rank, _, data = self.waiting.pop(0)
+                self._play(data, -neg_rank)
+
+    def _play(self, data: dict[str, Any], rank: int) -> None:
+        duration = data.get("duration_s") or DEFAULT_PLAY_S
+        self.audio_out_state, self.source, self.playing_rank = AudioOut.PLAYING, data["url"], rank
+        self.play_until = time.monotonic() + duration * data.get("repeat", 1)
 
     def state(self) -> dict[str, int]:
         self.tick()
@@ -59,9 +71,9 @@ class SimDevice:
                              rssi=self.rssi, network=self.network, version=self.version, source=self.source)
 
     def handle(self, command_id: str, packet_type: PacketType, data: dict[str, Any],
-               expires_at: float | None) -> tuple[Code, dict[str, int] | None]:
+               expires_at: float | None, priority: str = "normal") -> tuple[Code, dict[str, int] | None]:
         """React to one packet: (result code, state to report back)."""
-        code, state = self._handle(command_id, packet_type, data, expires_at)
+        code, state = self._handle(command_id, packet_type, data, expires_at, priority)
         if self.online:
             self.last_seen = time.time()  # answering is reporting
         self.commands.append({"command_id": command_id, "packet_type": int(packet_type), "data": data,
@@ -69,7 +81,7 @@ class SimDevice:
         return code, state
 
     def _handle(self, command_id: str, packet_type: PacketType, data: dict[str, Any],
-                expires_at: float | None) -> tuple[Code, dict[str, int] | None]:
+                expires_at: float | None, priority: str) -> tuple[Code, dict[str, int] | None]:
         if not self.online:
             return Code.DEVICE_OFFLINE, None
         if command_id in self._acted:
@@ -79,20 +91,24 @@ class SimDevice:
         if self.ack_without_acting:
             return Code.OK, None
         self._acted.add(command_id)
-        self._act(packet_type, data)
+        self._act(packet_type, data, priority)
         return Code.OK, self.state()
 
-    def _act(self, packet_type: PacketType, data: dict[str, Any]) -> None:
+    def _act(self, packet_type: PacketType, data: dict[str, Any], priority: str = "normal") -> None:
         if packet_type is PacketType.VOLUME:
             self.volume = data["volume"]
         elif packet_type is PacketType.PLAY_NOW:
             if data.get("volume") is not None:
                 self.volume = data["volume"]
-            duration = data.get("duration_s") or DEFAULT_PLAY_S
-            self.audio_out_state, self.source = AudioOut.PLAYING, data["url"]
-            self.play_until = time.monotonic() + duration * data.get("repeat", 1)
+            rank = RANK.get(priority, 0)
+            self.tick()
+            if self.audio_out_state == AudioOut.PLAYING and rank < self.playing_rank:
+                self.waiting.append((-rank, len(self.commands), data))  # plays when the higher class ends
+            else:
+                self._play(data, rank)  # same or higher class pre-empts
         elif packet_type is PacketType.STOP:
-            self.audio_out_state, self.source, self.play_until = AudioOut.IDLE, None, None
+            self.audio_out_state, self.source, self.play_until, self.playing_rank = AudioOut.IDLE, None, None, -1
+            self.waiting.clear()
         elif packet_type is PacketType.RELAY_START:
             self.audio_out_state, self.source, self.play_until = AudioOut.RELAYING, data["url"], None
         elif packet_type is PacketType.RELAY_STOP:

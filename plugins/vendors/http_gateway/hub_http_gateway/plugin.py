@@ -23,10 +23,13 @@ DEVICE_FAULTS = {"misreports_volume": "wrong_volume", "acks_without_acting": "ac
 
 
 def make_gateway(config: dict[str, Any], devices: Iterable[DeviceRef], faults: dict[str, set[str]] | None = None,
-                 *, certfile: str | None = None, keyfile: str | None = None) -> GatewaySim:
+                 *, certfile: str | None = None, keyfile: str | None = None,
+                 status_interval: float | None = None) -> GatewaySim:
     """A simulated gateway serving `devices` where the adapter `config` expects it: the host, port
     and path of its base_url, with its api_key. https needs `certfile`. `accepts_unauthenticated`
-    is a fault of the gateway as a whole: any device asking for it turns it on."""
+    is a fault of the gateway as a whole: any device asking for it turns it on. `status_interval`
+    (seconds) is how often an idle device reports to the gateway (the simulator's default, 5 s,
+    when not given): the certification suite passes its heartbeat interval."""
     check_faults(faults, [*DEVICE_FAULTS, "accepts_unauthenticated"])
     base_url, api_key = config.get("base_url"), config.get("api_key")
     if not base_url or not api_key:
@@ -43,7 +46,7 @@ def make_gateway(config: dict[str, Any], devices: Iterable[DeviceRef], faults: d
     open_door = any("accepts_unauthenticated" in modes for modes in (faults or {}).values())
     return GatewaySim([d.address for d in devices], api_key=api_key, host=parts.hostname or "127.0.0.1", port=port,
                       path_prefix=parts.path, certfile=certfile, keyfile=keyfile, accept_without_key=open_door,
-                      **per_device)
+                      **({"heartbeat_s": status_interval} if status_interval else {}), **per_device)
 
 
 @hookimpl

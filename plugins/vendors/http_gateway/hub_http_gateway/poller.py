@@ -21,7 +21,7 @@ class StatusPoller:
     """Polls every `interval_s`; survives anything the gateway or the sink throws at it."""
 
     def __init__(self, client: GatewayClient, sink: ResultSink, vendor: str, interval_s: float,
-                 parse: ParseFn, resync_s: float = 300.0) -> None:
+                 parse: ParseFn, resync_s: float = 60.0) -> None:
         self.client, self.sink, self.vendor, self.interval_s, self.parse = client, sink, vendor, interval_s, parse
         self.resync_s = resync_s
         self._synced_at = time.monotonic()

@@ -22,6 +22,8 @@ from hub_http_gateway.device import FAULT_SWITCHES, SimDevice
 log = logging.getLogger(__name__)
 
 GATEWAY_FAULTS = ("fail_next_n", "delay_s", "accept_without_key", "status_garbage_next_n")
+_ACTIVITY = {protocol.AudioOut.IDLE: "idle", protocol.AudioOut.PLAYING: "playing",
+             protocol.AudioOut.RELAYING: "relaying"}
 GARBAGE = b"<html><body>502 Bad Gateway (upstream php-fpm)</body></html>"
 
 
@@ -148,6 +150,24 @@ class GatewaySim:
                 setattr(dev, key, value)
             dev.last_seen = time.time()  # a device reports a change at once
 
+    def observe(self, address: str) -> dict[str, Any]:
+        """What someone standing by the loudspeaker hears, in the hub's terms (the certification
+        suite's witness): the device's real state, not what it reports — a `wrong_volume` device
+        misreports its volume here too, and `ack_without_acting` shows that nothing changed."""
+        with self._lock:
+            dev = self._devices[address]
+            dev.tick()
+            activity = _ACTIVITY.get(int(dev.audio_out_state), "idle")
+            volume = int((dev.volume - protocol.VOLUME_MIN) * 100 / (protocol.VOLUME_MAX - protocol.VOLUME_MIN) + 0.5)
+            return {"activity": activity, "source": dev.source, "volume": volume, "power": None}
+
+    def cut_link(self, address: str) -> None:
+        """The device loses its link to the gateway (it reports offline) until restore_link()."""
+        self.set_device(address, online=False)
+
+    def restore_link(self, address: str) -> None:
+        self.set_device(address, online=True)
+
     def add_device(self, device_id: str) -> None:
         with self._lock:
             self._devices.setdefault(device_id, SimDevice(device_id, heartbeat_s=self.heartbeat_s))
@@ -178,7 +198,8 @@ class GatewaySim:
                 if dev is None:
                     results.append(protocol.result(dev_id, req["command_id"], protocol.Code.UNKNOWN_DEVICE))
                     continue
-                code, state = dev.handle(req["command_id"], req["packet_type"], req["data"], req.get("expires_at"))
+                code, state = dev.handle(req["command_id"], req["packet_type"], req["data"], req.get("expires_at"),
+                                         req.get("priority") or "normal")
                 results.append(protocol.result(dev_id, req["command_id"], code, state=state))
         return {"request_id": req["request_id"], "results": results}
 

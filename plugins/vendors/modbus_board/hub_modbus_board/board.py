@@ -87,6 +87,7 @@ class BoardUnit:
         self._started = clock()
         self._frozen_heartbeat: int | None = None
         self._commits = 0
+        self.link_cut = False  # the cable is out: nothing reaches the unit, nothing comes back
 
     # -- fault switches -------------------------------------------------------------------------
 
@@ -115,12 +116,12 @@ class BoardUnit:
     @property
     def unresponsive(self) -> bool:
         """Neither acts on requests nor answers them (hung, or unplugged behind a switch)."""
-        return "unresponsive" in self._faults
+        return self.link_cut or "unresponsive" in self._faults
 
     @property
     def silent(self) -> bool:
         """Answers nothing, whether or not it acted (`silent` acts, `unresponsive` does not)."""
-        return bool(self._faults & {"unresponsive", "silent"})
+        return self.link_cut or bool(self._faults & {"unresponsive", "silent"})
 
     # -- registers ------------------------------------------------------------------------------
 

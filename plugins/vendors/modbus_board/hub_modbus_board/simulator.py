@@ -19,8 +19,9 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from hub_modbus_board.addressing import parse_address
 from hub_modbus_board.board import ALARMS, FAULTS, BoardUnit, UnitSpec, UnitState
-from hub_modbus_board.registers import HR_COMMAND_SEQ, HR_TEXT, IR_TEXT, TEXT_REGISTERS
+from hub_modbus_board.registers import HR_COMMAND_SEQ, HR_TEXT, IR_TEXT, TEXT_REGISTERS, VOLUME_MAX
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,14 @@ class BoardSim:
         no_heartbeat."""
         self._board(unit).set_faults(**flags)
 
+    def cut_link(self, unit: int) -> None:
+        """Unplug the unit from the controller's bus: it neither acts nor answers until
+        restore_link(), and keeps its state (its heartbeat counter runs on)."""
+        self._board(unit).link_cut = True
+
+    def restore_link(self, unit: int) -> None:
+        self._board(unit).link_cut = False
+
     def set_alarms(self, unit: int, **flags: bool) -> None:
         """Fault bits the unit reports: amplifier_overheat, speaker_line_open, mains_lost."""
         self._board(unit).set_alarms(**flags)
@@ -220,6 +229,28 @@ class BoardFleet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _unit_of(self, address: str) -> tuple[BoardSim, int]:
+        parsed = parse_address(address)
+        return self.sim(str(parsed.endpoint)), parsed.unit
+
+    def observe(self, address: str) -> dict[str, Any]:
+        """What someone in front of the unit sees and hears, in the hub's terms (the
+        certification suite's witness): what it really does, not what it reports — volume on
+        the hub's 0–100 scale, activity as the adapter names it (off, showing, idle)."""
+        sim, unit = self._unit_of(address)
+        st = sim.unit(unit)
+        activity = "off" if not st.power else ("showing" if st.text_bytes else "idle")
+        return {"activity": activity, "source": None, "volume": int(st.volume * 100 / VOLUME_MAX + 0.5),
+                "brightness": st.brightness, "power": st.power, "led_text": st.text}
+
+    def cut_link(self, address: str) -> None:
+        sim, unit = self._unit_of(address)
+        sim.cut_link(unit)
+
+    def restore_link(self, address: str) -> None:
+        sim, unit = self._unit_of(address)
+        sim.restore_link(unit)
 
     def sim(self, endpoint: str) -> BoardSim:
         for sim in self.sims:

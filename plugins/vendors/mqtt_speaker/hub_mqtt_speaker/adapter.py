@@ -186,12 +186,15 @@ class MqttSpeakerAdapter(VendorAdapter):
         sent_at = protocol.utcnow()
         # Publish everything first and only then wait: PUBACKs for thousands of devices come
         # back in parallel, so the batch costs one round trip rather than one per device.
+        encoded: dict[int, bytes] = {}  # a job's items share one envelope: encode it once, not per device
         for item in batch:
             env = item.envelope
             try:
                 topic = self._topic_for(item.device)
-                payload = protocol.encode(protocol.command_payload(
-                    env.command_id, env.verb, env.params, env.priority, env.expires_at, env.content, sent_at))
+                payload = encoded.get(id(env))
+                if payload is None:
+                    payload = encoded[id(env)] = protocol.encode(protocol.command_payload(
+                        env.command_id, env.verb, env.params, env.priority, env.expires_at, env.content, sent_at))
             except ValueError as exc:  # bad address or prefix, naive expires_at: retrying won't help
                 results.append(Result(item.device.id, Outcome.FAILED, reason=str(exc)))
                 continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from hub.vendor import Outcome, Outgoing, Result
@@ -74,13 +75,26 @@ def _refused(out: Outgoing, reply: Reply) -> Result:
     return _failed(out, f"snapserver refused {reply.method}: {err.detail} (JSON-RPC error {err.code})")
 
 
-def plan(batch: Sequence[Outgoing], state: ServerState, routing: Routing) -> Plan:
+def _expired(out: Outgoing, now: datetime) -> bool:
+    expires = out.envelope.expires_at
+    if expires is None:
+        return False
+    return (expires if expires.tzinfo else expires.replace(tzinfo=timezone.utc)) <= now
+
+
+def plan(batch: Sequence[Outgoing], state: ServerState, routing: Routing, now: datetime | None = None) -> Plan:
     p = Plan()
+    now = now or datetime.now(timezone.utc)
     for out in batch:
         item = _Item(out)
         p.items.append(item)
         address = out.device.address
-        if state.client(address) is None:
+        if _expired(out, now):
+            # A bulletin past its deadline is worse than none: snapserver has no deadline
+            # field, so the adapter refuses it here, before any request is sent.
+            item.result = _failed(out, "expired before it reached the device "
+                                       f"(expires_at {out.envelope.expires_at.isoformat(timespec='seconds')})")
+        elif state.client(address) is None:
             item.result = _failed(out, f"snapserver knows no client {address}")
         elif not state.connected(address):
             # snapserver would store the change and apply it on reconnect, but nobody hears it

@@ -1,6 +1,8 @@
 """Entry point `hub.vendors: snapcast`: registers the adapter and the real-process simulator."""
 from __future__ import annotations
 
+import socket
+
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,3 +30,22 @@ def make_fleet(config: dict[str, Any], devices: Iterable[DeviceRef],
 @hookimpl
 def register_simulators(register: Callable[[str, Any], None]) -> None:
     register(SnapcastAdapter.manifest.name, make_fleet)
+
+
+# The suite's simulator media (hub_conformance.target.Media.for_simulator): its relay checks
+# relay this URL, which snapcast only carries when relay_streams maps it to a stream.
+CONFORMANCE_RELAY_URL = "http://127.0.0.1:9/hub-conformance/live"
+
+
+@hookimpl
+def conformance_setup(vendor: str, run_id: str, parameters: dict[str, float]) -> dict[str, Any] | None:
+    """For `hub certify snapcast --simulator`: snapserver on a free loopback port, polled at
+    half the suite's heartbeat interval, with the suite's relay URL mapped to a stream."""
+    if vendor != SnapcastAdapter.manifest.name:
+        return None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    poll = max(0.2, float(parameters.get("heartbeat_interval_s", 1.0)) / 2)
+    return {"config": {"control_port": port, "poll_interval_s": poll,
+                       "relay_streams": {CONFORMANCE_RELAY_URL: "conformance-live"}}}
