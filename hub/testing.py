@@ -7,6 +7,7 @@ acks come back through the plugin's listener and the real ingest.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -159,3 +160,61 @@ class HubHarness:
             if (st is not None and predicate(st)) or time.monotonic() > deadline:
                 return st
             time.sleep(0.05)
+
+
+class RecordingSink:
+    """A thread-safe ResultSink for adapter tests: remembers every ack, status and presence it is
+    handed (as (address, value) pairs) and lets a test wait for what it expects."""
+
+    def __init__(self, wait_timeout: float = 10.0) -> None:
+        self.acks: list[tuple[str, Any]] = []
+        self.statuses: list[tuple[str, dict[str, Any]]] = []
+        self.presence_events: list[tuple[str, bool]] = []
+        self.vendors: set[str] = set()
+        self.wait_timeout = wait_timeout
+        self._cond = threading.Condition()
+
+    def _record(self, vendor: str, into: list[Any], item: Any) -> None:
+        with self._cond:
+            self.vendors.add(vendor)
+            into.append(item)
+            self._cond.notify_all()
+
+    def ack(self, vendor: str, address: str, ack: Any) -> None:
+        self._record(vendor, self.acks, (address, ack))
+
+    def status(self, vendor: str, address: str, status: dict[str, Any]) -> None:
+        self._record(vendor, self.statuses, (address, status))
+
+    def presence(self, vendor: str, address: str, online: bool) -> None:
+        self._record(vendor, self.presence_events, (address, online))
+
+    def wait(self, predicate: Any, timeout: float | None = None) -> bool:
+        with self._cond:
+            return self._cond.wait_for(predicate, self.wait_timeout if timeout is None else timeout)
+
+    def acks_for(self, address: str) -> list[Any]:
+        with self._cond:
+            return [a for addr, a in self.acks if addr == address]
+
+    def ack_by_id(self, command_id: str) -> Any:
+        with self._cond:
+            return next((a for _addr, a in self.acks if a.command_id == command_id), None)
+
+    def statuses_for(self, address: str) -> list[dict[str, Any]]:
+        with self._cond:
+            return [s for addr, s in self.statuses if addr == address]
+
+    def presence_for(self, address: str) -> list[bool]:
+        with self._cond:
+            return [on for addr, on in self.presence_events if addr == address]
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Poll `predicate` until it holds or `timeout` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -6,16 +6,15 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from hub.plugins import Plugins
-from hub.vendor import Ack, DeviceRef, Envelope, Outgoing
+from hub.vendor import DeviceRef, Envelope, Outgoing
+from hub.testing import RecordingSink, wait_until  # noqa: F401 - the tests import them from here
 
 VENDOR = "http_gateway"
 
@@ -25,56 +24,6 @@ def only_this_plugin() -> Plugins:
     plugins = Plugins()
     plugins.load_entry_points(only={VENDOR})
     return plugins
-
-
-class RecordingSink:
-    """A thread-safe ResultSink that remembers everything and lets tests wait for it."""
-
-    def __init__(self) -> None:
-        self.acks: list[tuple[str, Ack]] = []
-        self.statuses: list[tuple[str, dict[str, Any]]] = []
-        self.presence_events: list[tuple[str, bool]] = []
-        self.vendors: set[str] = set()
-        self._cond = threading.Condition()
-
-    def ack(self, vendor: str, address: str, ack: Ack) -> None:
-        with self._cond:
-            self.vendors.add(vendor)
-            self.acks.append((address, ack))
-            self._cond.notify_all()
-
-    def status(self, vendor: str, address: str, status: dict[str, Any]) -> None:
-        with self._cond:
-            self.vendors.add(vendor)
-            self.statuses.append((address, status))
-            self._cond.notify_all()
-
-    def presence(self, vendor: str, address: str, online: bool) -> None:
-        with self._cond:
-            self.vendors.add(vendor)
-            self.presence_events.append((address, online))
-            self._cond.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        with self._cond:
-            return self._cond.wait_for(predicate, timeout)
-
-    def statuses_for(self, address: str) -> list[dict[str, Any]]:
-        with self._cond:
-            return [s for a, s in self.statuses if a == address]
-
-    def presence_for(self, address: str) -> list[bool]:
-        with self._cond:
-            return [o for a, o in self.presence_events if a == address]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def envelope(verb: str, params: dict[str, Any] | None = None, *, content: dict[str, Any] | None = None,

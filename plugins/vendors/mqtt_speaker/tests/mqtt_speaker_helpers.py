@@ -4,71 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hub.vendor import Ack, DeviceRef, Envelope, Outgoing
+from hub.vendor import DeviceRef, Envelope, Outgoing
+from hub.testing import RecordingSink, wait_until  # noqa: F401 - the tests import them from here
 
 BROKER_HOST = os.environ.get("HUB_TEST_MQTT_HOST", "127.0.0.1")
 BROKER_PORT = int(os.environ.get("HUB_TEST_MQTT_PORT", "1883"))
-
-
-class RecordingSink:
-    """A thread-safe ResultSink that remembers everything and lets tests wait for it."""
-
-    def __init__(self) -> None:
-        self.acks: list[tuple[str, Ack]] = []
-        self.statuses: list[tuple[str, dict[str, Any]]] = []
-        self.presence_events: list[tuple[str, bool]] = []
-        self.vendors: set[str] = set()
-        self._cond = threading.Condition()
-
-    def ack(self, vendor: str, address: str, ack: Ack) -> None:
-        with self._cond:
-            self.vendors.add(vendor)
-            self.acks.append((address, ack))
-            self._cond.notify_all()
-
-    def status(self, vendor: str, address: str, status: dict[str, Any]) -> None:
-        with self._cond:
-            self.vendors.add(vendor)
-            self.statuses.append((address, status))
-            self._cond.notify_all()
-
-    def presence(self, vendor: str, address: str, online: bool) -> None:
-        with self._cond:
-            self.vendors.add(vendor)
-            self.presence_events.append((address, online))
-            self._cond.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        with self._cond:
-            return self._cond.wait_for(predicate, timeout)
-
-    def acks_for(self, address: str) -> list[Ack]:
-        with self._cond:
-            return [a for addr, a in self.acks if addr == address]
-
-    def ack_by_id(self, command_id: str) -> Ack | None:
-        with self._cond:
-            return next((a for _addr, a in self.acks if a.command_id == command_id), None)
-
-    def statuses_for(self, address: str) -> list[dict[str, Any]]:
-        with self._cond:
-            return [s for addr, s in self.statuses if addr == address]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def envelope(verb: str, params: dict[str, Any] | None = None, priority: str = "normal",

@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hub.vendor import Ack, DeviceRef, Envelope, Outgoing
+from hub.vendor import DeviceRef, Envelope, Outgoing
+from hub.testing import RecordingSink, wait_until  # noqa: F401 - the tests import them from here
 
 VENDOR = "serial_led"
 ALL_CAPS = ["led.text", "led.text_unicode", "led.brightness", "power.switch", "status.heartbeat", "status.faults"]
@@ -69,46 +68,3 @@ def stop_child(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> int:
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait(5)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-class RecordingSink:
-    """A thread-safe ResultSink that remembers what it is handed."""
-
-    def __init__(self) -> None:
-        self.statuses: list[tuple[str, dict[str, Any]]] = []
-        self.presence_events: list[tuple[str, bool]] = []
-        self.acks: list[tuple[str, Ack]] = []
-        self.vendors: set[str] = set()
-        self._lock = threading.Lock()
-
-    def ack(self, vendor: str, address: str, ack: Ack) -> None:
-        with self._lock:
-            self.vendors.add(vendor)
-            self.acks.append((address, ack))
-
-    def status(self, vendor: str, address: str, status: dict[str, Any]) -> None:
-        with self._lock:
-            self.vendors.add(vendor)
-            self.statuses.append((address, status))
-
-    def presence(self, vendor: str, address: str, online: bool) -> None:
-        with self._lock:
-            self.vendors.add(vendor)
-            self.presence_events.append((address, online))
-
-    def statuses_for(self, address: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [s for a, s in self.statuses if a == address]
-
-    def presence_for(self, address: str) -> list[bool]:
-        with self._lock:
-            return [on for a, on in self.presence_events if a == address]

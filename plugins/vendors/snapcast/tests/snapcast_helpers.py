@@ -14,46 +14,11 @@ from typing import Any
 
 from hub.plugins import Plugins
 from hub.testing import HubHarness
-from hub.vendor import Ack, DeviceRef, Envelope, Outgoing
+from hub.vendor import DeviceRef, Envelope, Outgoing
 
 from hub_snapcast.lab import SnapLab
-
-
-class RecordingSink:
-    """A thread-safe ResultSink that remembers everything and lets tests wait for it."""
-
-    def __init__(self) -> None:
-        self.acks: list[tuple[str, Ack]] = []
-        self.statuses: list[tuple[str, dict[str, Any]]] = []
-        self.presence_events: list[tuple[str, bool]] = []
-        self.vendors: set[str] = set()
-        self._cond = threading.Condition()
-
-    def ack(self, vendor: str, address: str, ack: Ack) -> None:
-        with self._cond:
-            self.vendors.add(vendor)
-            self.acks.append((address, ack))
-            self._cond.notify_all()
-
-    def status(self, vendor: str, address: str, status: dict[str, Any]) -> None:
-        with self._cond:
-            self.vendors.add(vendor)
-            self.statuses.append((address, status))
-            self._cond.notify_all()
-
-    def presence(self, vendor: str, address: str, online: bool) -> None:
-        with self._cond:
-            self.vendors.add(vendor)
-            self.presence_events.append((address, online))
-            self._cond.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-        with self._cond:
-            return self._cond.wait_for(predicate, timeout)
-
-    def statuses_for(self, address: str) -> list[dict[str, Any]]:
-        with self._cond:
-            return [s for a, s in self.statuses if a == address]
+from hub.testing import RecordingSink as _RecordingSink
+from hub.testing import wait_until as _wait_until
 
 
 def envelope(verb: str, params: dict[str, Any] | None = None, content: dict[str, Any] | None = None) -> Envelope:
@@ -78,15 +43,6 @@ def harness(workdir: Path, lab: SnapLab, **config: Any) -> HubHarness:
     plugins.load_entry_points(only={"snapcast"})
     return HubHarness(workdir, "snapcast", adapter_config(lab, **config), plugins=plugins,
                       retry_backoff_s=(0.1, 0.2))
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 class LiveAudio:
@@ -128,3 +84,14 @@ class LiveAudio:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5)
+
+
+class RecordingSink(_RecordingSink):
+    """The hub's recording sink with the longer waits real snapserver processes need."""
+
+    def __init__(self) -> None:
+        super().__init__(wait_timeout=15.0)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05) -> bool:
+    return _wait_until(predicate, timeout, interval)
