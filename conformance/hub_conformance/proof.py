@@ -28,7 +28,7 @@ from hub.simulation import FAULT_MODES
 
 from hub_conformance import loading, quality, runner
 from hub_conformance.results import NOT_PASSING
-from hub_conformance.target import Target, parse_devices
+from hub_conformance.target import Target, expand, parse_devices
 
 # Small limits for simulators on loopback, so that a fault matrix (where silent devices make
 # every check wait its full timeout) stays within minutes. Still generous: the simulator answers
@@ -83,6 +83,8 @@ def supported_fault_modes(vendor: str, *, config: Mapping[str, Any] | None = Non
     if factory is None:
         raise loading.PluginError(f"{vendor} registers no simulator")
     run_id = uuid.uuid4().hex[:10]
+    # the same placeholders a target file may hold ({free_port}, {run_id}, ${ENV})
+    config, devices = expand(dict(config or {}), "config", run_id, []), expand(list(devices or []), "devices", run_id, [])
     given = Target(config=dict(config or {}), devices=parse_devices(list(devices), "devices") if devices else [])
     from hub_conformance.params import resolve
 
@@ -172,7 +174,8 @@ class FaultMatrix:
 def run_fault_matrix(vendor: str, config: Mapping[str, Any] | None = None, *, report_root: Path,
                      devices: Iterable[Mapping[str, Any]] | None = None, modes: Iterable[str] | None = None,
                      expected: Mapping[str, Iterable[str]] | None = None, params: Mapping[str, float] | None = None,
-                     mode: str = "strict", jobs: int = 4, timeout: float = 900) -> FaultMatrix:
+                     mode: str = "strict", jobs: int = 4, timeout: float = 900,
+                     target: Path | None = None) -> FaultMatrix:
     """Run the clean simulator and every fault mode it supports (in parallel, `jobs` at a time)
     and compare each run with the expected failures (fault_map.yaml unless `expected` is given),
     restricted to what applies to this plugin: the requirements the clean run passes."""
@@ -190,6 +193,9 @@ def run_fault_matrix(vendor: str, config: Mapping[str, Any] | None = None, *, re
         m for m in wanted if m in supported and m not in slow_first]
 
     def one(name: str) -> runner.RunResult:
+        if target is not None:  # a target file also carries media and parameters for every run
+            return run_suite(vendor, report_dir=report_root / name, target=target,
+                             faults=() if name == "clean" else (name,), mode=mode, params=params, timeout=timeout)
         return run_suite(vendor, report_dir=report_root / name, config=config, devices=devices,
                          faults=() if name == "clean" else (name,), mode=mode, params=params, timeout=timeout)
 
