@@ -11,6 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from hub.mqtt import make_client
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink,
                         TransientError, VendorAdapter)
 
@@ -97,16 +98,7 @@ class MqttSpeakerAdapter(VendorAdapter):
             return  # already open; paho keeps the connection alive from here on
         s = self.settings
         self._last_error = None
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=s["client_id"],
-                             protocol=mqtt.MQTTv311, clean_session=True)
-        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
-        if s["username"] is not None:
-            client.username_pw_set(s["username"], s["password"])
-        if s["tls"]:
-            client.tls_set(ca_certs=s["ca_file"])
-        client.max_inflight_messages_set(s["max_inflight"])
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.connect_timeout = s["connect_timeout_s"]
+        client = make_client(s, logging.getLogger(f"{__name__}.paho"))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from hub.mqtt import make_client
 from hub.vendor import Ack, Health, Outcome, Outgoing, Result, ResultSink, TransientError, VendorAdapter
 
 from hub_profiles import mqtt_parse
@@ -143,16 +144,7 @@ class MqttProfileAdapter(VendorAdapter):
         if self._client is not None:
             return
         s = self.settings
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=s["client_id"],
-                             protocol=mqtt.MQTTv311, clean_session=True)
-        client.enable_logger(_paho_log)
-        if s["username"] is not None:
-            client.username_pw_set(s["username"], s["password"])
-        if s["tls"]:
-            client.tls_set(ca_certs=s["ca_file"])
-        client.max_inflight_messages_set(s["max_inflight"])
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.connect_timeout = s["connect_timeout_s"]
+        client = make_client(s, _paho_log)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
