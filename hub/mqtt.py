@@ -2,21 +2,48 @@
 
 Shared by the plugins (they depend on hub-core) so that authentication, TLS, the in-flight
 window and the reconnect policy are set one way everywhere.
+
+Two kinds of client:
+
+* senders (workers, several processes at once) use a clean session and a unique client id:
+  the broker must keep nothing for them, and two processes must never share an id, or the
+  broker disconnects one each time the other connects;
+* a listener that must not lose what devices publish while it is away (a broker restart, a
+  network blip, its process restarted) uses a persistent session (`clean_session=False`)
+  under a client id that stays the same across reconnections and restarts, so the broker
+  queues QoS 1 messages for it meanwhile. `claim_listener_id` hands out such ids so that
+  several listeners on one host (ingest processes sharing a `$share` group, or a second
+  adapter in the same process) never collide. The broker's per-client queue bound
+  (`max_queued_messages`, 1,000 by default) still applies to that queue: see
+  deploy/README.md.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
+import os
+import re
+import socket
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
+# Listeners on one host beyond this many for one base id are surely a leak, not a deployment.
+MAX_LISTENER_SLOTS = 64
 
-def make_client(settings: Mapping[str, Any], logger: logging.Logger) -> mqtt.Client:
-    """An unconnected MQTT 3.1.1 client with a clean session, from adapter settings with the keys
-    client_id, username, password, tls, ca_file, max_inflight and connect_timeout_s."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=settings["client_id"],
-                         protocol=mqtt.MQTTv311, clean_session=True)
+
+def make_client(settings: Mapping[str, Any], logger: logging.Logger, *, client_id: str | None = None,
+                clean_session: bool = True) -> mqtt.Client:
+    """An unconnected MQTT 3.1.1 client from adapter settings with the keys client_id, username,
+    password, tls, ca_file, max_inflight and connect_timeout_s. By default a clean session under
+    `settings["client_id"]`; a listener passes its own stable `client_id` and
+    `clean_session=False` (see the module's docstring)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or settings["client_id"],
+                         protocol=mqtt.MQTTv311, clean_session=clean_session)
     client.enable_logger(logger)
     if settings["username"] is not None:
         client.username_pw_set(settings["username"], settings["password"])
@@ -27,3 +54,48 @@ def make_client(settings: Mapping[str, Any], logger: logging.Logger) -> mqtt.Cli
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     client.connect_timeout = settings["connect_timeout_s"]
     return client
+
+
+class ListenerId:
+    """A stable listener client id held by this process until `release()`.
+
+    The id is `<base>-<host>-<slot>`, `slot` being the lowest number no other live holder on
+    this host has (an exclusive `flock` on a file per slot: the kernel drops it when the
+    process dies, so a restarted process gets its old slot — and its old session — back)."""
+
+    def __init__(self, client_id: str, lock_fd: int | None) -> None:
+        self.client_id = client_id
+        self._fd = lock_fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the flock
+
+    def __repr__(self) -> str:
+        return f"ListenerId({self.client_id!r})"
+
+
+def _lock_dir() -> Path:
+    path = Path(tempfile.gettempdir()) / f"hub-mqtt-listener-ids-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def claim_listener_id(base: str, lock_dir: Path | None = None) -> ListenerId:
+    """The lowest free stable client id `<base>-<hostname>-<n>` on this host (see ListenerId).
+    Raises RuntimeError when MAX_LISTENER_SLOTS listeners of that base are alive here."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
+    stem = f"{base}-{host}"
+    directory = lock_dir or _lock_dir()
+    # The base may hold '/' (a topic prefix): the lock file is named after its hash.
+    key = hashlib.sha256(stem.encode("utf-8")).hexdigest()[:24]
+    for slot in range(MAX_LISTENER_SLOTS):
+        fd = os.open(directory / f"{key}.{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return ListenerId(f"{stem}-{slot}", fd)
+    raise RuntimeError(f"{MAX_LISTENER_SLOTS} MQTT listeners named {stem}-* already run on this host")

@@ -11,7 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from hub.mqtt import make_client
+from hub.mqtt import ListenerId, claim_listener_id, make_client
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink,
                         TransientError, VendorAdapter)
 
@@ -42,6 +42,12 @@ class MqttSpeakerConfigSchema(Schema):
                               validate=validate.Regexp(r"^[^/+#$]+$", error="must not contain / + # $"),
                               metadata={"description": "Share ack and status subscriptions among hub "
                                                        "processes with this group name ($share/<group>/...)"})
+    listener_client_id = fields.Str(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=128),
+        metadata={"description": "Client id of the listening connection (persistent session). Default: "
+                                 "<topic_prefix>-listener-<hostname>-<n>, n the lowest not in use on this "
+                                 "host. Set it when the hostname is not stable (containers); each "
+                                 "listening process needs its own"})
     publish_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.05, max=600))
     connect_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
     keepalive_s = fields.Int(load_default=30, validate=validate.Range(min=5, max=3600))
@@ -78,18 +84,31 @@ class MqttSpeakerAdapter(VendorAdapter):
             self.settings: dict[str, Any] = MqttSpeakerConfigSchema().load(self.config)
         except ValidationError as err:
             raise ValueError(f"{VENDOR} config: {err.messages}") from None
+        # Two connections: `_client` sends (clean session, unique id: several worker processes
+        # send at once) and `_listener`, made by listen(), hears devices under a persistent
+        # session with a stable id, so the broker queues acks for it while it reconnects.
         self._client: mqtt.Client | None = None
+        self._listener: mqtt.Client | None = None
+        self._listener_id: ListenerId | None = None
         self._sink: ResultSink | None = None
         self._connack = threading.Event()
         self._last_error: str | None = None
+        self._listen_error: str | None = None
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        self._listening = threading.Event()  # the listener holds a connection (CONNACK'd)
         self._gone = threading.Event()
+        self._listener_gone = threading.Event()
         self._subscribe_mid: int | None = None
 
     @property
     def _broker(self) -> str:
         return f"{self.settings['host']}:{self.settings['port']}"
+
+    @property
+    def listener_client_id(self) -> str | None:
+        """The listening connection's client id (None before listen())."""
+        return self._listener_id.client_id if self._listener_id is not None else None
 
     # -- connection ----------------------------------------------------------------------
 
@@ -101,8 +120,6 @@ class MqttSpeakerAdapter(VendorAdapter):
         client = make_client(s, logging.getLogger(f"{__name__}.paho"))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
         self._connack.clear()
         try:
             # Synchronous TCP connect so a dead broker is reported with the OS's own reason.
@@ -117,16 +134,21 @@ class MqttSpeakerAdapter(VendorAdapter):
             raise TransientError(f"MQTT broker {self._broker} unreachable: {reason}")
 
     def close(self) -> None:
+        self._close_listener()
         client, self._client = self._client, None
         if client is None:
             return
+        self._disconnect(client, self._gone)
+
+    @staticmethod
+    def _disconnect(client: mqtt.Client, gone: threading.Event) -> None:
         try:
             if client.is_connected():
-                self._gone.clear()
+                gone.clear()
                 client.disconnect()
                 # Let the network thread put DISCONNECT on the wire before stopping it; otherwise
                 # the socket may just be dropped and the broker logs an abnormal close.
-                self._gone.wait(2.0)
+                gone.wait(2.0)
             else:
                 client.disconnect()  # stops paho's reconnect attempts
         finally:
@@ -134,10 +156,14 @@ class MqttSpeakerAdapter(VendorAdapter):
 
     def health(self) -> Health:
         client = self._client
-        if client is not None and client.is_connected():
-            return Health(True, f"connected to {self._broker} as {self.settings['client_id']}")
-        why = self._last_error or ("not opened" if client is None else "reconnecting")
-        return Health(False, f"not connected to {self._broker}: {why}")
+        if client is None or not client.is_connected():
+            why = self._last_error or ("not opened" if client is None else "reconnecting")
+            return Health(False, f"not connected to {self._broker}: {why}")
+        listener = self._listener
+        if listener is not None and not listener.is_connected():
+            why = self._listen_error or "reconnecting"
+            return Health(False, f"listener {self.listener_client_id} not connected to {self._broker}: {why}")
+        return Health(True, f"connected to {self._broker} as {self.settings['client_id']}")
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                     properties: Any) -> None:
@@ -146,14 +172,10 @@ class MqttSpeakerAdapter(VendorAdapter):
             log.warning("%s: %s", VENDOR, self._last_error)
         else:
             self._last_error = None
-            # Subscriptions die with a clean session, so every (re)connect renews them.
-            if self._sink is not None:
-                self._subscribe(client)
         self._connack.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                        properties: Any) -> None:
-        self._subscribed.clear()  # the subscriptions went with the session
         self._gone.set()
         if reason_code != 0:
             self._last_error = f"connection lost: {reason_code}"
@@ -248,10 +270,91 @@ class MqttSpeakerAdapter(VendorAdapter):
             self._subscribed.set()
 
     def listen(self, sink: ResultSink) -> None:
+        """Start hearing devices on a connection of its own (see __init__). Returns at once;
+        paho connects and keeps reconnecting in its thread, wait_subscribed() tells when the
+        broker has granted the subscriptions."""
         self._sink = sink
-        client = self._client
-        if client is not None and client.is_connected():
-            self._subscribe(client)
+        if self._listener is not None:
+            return
+        s = self.settings
+        if s["listener_client_id"]:
+            lid = ListenerId(s["listener_client_id"], None)
+        else:
+            lid = claim_listener_id(f"{s['topic_prefix']}-listener")
+        client = make_client(s, logging.getLogger(f"{__name__}.paho"), client_id=lid.client_id,
+                             clean_session=False)
+        client.on_connect = self._on_listener_connect
+        client.on_disconnect = self._on_listener_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        self._listener_id, self._listener = lid, client
+        self._listening.clear()
+        # Asynchronous: a broker that is down now is retried by paho (1 s doubling to 30 s),
+        # as the sending connection is after its first CONNACK.
+        client.connect_async(s["host"], s["port"], keepalive=s["keepalive_s"])
+        client.loop_start()
+
+    def _on_listener_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                             properties: Any) -> None:
+        if reason_code.is_failure:
+            self._listen_error = f"broker refused the connection: {reason_code}"
+            log.warning("%s: listener %s: %s", VENDOR, self.listener_client_id, self._listen_error)
+            return
+        self._listen_error = None
+        self._listening.set()
+        # With session_present the broker still has the subscriptions (and has just started
+        # delivering what it queued for us); a broker that lost the session (no persistence
+        # across its restart) has not. Renewing is harmless either way, so always renew.
+        self._subscribe(client)
+
+    def _on_listener_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                                properties: Any) -> None:
+        self._listening.clear()
+        self._subscribed.clear()
+        self._listener_gone.set()
+        if reason_code != 0:
+            self._listen_error = f"connection lost: {reason_code}"
+            log.warning("%s: listener %s: %s from %s; reconnecting (the broker queues for it meanwhile)",
+                        VENDOR, self.listener_client_id, self._listen_error, self._broker)
+
+    def _close_listener(self) -> None:
+        client, self._listener = self._listener, None
+        lid, self._listener_id = self._listener_id, None
+        if client is None:
+            return
+        try:
+            connected = client.is_connected()
+            self._disconnect(client, self._listener_gone)
+            if connected and lid is not None:
+                self._discard_session(lid.client_id)
+        finally:
+            if lid is not None:
+                lid.release()
+
+    def _discard_session(self, client_id: str) -> None:
+        """End the persistent session on the broker when we stop listening on purpose.
+
+        A session left behind would keep collecting every ack and status (and, under a $share
+        group, its share of them, which no live process would then receive) until this id
+        connects again, which a stopped ingest may never do. MQTT 3.1.1 has no session expiry:
+        connecting once with a clean session under the same id is how a session is ended. A
+        process that dies without close() keeps its session, and its successor on this host
+        (same slot, same id) receives what was queued."""
+        s = self.settings
+        done, gone = threading.Event(), threading.Event()
+        cleaner = make_client(s, logging.getLogger(f"{__name__}.paho"), client_id=client_id, clean_session=True)
+        cleaner.on_connect = lambda *_a: done.set()
+        cleaner.on_disconnect = lambda *_a: gone.set()
+        try:
+            cleaner.connect(s["host"], s["port"], keepalive=s["keepalive_s"])
+            cleaner.loop_start()
+            if done.wait(min(2.0, s["connect_timeout_s"])):
+                self._disconnect(cleaner, gone)
+                return
+        except (OSError, ValueError) as exc:
+            log.info("%s: could not end listener session %s: %s", VENDOR, client_id, exc)
+        cleaner.disconnect()
+        cleaner.loop_stop()
 
     def wait_subscribed(self, timeout: float = 5.0) -> bool:
         """Whether the broker granted listen()'s subscriptions within `timeout`. For callers

@@ -62,7 +62,9 @@ class Fleet:
                  devices: Iterable[SimDevice] = (), status_interval: float = 5.0, *,
                  username: str | None = None, password: str | None = None, tls: bool = False,
                  ca_file: str | None = None, keepalive: int = 30, connect_rate: float = 250.0,
-                 max_connecting: int = 64, client_id_format: str = "{address}") -> None:
+                 max_connecting: int = 64, client_id_format: str = "{address}",
+                 before_start: Callable[[], None] | None = None,
+                 after_stop: Callable[[], None] | None = None) -> None:
         problem = protocol.prefix_problem(prefix)
         if problem:
             raise ValueError(problem)
@@ -73,6 +75,9 @@ class Fleet:
         self.connect_rate = connect_rate
         self.max_connecting = max_connecting
         self.client_id_format = client_id_format
+        # For whoever runs the broker for this fleet (certification's private broker): prepare
+        # it before the devices connect, and stop it once they are gone, even if start failed.
+        self._before_start, self._after_stop = before_start, after_stop
         self._loop = EventLoop("hub-mqtt-sim")
         self._links: dict[str, _Link] = {}
         for spec in devices:
@@ -98,6 +103,8 @@ class Fleet:
         connected. Raises TimeoutError, after stopping the fleet, if that takes over `timeout`."""
         if self._started or self._stopped:
             raise RuntimeError("a Fleet starts once; make a new one to start again")
+        if self._before_start is not None:
+            self._before_start()
         self._started = True
         began = time.monotonic()
         self._loop.start()
@@ -117,6 +124,14 @@ class Fleet:
         """Disconnect every device cleanly: each publishes online "0" (or, with `clear_retained`,
         an empty retained message that removes its presence from the broker) and then DISCONNECT,
         so no last will fires."""
+        try:
+            self._stop(timeout, clear_retained)
+        finally:
+            hook, self._after_stop = self._after_stop, None
+            if hook is not None:
+                hook()
+
+    def _stop(self, timeout: float, clear_retained: bool) -> None:
         if not self._started:
             return
         self._started, self._stopped = False, True
