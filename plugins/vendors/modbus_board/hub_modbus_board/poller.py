@@ -68,7 +68,8 @@ class Roster:
 class _Seen:
     online: bool | None = None
     heartbeat: int | None = None
-    alive_at: float | None = None  # when the heartbeat last moved (or the first answer)
+    alive_at: float | None = None  # when the heartbeat last moved
+    first_answer_at: float | None = None
     reported: dict[str, Any] | None = None
     reported_when: float = 0.0
     error: str | None = None
@@ -166,7 +167,11 @@ class Poller:
         with self._lock:
             seen = self._seen.setdefault(address, _Seen())
         if block is not None:
-            if seen.heartbeat is None or block.heartbeat != seen.heartbeat or seen.alive_at is None:
+            # Only a heartbeat seen moving proves the board's firmware runs: the controller
+            # answers for a hung board too, with registers frozen at whatever they last held.
+            if seen.first_answer_at is None:
+                seen.first_answer_at = now
+            elif block.heartbeat != seen.heartbeat:
                 seen.alive_at = now
             seen.heartbeat = block.heartbeat
             if not error and seen.error:
@@ -178,7 +183,11 @@ class Poller:
         # Answering is not enough: a heartbeat that stopped means the firmware hangs.
         # A miss does not take a device offline at once: one lost answer is not an outage.
         alive = seen.alive_at is not None and now - seen.alive_at < self.offline_after_s
-        if alive != seen.online:
+        # Until the heartbeat has had the time to move once, say nothing rather than report a
+        # board offline for the second after the hub starts.
+        undecided = (seen.online is None and not alive and seen.first_answer_at is not None
+                     and now - seen.first_answer_at < self.offline_after_s)
+        if alive != seen.online and not undecided:
             seen.online = alive
             if not alive:
                 seen.reported = None  # report the full status again when it returns

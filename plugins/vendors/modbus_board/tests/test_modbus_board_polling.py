@@ -75,6 +75,22 @@ def test_a_heartbeat_that_stops_means_offline(make_sim, make_adapter, sink: Reco
     assert sink.wait(lambda: sink.presence_for(a1) == [True, False, True], 10)
 
 
+def test_a_board_hung_from_the_start_never_shows_its_frozen_status(make_sim, make_adapter,
+                                                                    sink: RecordingSink) -> None:
+    sim = make_sim([1, 2])
+    sim.set_faults(1, no_heartbeat=True)  # answers from the first poll, but its firmware is hung
+    adapter = make_adapter()
+    adapter.watch([device(sim.address(u)) for u in (1, 2)])
+    adapter.listen(sink)
+    a1, a2 = sim.address(1), sim.address(2)
+    assert sink.wait(lambda: sink.presence_for(a1) == [False], 15)
+    assert sink.statuses_for(a1) == []  # registers frozen at whatever they held are not a status
+    # The healthy board beside it is online from its first heartbeat, without an offline first.
+    assert sink.presence_for(a2) == [True] and sink.statuses_for(a2)
+    sim.set_faults(1, no_heartbeat=False)
+    assert sink.wait(lambda: sink.presence_for(a1) == [False, True] and sink.statuses_for(a1), 10)
+
+
 def test_units_sent_to_are_polled_without_watch(make_sim, make_adapter, sink: RecordingSink) -> None:
     sim = make_sim([1, 2])
     adapter = make_adapter()
