@@ -249,6 +249,10 @@ class DeviceUnderTest:
             missing = "short_audio_url" if short else "audio_url"
             raise CheckFailure(f"precondition: the target gives no media.{missing}")
         self._content_seq += 1
+        # Each bulletin gets its own address, so a device that reports the URL it plays shows
+        # which bulletin that is (PRIO-01/04 tell the emergency one from the normal one); media
+        # servers ignore an unknown query parameter.
+        url = f"{url}{'&' if '?' in url else '?'}hub-conformance-clip={self._content_seq}"
         fields: dict[str, Any] = {"uri": url}
         if duration:
             fields["duration_s"] = float(duration)

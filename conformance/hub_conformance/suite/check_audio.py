@@ -20,20 +20,33 @@ def check_play(dut, device) -> None:  # noqa: ANN001
 
 
 @requirement("STOP-01")
-@pytest.mark.needs("audio.play_url")
 def check_stop(dut, device) -> None:  # noqa: ANN001
-    content, ans = dut.play(device, "normal")
+    # Stop must end whatever the device plays: a bulletin when it can be sent one, else a
+    # relayed stream (a Snapcast client plays only streams).
+    caps = device.capabilities
+    if "audio.play_url" in caps:
+        what = "a bulletin"
+        _content, ans = dut.play(device, "normal")
+        busy = "playing"
+    elif "audio.stream_relay" in caps and dut.target.media.stream_url:
+        what = "a relayed stream"
+        ans = dut.send("relay_start", device, {"url": dut.target.media.stream_url})
+        busy = "relaying"
+    else:
+        pytest.skip(f"{SKIP}the device can be made neither to play a bulletin (audio.play_url) nor to relay "
+                    "a stream (audio.stream_relay with media.stream_url), so there is nothing to stop")
     ok, seen, how = False, {}, "not observed"
     if ans.acked:
-        ok, seen, how = dut.wait_observed(device, lambda s: s.get("activity") == "playing",
+        ok, seen, how = dut.wait_observed(device, lambda s: s.get("activity") == busy,
                                           dut.limit("status_timeout_s"))
-    expect(ans.acked and ok, f"precondition: the device could not be made to play (play {ans.describe()}; "
-                             f"{how}: activity {seen.get('activity')!r}) — see PLAY-01")
+    expect(ans.acked and ok, f"precondition: the device could not be made to play {what} ({ans.describe()}; "
+                             f"{how}: activity {seen.get('activity')!r}) — see PLAY-01 / RELAY-01")
     ans = dut.send("stop", device)
     dut.expect_acked(ans, "stop")
     ok, seen, how = dut.wait_observed(device, lambda s: s.get("activity") not in ("playing", "relaying"),
                                       dut.limit("status_timeout_s"))
-    expect(ok, f"stop was acknowledged but the device still plays ({how}: activity {seen.get('activity')!r})")
+    expect(ok, f"stop was acknowledged but the device still plays {what} ({how}: activity {seen.get('activity')!r})")
+    dut.note(f"stopped {what}")
 
 
 @requirement("VOL-01")
