@@ -43,13 +43,48 @@ class StateChange:
                 "previous": self.previous, "reason": self.reason, "at": self.at.isoformat()}
 
 
+def reported_verdict(online: bool | None, faults: list[Any] | None) -> tuple[str, str | None]:
+    """What a device's own report (its online flag and faults) says about its state."""
+    if not online:
+        return "offline", "device reports itself offline"
+    if faults:
+        return "degraded", "faults: " + ", ".join(map(str, faults))
+    return "online", None
+
+
 def reported_state(row: DeviceStatus) -> tuple[str, str | None]:
     """What a device's own report says about its state."""
-    if not row.online:
-        return "offline", "device reports itself offline"
-    if row.faults:
-        return "degraded", "faults: " + ", ".join(map(str, row.faults))
-    return "online", None
+    return reported_verdict(row.online, row.faults)
+
+
+def state_values(change: StateChange) -> dict[str, Any]:
+    """The device_status columns a transition sets (coming online also clears the failure count)."""
+    values: dict[str, Any] = {"operating_state": change.state, "state_reason": change.reason,
+                              "state_since": change.at}
+    if change.state == "online":
+        values["consecutive_failures"] = 0
+    return values
+
+
+def log_change(change: StateChange) -> None:
+    if change.state == "offline":
+        log.warning("device %s went offline: %s", change.device_id, change.reason)
+    elif change.previous == "offline":
+        log.info("device %s is back %s", change.device_id, change.state)
+    elif change.state == "degraded":
+        log.warning("device %s degraded: %s", change.device_id, change.reason)
+
+
+def record(session: Session, changes: list[StateChange]) -> None:
+    """Store the history rows of transitions already applied to device_status, in one
+    statement for the batch, and log each once."""
+    if not changes:
+        return
+    session.connection().execute(DeviceEvent.__table__.insert(), [
+        {"device_id": c.device_id, "at": c.at, "state": c.state, "previous": c.previous, "reason": c.reason}
+        for c in changes])
+    for c in changes:
+        log_change(c)
 
 
 def transition(session: Session, row: DeviceStatus, state: str, reason: str | None,
@@ -57,17 +92,11 @@ def transition(session: Session, row: DeviceStatus, state: str, reason: str | No
     previous = row.operating_state or "unknown"
     if previous == state:
         return None
-    row.operating_state, row.state_reason, row.state_since = state, reason, now
-    if state == "online":
-        row.consecutive_failures = 0
-    session.add(DeviceEvent(device_id=row.device_id, at=now, state=state, previous=previous, reason=reason))
     change = StateChange(row.device_id, state, previous, reason, now)
-    if state == "offline":
-        log.warning("device %s went offline: %s", row.device_id, reason)
-    elif previous == "offline":
-        log.info("device %s is back %s", row.device_id, state)
-    elif state == "degraded":
-        log.warning("device %s degraded: %s", row.device_id, reason)
+    for k, v in state_values(change).items():
+        setattr(row, k, v)
+    session.add(DeviceEvent(device_id=row.device_id, at=now, state=state, previous=previous, reason=reason))
+    log_change(change)
     return change
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from hub import events, health
+from hub import events, health, ingest_status
 from hub.db import utcnow
 from hub.deliveries import expire_due, finish_by_device
 from hub.models import Device, DeviceStatus
@@ -24,10 +24,6 @@ from hub.runtime import Runtime
 from hub.vendor import Ack, VendorAdapter
 
 log = logging.getLogger(__name__)
-
-_STATUS_FIELDS = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
-                  "reported_at")
-
 
 @dataclass
 class _Item:
@@ -58,18 +54,21 @@ class Ingest:
     """Runs every vendor's listener and writes what they hear. `start()` then `stop()`."""
 
     def __init__(self, rt: Runtime, vendors: list[str] | None = None, flush_interval_s: float = 0.05,
-                 max_batch: int = 5000) -> None:
+                 max_batch: int = 5000, batch_pause_s: float = 0.02) -> None:
         self.rt = rt
         self.vendors = vendors
         self.sink = BufferedSink()
         self.flush_interval_s = flush_interval_s
+        self.batch_pause_s = batch_pause_s  # adds at most this to an ack's way into the database
         self.max_batch = max_batch
         self.adapters: dict[str, VendorAdapter] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._addresses: dict[tuple[str, str], str] = {}
-        self.stats = {"acks": 0, "acks_applied": 0, "status": 0, "presence": 0, "unknown_device": 0, "expired": 0,
-                      "transitions": 0, "requeued_jobs": 0}
+        # status: reports applied (written, or superseded by a newer one of the same device in the
+        # same batch: status_coalesced); status_stale: ignored, older than what was stored.
+        self.stats = {"acks": 0, "acks_applied": 0, "status": 0, "status_coalesced": 0, "status_stale": 0,
+                      "presence": 0, "unknown_device": 0, "expired": 0, "transitions": 0, "requeued_jobs": 0}
         self._next_requeue = 0.0
         self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
         self.watch_interval_s = 30.0
@@ -116,8 +115,13 @@ class Ingest:
     def _writer(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.flush() == 0:
-                    time.sleep(self.flush_interval_s)
+                # Unless a full batch is waiting, pause between flushes: the writer shares the GIL
+                # with the listeners' network threads, and a few large transactions cost it much
+                # less than many small ones (bench/: status ingest; reports of one device in a batch
+                # are also written once).
+                n = self.flush()
+                if n < self.max_batch:
+                    time.sleep(self.flush_interval_s if n == 0 else self.batch_pause_s)
             except Exception:  # a database hiccup must not stop ingest; items stay in the buffer
                 log.exception("ingest flush failed; retrying")
                 time.sleep(1)
@@ -181,9 +185,8 @@ class Ingest:
 
     def _announce(self, changes: list[health.StateChange]) -> None:
         self.stats["transitions"] += len(changes)
-        channel = f"{self.rt.settings.queue}.events"
-        for c in changes:
-            events.publish(c.as_event(), redis=self.rt._redis, channel=channel)
+        events.publish_many([c.as_event() for c in changes], redis=self.rt._redis,
+                            channel=f"{self.rt.settings.queue}.events")
 
     def flush(self) -> int:
         """Write everything buffered now; returns how many items were written."""
@@ -242,7 +245,8 @@ class Ingest:
 
     def _store_status(self, s: Any, reports: list[tuple[str, _Item]],
                       answered: set[str]) -> list[health.StateChange]:
-        """Apply status and presence in arrival order; a device that answered is not failing."""
+        """Apply status and presence in arrival order (hub.ingest_status); a device that answered
+        is not failing."""
         reported = {did for did, _ in reports}
         # Devices that only acked need one thing: consecutive_failures back to 0. Do it in SQL for
         # the whole batch rather than loading thousands of ORM rows (bench/: 10,000-device fan-out).
@@ -253,48 +257,13 @@ class Ingest:
                                                  DeviceStatus.consecutive_failures != 0)
                       .values(consecutive_failures=0).execution_options(synchronize_session=False))
             have = set(s.scalars(select(DeviceStatus.device_id).where(DeviceStatus.device_id.in_(chunk))))
-            for did in chunk:
-                if did not in have:
-                    s.add(DeviceStatus(device_id=did, online=False, operating_state="unknown",
-                                       consecutive_failures=0, faults=[]))
-        answered = answered & reported
-        touched = sorted(reported)
-        if not touched:
-            return []
-        rows: dict[str, DeviceStatus] = {}
-        for i in range(0, len(touched), 900):
-            for row in s.scalars(select(DeviceStatus).where(DeviceStatus.device_id.in_(touched[i:i + 900]))):
-                rows[row.device_id] = row
-        for did in touched:
-            if did not in rows:
-                rows[did] = DeviceStatus(device_id=did, online=False, operating_state="unknown",
-                                         consecutive_failures=0, faults=[])
-                s.add(rows[did])
-        for did in answered:
-            rows[did].consecutive_failures = 0
-        verdict: dict[str, tuple[str, str | None, datetime]] = {}
-        for did, it in reports:
-            row = rows[did]
-            if it.kind == "status":
-                self.stats["status"] += 1
-                for k in _STATUS_FIELDS:
-                    if k in it.value:
-                        setattr(row, k, it.value[k])
-                if row.online:  # a gateway reporting a device offline has not seen it
-                    row.last_seen_at = it.at
-                state, reason = health.reported_state(row)
-            else:
-                self.stats["presence"] += 1
-                row.online = bool(it.value)
-                if it.value:
-                    row.last_seen_at = it.at
-                    state, reason = health.reported_state(row)
-                else:
-                    state, reason = "offline", "link lost (the transport reported the device gone)"
-            verdict[did] = (state, reason, it.at)
-        changes = []
-        for did, (state, reason, at) in verdict.items():
-            change = health.transition(s, rows[did], state, reason, at)
-            if change:
-                changes.append(change)
-        return changes
+            missing = [did for did in chunk if did not in have]
+            if missing:
+                s.connection().execute(DeviceStatus.__table__.insert(), [
+                    {"device_id": did, "online": False, "operating_state": "unknown", "consecutive_failures": 0,
+                     "faults": []} for did in missing])
+        out = ingest_status.store(s, [ingest_status.Report(did, it.kind, it.value, it.at) for did, it in reports],
+                                  answered & reported)
+        for k in ("status", "presence", "status_coalesced", "status_stale"):
+            self.stats[k] += getattr(out, k.removeprefix("status_"))
+        return out.changes
