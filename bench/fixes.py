@@ -125,7 +125,15 @@ def run(workdir: Path, devices: int = 10_000, api_devices: int = 100_000) -> dic
         out[f"api_area_query_{api_devices // 1000}k_devices"] = {"before": _best(lambda: api_query(False)),
                                                                  "after": _best(lambda: api_query(True))}
 
-        # 5. Suggested plugin change (not made): parse a status payload with a cached schema
+        # 5. Ingest: 5,000 status reports (one per device, rows already there), the old ORM path
+        #    against hub.ingest_status.store (Core statements), each run with new volumes
+        out["ingest_store_5000_status"] = _ingest_store(rt, [i for i, _ in
+                                                             zip(ids, range(5000), strict=False)])
+
+        # 6. API list page: ORM Devices with three relationships against plain row selects
+        out[f"api_list_page_{api_devices // 1000}k_devices"] = _api_page(rt, code)
+
+        # 7. Suggested plugin change (not made): parse a status payload with a cached schema
         from hub_mqtt_speaker import parsing
 
         from hub.schemas.status import DeviceStatusSchema
@@ -152,3 +160,71 @@ def run(workdir: Path, devices: int = 10_000, api_devices: int = 100_000) -> dic
     finally:
         rt.close()
     return out
+
+
+def _ingest_store(rt: Any, ids: list[str]) -> dict[str, float]:
+    from hub import health, ingest_status
+    from hub.db import utcnow
+    from hub.models import DeviceStatus
+    fields = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
+              "reported_at")
+    vol = [0]
+
+    def reports() -> list[Any]:
+        vol[0] += 1
+        now = utcnow()
+        return [ingest_status.Report(i, "status", {"online": True, "activity": "idle", "volume": vol[0] % 100,
+                                                   "firmware": "bench-1", "signal": {"network": "4g", "rssi_dbm": -70},
+                                                   "faults": [], "reported_at": now}, now) for i in ids]
+
+    def old() -> None:  # the ORM loop of Ingest._store_status before hub.ingest_status
+        batch = reports()
+        with rt.db.session() as s:
+            rows: dict[str, Any] = {}
+            touched = sorted({r.device_id for r in batch})
+            for i in range(0, len(touched), 900):
+                for row in s.scalars(select(DeviceStatus).where(DeviceStatus.device_id.in_(touched[i:i + 900]))):
+                    rows[row.device_id] = row
+            verdict = {}
+            for r in batch:
+                row = rows[r.device_id]
+                for k in fields:
+                    if k in r.value:
+                        setattr(row, k, r.value[k])
+                if row.online:
+                    row.last_seen_at = r.at
+                verdict[r.device_id] = (*health.reported_state(row), r.at)
+            for did, (state, reason, at) in verdict.items():
+                health.transition(s, rows[did], state, reason, at)
+
+    def new() -> None:
+        batch = reports()
+        with rt.db.session() as s:
+            ingest_status.store(s, batch)
+    new()  # every device gets its row and its first transition before either is timed
+    return {"before": _best(old), "after": _best(new)}
+
+
+def _api_page(rt: Any, code: str) -> dict[str, float]:
+    from flask_smorest.pagination import PaginationParameters
+
+    from hub.api.common import page_of
+    from hub.api.device_rows import device_pages, page_ids
+    from hub.api.devices import device_dict
+    from hub.api.schemas import DeviceOutSchema
+    from hub.areas import under_any
+    from hub.models import Area, Device
+    schema = DeviceOutSchema(many=True)
+
+    def page(new: bool) -> None:
+        with rt.db.session() as s:
+            p = s.scalar(select(Area.path).where(Area.code == code))
+            pp = PaginationParameters(1, 100)
+            cond = Device.area_code.in_(select(Area.code).where(under_any(Area.path, [p])))
+            if new:
+                stmt = select(Device.id).join(Area, Device.area_code == Area.code).where(cond).order_by(Device.id)
+                schema.dump(device_pages(s, page_ids(s, stmt, pp)))
+            else:
+                stmt = select(Device).join(Area, Device.area_code == Area.code).where(cond).order_by(Device.id)
+                schema.dump([device_dict(d) for d in page_of(s, stmt, pp)])
+    return {"before": _best(lambda: page(False), 5), "after": _best(lambda: page(True), 5)}

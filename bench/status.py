@@ -145,6 +145,10 @@ def run(workdir: Path, port: int, devices: int, rounds: int, db_url: str, label:
         out["hub"] = {"seconds": round(span, 3) if span else None,
                       "msg_per_s": round(total / span) if span else None,
                       "status_messages_stored": stored,
+                      # of those, written as part of a newer report of the same device in the same batch
+                      "coalesced_in_batch": stats.get("status_coalesced", 0),
+                      # ignored as older than the stored report (several ingest processes)
+                      "stale_ignored": stats.get("status_stale", 0),
                       "devices_showing_final_report": out.get("final_rows")}
         out["ingest_stats"] = stats
         if out["hub"]["msg_per_s"] and out["floor"]["msg_per_s"]:
