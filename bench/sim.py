@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 
@@ -108,12 +109,15 @@ def run_status(args: argparse.Namespace) -> None:
     c.connect("127.0.0.1", args.port, keepalive=60)
     c.loop_start()
     if go.wait(args.max_seconds) and not done.is_set():
-        ts = protocol.iso(protocol.utcnow())
+        base = protocol.utcnow()
         topics = [f"{prefix}/{a}/status" for a in addrs]
         t0 = time.monotonic()
         n = 0
         for r in range(args.rounds):
             vol = 99 if r == args.rounds - 1 else r % 90
+            # Each round is a later report, as from a real device's clock: with two ingest
+            # processes the hub keeps the newest by time, not by arrival.
+            ts = protocol.iso(base + timedelta(milliseconds=r))
             payload = json.dumps({"ts": ts, "online": True, "activity": "idle", "volume": vol, "firmware": "bench-1",
                                   "signal": {"network": "4g", "rssi_dbm": -70}}, separators=(",", ":")).encode()
             for t in topics:
