@@ -41,6 +41,21 @@ def init_db() -> None:
     click.echo(f"database ready: {rt.db.safe_url}")
 
 
+@cli.command("upgrade-db")
+def upgrade_db() -> None:
+    """Upgrade a database made by an earlier hub to this version's schema, in place (back it up first)."""
+    from hub.db import SchemaError
+
+    rt = _runtime()
+    try:
+        done = rt.db.upgrade()
+    except SchemaError as exc:
+        raise Failure(str(exc)) from None
+    for line in done:
+        click.echo(f"upgraded to {line}")
+    click.echo(f"database ready: {rt.db.safe_url}" if done else f"database already current: {rt.db.safe_url}")
+
+
 @cli.group("import")
 def import_() -> None:
     """Import areas and devices."""
@@ -105,12 +120,15 @@ def _parse_param(raw: str) -> tuple[str, Any]:
 @click.option("--param", "params", multiple=True, help="Verb parameter KEY=VALUE (VALUE as JSON if it parses).")
 @click.option("--content", "content_id", help="Content id to play or show.")
 @click.option("--priority", type=click.Choice(["normal", "priority", "emergency"]))
-@click.option("--expires-in", type=float, help="Seconds until undelivered devices end expired.")
+@click.option("--at", "start_at", help="Start at this ISO 8601 time with its UTC offset (e.g. "
+              "2026-12-01T07:00:00+07:00); deliveries stay scheduled until then. `hub scheduler` must run.")
+@click.option("--expires-in", type=float, help="Seconds until undelivered devices end expired (counted from --at "
+              "when given).")
 @click.option("--idempotency-key")
 @click.option("--wait", type=float, default=0, help="Wait up to this many seconds for every device to finish.")
 def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tuple[str, ...],
          kinds: tuple[str, ...], params: tuple[str, ...], content_id: str | None, priority: str | None,
-         expires_in: float | None, idempotency_key: str | None, wait: float) -> None:
+         start_at: str | None, expires_in: float | None, idempotency_key: str | None, wait: float) -> None:
     """Send VERB (play, stop, set_volume, led_show, …) to the devices selected."""
     from hub.dispatch import DispatchError, submit
     from hub.schemas import CommandSchema
@@ -122,8 +140,16 @@ def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tu
         raw["content_id"] = content_id
     if priority:
         raw["priority"] = priority
+    if start_at:
+        raw["start_at"] = start_at  # the schema parses it and names the option's field when it is wrong
     if expires_in is not None:
-        raw["expires_at"] = (datetime.now(timezone.utc) + timedelta(seconds=expires_in)).isoformat()
+        begins = datetime.now(timezone.utc)
+        if start_at:
+            try:
+                begins = max(begins, datetime.fromisoformat(start_at))
+            except (TypeError, ValueError):
+                pass  # reported by the schema below
+        raw["expires_at"] = (begins + timedelta(seconds=expires_in)).isoformat()
     if idempotency_key:
         raw["idempotency_key"] = idempotency_key
     try:
@@ -137,7 +163,8 @@ def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tu
         raise Failure(str(exc)) from None
     cmd = result.command
     click.echo(f"command {cmd.id} {'accepted' if result.created else 'already sent (same idempotency key)'}: "
-               f"{cmd.total} devices; " + _fmt_counts(result.counts))
+               f"{cmd.total} devices; " + _fmt_counts(result.counts)
+               + (f"; starts at {cmd.start_at.isoformat()}" if cmd.start_at else ""))
     if wait > 0:
         counts = _wait_terminal(rt, cmd.id, wait)
         click.echo("finished: " + _fmt_counts(counts))
@@ -163,7 +190,7 @@ def _wait_terminal(rt: Any, command_id: str, timeout: float) -> dict[str, int]:
     while True:
         with rt.db.session() as s:
             c = count_states(s, command_id)
-        if c["queued"] + c["sent"] == 0 or time.monotonic() > deadline:
+        if c["scheduled"] + c["queued"] + c["sent"] == 0 or time.monotonic() > deadline:
             return c
         time.sleep(0.2)
 
@@ -293,6 +320,41 @@ def ingest() -> None:
     stop.wait()
     ing.stop()
     click.echo(f"ingest stopped: {ing.stats}")
+
+
+@cli.command()
+@click.option("--name", help="Instance name in logs and in the leader lock (default: host-pid-random).")
+def scheduler(name: str | None) -> None:
+    """Release scheduled commands to the workers on time. Run one or two (one leads, on a Redis lock)."""
+    from hub.scheduler import Scheduler
+
+    rt = _checked_runtime()
+    _note_config(rt, "scheduler")
+    sched = Scheduler(rt, name=name)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sched.start()
+    click.echo(f"scheduler {sched.name} running (lead {rt.settings.scheduler_lead_s:g} s); Ctrl-C to stop")
+    while not stop.wait(1.0):
+        if not sched.alive():
+            raise Failure("scheduler loop ended unexpectedly")
+    sched.stop()
+    click.echo(f"scheduler stopped: {sched.stats}")
+
+
+@cli.command("cancel")
+@click.argument("command_id")
+def cancel_cmd(command_id: str) -> None:
+    """Cancel a scheduled command before it starts (its deliveries end superseded)."""
+    from hub.dispatch import DispatchError, cancel
+
+    rt = _checked_runtime()
+    try:
+        result = cancel(rt, cli_actor(), command_id)
+    except DispatchError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"command {command_id} cancelled: " + _fmt_counts(result.counts))
 
 
 @cli.command()

@@ -35,6 +35,15 @@ class Settings:
     requeue_after_s: float = 60.0
     heartbeat_timeout_s: float = 180.0
     failure_threshold: int = 3
+    # Scheduled commands (hub.scheduler). The scheduler hands a worker the commands due in the
+    # next `scheduler_window_s` this long before the first of them starts, so the worker can load
+    # rows, build payloads and open its adapter first and publish on time.
+    scheduler_lead_s: float = 2.0
+    scheduler_window_s: float = 1.0
+    # The scheduler looks at the database at least this often even when nothing wakes it (a
+    # submit publishes a wake-up on Redis; this covers a lost one).
+    scheduler_poll_s: float = 5.0
+    schedule_horizon_days: int = 366  # a start_at further ahead is refused as a likely typo
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Signs the console's session cookies. From HUB_SECRET_KEY or `secret_key: ${…}`; when
     # absent, one is generated once into <state_dir>/secret_key (see hub.secret_key).
@@ -79,6 +88,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         data = _expand(data, path, env)  # the environment given, so that a caller's stands alone
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
                  "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
+                 "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
                  "state_dir", "cookie_secure", "session_lifetime_s"}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.models import AUDIT_GENESIS, AuditHead, Base, Meta
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: commands.start_at, released_at, cancelled_at, cancelled_by (scheduling)
 
 
 class SchemaError(RuntimeError):
@@ -77,8 +77,7 @@ class Database:
             if row is None:
                 s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             elif row.value != str(SCHEMA_VERSION):
-                raise SchemaError(f"database {self.safe_url} has schema version {row.value};"
-                                  f" this hub needs {SCHEMA_VERSION}")
+                raise SchemaError(self._version_problem(row.value))
             if s.get(AuditHead, 1) is None:  # the row every audit append locks (hub.audit)
                 s.add(AuditHead(id=1, seq=0, hash=AUDIT_GENESIS))
 
@@ -92,8 +91,42 @@ class Database:
         if row is None:
             raise SchemaError(f"database {self.safe_url} is not initialised (run `hub init-db`)")
         if row.value != str(SCHEMA_VERSION):
-            raise SchemaError(f"database {self.safe_url} has schema version {row.value};"
-                              f" this hub needs {SCHEMA_VERSION}")
+            raise SchemaError(self._version_problem(row.value))
+
+    def _version_problem(self, found: str) -> str:
+        if found.isdigit() and int(found) < SCHEMA_VERSION:
+            return (f"database {self.safe_url} has schema version {found}; this hub needs {SCHEMA_VERSION}: "
+                    "back it up, then run `hub upgrade-db`")
+        return (f"database {self.safe_url} has schema version {found}, newer than this hub's {SCHEMA_VERSION}: "
+                "run the hub version that made it")
+
+    def upgrade(self) -> list[str]:
+        """Bring a database stamped with an older version to SCHEMA_VERSION, one step (and one
+        transaction) at a time; returns what each step did. A current database is left alone."""
+        from hub import migrations
+
+        self.check_initialised()
+        with self.session() as s:
+            found = s.get(Meta, "schema_version").value  # type: ignore[union-attr]
+        if not found.isdigit() or int(found) > SCHEMA_VERSION:
+            raise SchemaError(self._version_problem(found))
+        done = []
+        for version in range(int(found) + 1, SCHEMA_VERSION + 1):
+            with self.engine.begin() as conn:
+                done.append(migrations.apply(conn, version))
+                conn.execute(Meta.__table__.update().where(Meta.key == "schema_version").values(value=str(version)))
+        Base.metadata.create_all(self.engine)  # tables new since `found`
+        return done
+
+    def check_initialised(self) -> None:
+        try:
+            with self.session() as s:
+                row = s.get(Meta, "schema_version")
+        except (OperationalError, ProgrammingError) as exc:
+            raise SchemaError(f"database {self.safe_url} is not initialised (run `hub init-db`): "
+                              f"{exc.orig}") from exc
+        if row is None:
+            raise SchemaError(f"database {self.safe_url} is not initialised (run `hub init-db`)")
 
     @property
     def safe_url(self) -> str:

@@ -18,9 +18,15 @@ _ACTIVE = or_(*[_t.c.state == s for s in ACTIVE_STATES])
 
 
 def mark_sent(session: Session, ids: Sequence[int], now: datetime | None = None) -> None:
+    """Rows handed to the transport at `now`: `queued` ones become `sent`. A row whose ack (or a
+    cancel) got there first keeps its state but still gets its sent_at, so that every row that
+    went out says when — start-time jitter is sent_at − start_at."""
     if ids:
+        at = now or utcnow()
         session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == "queued")
-                        .values(state="sent", sent_at=now or utcnow()))
+                        .values(state="sent", sent_at=at).execution_options(synchronize_session=False))
+        session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.sent_at.is_(None))
+                        .values(sent_at=at).execution_options(synchronize_session=False))
 
 
 def finish(session: Session, items: Iterable[tuple[int, str, str | None, dict[str, Any] | None]],
@@ -68,18 +74,26 @@ def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str 
     return changed + (session.connection().execute(stmt, params).rowcount or 0)
 
 
+NEVER_RELEASED = "start_at passed and no scheduler released it before expires_at (is `hub scheduler` running?)"
+
+
 def expire_due(session: Session, now: datetime | None = None) -> list[str]:
     """Rows still waiting when their command's expires_at has passed end `expired`.
-    Returns the ids of the devices whose rows expired (one entry per row)."""
+    Returns the ids of the devices whose rows expired (one entry per row) — except rows that were
+    still `scheduled`: those never reached the device, so they say nothing about its link."""
     now = now or utcnow()
-    due = session.execute(select(Delivery.id, Delivery.device_id).join(Command, Command.id == Delivery.command_id)
+    due = session.execute(select(Delivery.id, Delivery.device_id, Delivery.state)
+                          .join(Command, Command.id == Delivery.command_id)
                           .where(Delivery.state.in_(ACTIVE_STATES), Command.expires_at <= now)).all()
     expired: list[str] = []
-    for i in range(0, len(due), 900):
-        chunk = due[i:i + 900]
-        ids = [d for d, _ in chunk]
-        session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state.in_(ACTIVE_STATES))
-                        .values(state="expired", finished_at=now, reason="no acknowledgement before expires_at")
-                        .execution_options(synchronize_session=False))
-        expired.extend(dev for _, dev in chunk)
+    for state in ACTIVE_STATES:
+        rows = [(d, dev) for d, dev, st in due if st == state]
+        why = NEVER_RELEASED if state == "scheduled" else "no acknowledgement before expires_at"
+        for i in range(0, len(rows), 900):
+            chunk = rows[i:i + 900]
+            session.execute(update(Delivery).where(Delivery.id.in_([d for d, _ in chunk]), Delivery.state == state)
+                            .values(state="expired", finished_at=now, reason=why)
+                            .execution_options(synchronize_session=False))
+            if state != "scheduled":
+                expired.extend(dev for _, dev in chunk)
     return expired

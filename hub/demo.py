@@ -24,6 +24,7 @@ from hub.jobs import device_ref
 from hub.models import Area, Content, Delivery, Device, DeviceStatus
 from hub.registry import upsert_device
 from hub.runtime import Runtime, set_runtime
+from hub.scheduler import Scheduler
 from hub.worker import make_worker
 
 PROVINCE = "80"  # Tây Ninh, which absorbed Long An on 1 July 2025
@@ -97,11 +98,13 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
         raise DemoError(f"the {VENDOR} plugin registers no simulator; is hub-vendor-mqtt-speaker installed?")
     ingest = Ingest(rt)  # listening before the devices connect, so no presence or ack is missed
     sim = factory(settings.plugin_config(VENDOR), [device_ref(d) for d in devices])
+    scheduler = Scheduler(rt, name=f"demo-{run_id}")  # commands given a start_at through the API
     try:
         ingest.start()
         sim.start()
         worker = make_worker(rt, threaded=True, name=f"demo-{run_id}")
         threading.Thread(target=worker.work, kwargs={"logging_level": "WARNING"}, daemon=True).start()
+        scheduler.start()
 
         def all_online() -> bool:
             with rt.db.session() as s:
@@ -114,6 +117,7 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
             _serve(rt, host, port, echo)
         return result
     finally:
+        scheduler.stop()
         sim.stop()
         ingest.stop()
         rt.close()

@@ -1,5 +1,17 @@
 """A command's way in: validate references, check the actor's areas, select devices, write one
-delivery row per device, supersede what it replaces, and enqueue one job per adapter batch."""
+delivery row per device, supersede what it replaces, and enqueue one job per adapter batch — or,
+for a command with a start_at in the future, leave its rows `scheduled` for hub.scheduler.
+
+Supersede rules (a newer command replaces older ones not yet sent, on the devices they share):
+* an immediate command supersedes `queued` rows of commands of the same slot (VERB_SLOT) and no
+  higher class that are immediate or already due — never a scheduled command that has not
+  started, even one already released to a worker;
+* a scheduled command supersedes only `scheduled` rows of commands of the same slot, no higher
+  class and the *same* start_at (a corrected bulletin for 07:00 replaces the first one);
+  scheduled commands at different times are separate programme items and all stand;
+* cancelling (`cancel`) a scheduled command ends its rows not yet sent `superseded`,
+  "cancelled by <user>".
+"""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +38,9 @@ from hub.runtime import Runtime
 from hub.targeting import TargetError, resolve
 
 log = logging.getLogger(__name__)
+
+
+START_GRACE_S = 1.0  # a start_at less than this far in the past means "now" (clocks and forms lag)
 
 
 class DispatchError(ValueError):
@@ -85,6 +100,27 @@ def _content(session: Session, data: dict[str, Any], now: datetime) -> Content |
     return content
 
 
+def _times(rt: Runtime, data: dict[str, Any], now: datetime) -> tuple[datetime | None, datetime, bool]:
+    """(start_at, expires_at, scheduled) checked against the clock; raises DispatchError naming
+    the field. `scheduled` is false for an absent start_at or one within the grace of now."""
+    start_at: datetime | None = data.get("start_at")
+    if start_at is not None:
+        if start_at < now - timedelta(seconds=START_GRACE_S):
+            raise DispatchError("start_at", f"lies in the past ({start_at.isoformat()}; now is "
+                                            f"{now.isoformat(timespec='seconds')}); omit it to send at once")
+        horizon = rt.settings.schedule_horizon_days
+        if start_at > now + timedelta(days=horizon):
+            raise DispatchError("start_at", f"is more than {horizon} days ahead ({start_at.isoformat()})")
+    scheduled = start_at is not None and start_at > now
+    begins = start_at if scheduled else now
+    expires_at = data.get("expires_at") or begins + timedelta(seconds=rt.settings.default_ttl_s)
+    if expires_at <= now:
+        raise DispatchError("expires_at", "lies in the past")
+    if start_at is not None and expires_at <= start_at:
+        raise DispatchError("expires_at", f"must be after start_at ({start_at.isoformat()})")
+    return start_at, expires_at, scheduled
+
+
 def _initial_state(device: Device, need: frozenset[str], installed: set[str]) -> tuple[str, str | None]:
     if device.admin_state != "enabled":
         return "failed", "device disabled by administrator"
@@ -112,9 +148,7 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
             return _replay(session, prior, digest)
         content = _content(session, data, now)
         priority = data.get("priority") or (content.priority if content else "normal")
-        expires_at = data.get("expires_at") or now + timedelta(seconds=rt.settings.default_ttl_s)
-        if expires_at <= now:
-            raise DispatchError("expires_at", "lies in the past")
+        start_at, expires_at, scheduled = _times(rt, data, now)
         target = data["target"]
         try:
             devices = resolve(session, target)
@@ -126,16 +160,21 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
         cmd = Command(id=uuid.uuid4().hex, verb=data["verb"], params=params,
                       content_id=content.id if content else None, priority=priority, expires_at=expires_at,
                       idempotency_key=data.get("idempotency_key"), request_hash=digest, issuer=actor.name,
-                      target=json.loads(json.dumps(target, default=str)), created_at=now, total=len(devices))
+                      target=json.loads(json.dumps(target, default=str)), created_at=now, total=len(devices),
+                      start_at=start_at,
+                      # a start_at within the grace is sent at once: nothing left for the scheduler
+                      released_at=None if scheduled else (now if start_at is not None else None))
         session.add(cmd)
         need = required_capabilities(cmd.verb, content.kind if content else None)
         installed = set(rt.plugins.vendors())
         rows = []
         for d in devices:
             state, reason = _initial_state(d, need, installed)
+            if state == "queued" and scheduled:
+                state = "scheduled"
             rows.append({"command_id": cmd.id, "device_id": d.id, "vendor": d.vendor, "state": state,
                          "reason": reason, "attempts": 0, "queued_at": now,
-                         "finished_at": None if state == "queued" else now})
+                         "finished_at": None if state in ("queued", "scheduled") else now})
         try:
             session.flush()
         except IntegrityError:  # a concurrent request with the same idempotency key won the race
@@ -146,15 +185,21 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
             return _replay(session, prior, digest)
         if rows:
             session.execute(Delivery.__table__.insert(), rows)
-        queued = [r["device_id"] for r in rows if r["state"] == "queued"]
-        _supersede(session, cmd, queued, now)
+        waiting = [r["device_id"] for r in rows if r["state"] in ("queued", "scheduled")]
+        _supersede(session, cmd, waiting, now, scheduled)
         # Last before commit: the audit append locks the chain head until then. Readers of the
         # log see a command in every area it reached and in those it named.
         reached = {d.area_code for d in devices} | set(target.get("areas") or ())
         audit.record(session, actor, "command.submit", "command", cmd.id,
-                     {"verb": cmd.verb, "priority": priority, "target": cmd.target, "devices": len(devices)},
+                     {"verb": cmd.verb, "priority": priority, "target": cmd.target, "devices": len(devices),
+                      **({"start_at": start_at.isoformat()} if start_at is not None else {})},
                      areas=reached)
-    _enqueue(rt, cmd)
+    if scheduled:
+        from hub.scheduler import wake
+
+        wake(rt)  # the scheduler may be sleeping until a later start
+    else:
+        _enqueue(rt, cmd)
     with rt.db.session() as session:
         return Submitted(cmd, True, counts(session, cmd.id))
 
@@ -173,22 +218,28 @@ def _check_scope(session: Session, actor: Actor, target: dict[str, Any], devices
         raise DispatchError("target", str(exc), status=403) from None
 
 
-def _supersede(session: Session, cmd: Command, device_ids: list[str], now: datetime) -> None:
-    """Older commands for the same slot, not yet sent, of no higher class, give way."""
+def _supersede(session: Session, cmd: Command, device_ids: list[str], now: datetime, scheduled: bool) -> None:
+    """Older commands for the same slot, not yet sent, of no higher class, give way (the rules are
+    in this module's docstring)."""
     if not device_ids:
         return
     slot_verbs = [v for v, s in VERB_SLOT.items() if s == VERB_SLOT[cmd.verb]]
     classes = [p for p in PRIORITIES if PRIORITY_RANK[p] <= PRIORITY_RANK[cmd.priority]]
+    if scheduled:
+        state, which = "scheduled", [Command.start_at == cmd.start_at]
+        reason = f"superseded by command {cmd.id} (same start_at)"
+    else:
+        state, which = "queued", [or_(Command.start_at.is_(None), Command.start_at <= now)]
+        reason = f"superseded by command {cmd.id}"
     for i in range(0, len(device_ids), 500):
         chunk = device_ids[i:i + 500]
         older = select(Delivery.id).join(Command, Command.id == Delivery.command_id).where(
-            Delivery.state == "queued", Delivery.device_id.in_(chunk), Delivery.command_id != cmd.id,
-            Command.verb.in_(slot_verbs), Command.priority.in_(classes))
+            Delivery.state == state, Delivery.device_id.in_(chunk), Delivery.command_id != cmd.id,
+            Command.verb.in_(slot_verbs), Command.priority.in_(classes), *which)
         ids = list(session.scalars(older))
         if ids:
-            session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == "queued")
-                            .values(state="superseded", finished_at=now,
-                                    reason=f"superseded by command {cmd.id}")
+            session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == state)
+                            .values(state="superseded", finished_at=now, reason=reason)
                             # no Delivery objects live in this session: skip scanning its devices
                             .execution_options(synchronize_session=False))
 
@@ -253,7 +304,7 @@ def live_job_commands(rt: Runtime) -> set[str]:
     live: set[str] = set()
     unnamed = []
     for jid in ids:
-        if jid.startswith(JOB_PREFIX) and jid.count("-") >= 2:
+        if jid.startswith(JOB_PREFIX) and jid.count("-") >= 2:  # send_due jobs (hubdue-…) fall through
             live.add(jid.split("-")[1])
         else:
             unnamed.append(jid)
@@ -261,6 +312,8 @@ def live_job_commands(rt: Runtime) -> set[str]:
         for job in Job.fetch_many(unnamed, connection=rt.redis):
             if job is not None and job.func_name == "hub.jobs.send_batch" and job.args:
                 live.add(job.args[0])
+            elif job is not None and job.func_name == "hub.due.send_due" and len(job.args) >= 2:
+                live.update(item[0] for item in job.args[1])  # one job, several scheduled commands
     return live
 
 
@@ -278,7 +331,9 @@ def requeue_stale(rt: Runtime, now: datetime | None = None) -> int:
     with rt.db.session() as session:
         stale = list(session.scalars(
             select(Delivery.command_id).join(Command, Command.id == Delivery.command_id)
-            .where(Delivery.state == "queued", Delivery.queued_at <= cutoff, Command.expires_at > now)
+            .where(Delivery.state == "queued", Delivery.queued_at <= cutoff, Command.expires_at > now,
+                   # a released scheduled command's job sleeps until its start: not lost before then
+                   or_(Command.start_at.is_(None), Command.start_at <= now))
             .distinct()))
     if not stale:
         return 0
@@ -298,3 +353,47 @@ def requeue_stale(rt: Runtime, now: datetime | None = None) -> int:
                         cid, len(jobs))
             enqueued += len(jobs)
     return enqueued
+
+
+def cancel(rt: Runtime, actor: Actor, command_id: str) -> Submitted:
+    """Cancel a scheduled command before it starts: its rows not yet sent (`scheduled`, or
+    `queued` on a worker waiting for the start) end `superseded`, "cancelled by <actor>".
+
+    The same rights as sending it: a command sender whose areas hold every device it reached and
+    every area it named. A worker already holding the command hears of it on Redis and skips it."""
+    if not may_send_commands(actor.roles):
+        mine = ", ".join(sorted(actor.roles)) or "no role"
+        raise DispatchError(None, f"{actor.name} ({mine}) may not cancel commands: needs "
+                                  f"{describe(COMMAND_SENDERS)}", status=403)
+    if actor.read_only:
+        raise DispatchError(None, f"this API token of {actor.name} is read-only", status=403)
+    now = utcnow()
+    with rt.db.session() as session:
+        cmd = session.get(Command, command_id)
+        if cmd is None:
+            raise DispatchError(None, f"no command {command_id}", status=404)
+        devices = list(session.scalars(select(Device).join(Delivery, Delivery.device_id == Device.id)
+                                       .where(Delivery.command_id == cmd.id)))
+        _check_scope(session, actor, cmd.target or {}, devices)
+        if cmd.start_at is None:
+            raise DispatchError(None, f"command {cmd.id} was not scheduled (no start_at): it was sent at once "
+                                      "and cannot be cancelled", status=409)
+        if cmd.cancelled_at is not None:
+            raise DispatchError(None, f"command {cmd.id} was already cancelled by {cmd.cancelled_by} at "
+                                      f"{cmd.cancelled_at.isoformat(timespec='seconds')}", status=409)
+        if cmd.start_at <= now:
+            raise DispatchError(None, f"command {cmd.id} started at {cmd.start_at.isoformat()}; too late to "
+                                      "cancel (send a stop instead)", status=409)
+        session.execute(update(Delivery).where(Delivery.command_id == cmd.id,
+                                               Delivery.state.in_(("scheduled", "queued")))
+                        .values(state="superseded", finished_at=now, reason=f"cancelled by {actor.name}")
+                        .execution_options(synchronize_session=False))
+        cmd.cancelled_at, cmd.cancelled_by = now, actor.name
+        reached = {d.area_code for d in devices} | set((cmd.target or {}).get("areas") or ())
+        audit.record(session, actor, "command.cancel", "command", cmd.id,
+                     {"verb": cmd.verb, "start_at": cmd.start_at.isoformat()}, areas=reached)
+    from hub.scheduler import announce_cancel
+
+    announce_cancel(rt, command_id)
+    with rt.db.session() as session:
+        return Submitted(cmd, False, counts(session, cmd.id))

@@ -47,66 +47,94 @@ def send_batch(command_id: str, vendor: str, delivery_ids: list[int], rt: Runtim
     attempt = 0
     while True:
         attempt += 1
-        with rt.db.session() as s:
-            cmd = s.get(Command, command_id)
-            if cmd is None:
-                log.warning("command %s vanished; nothing to send", command_id)
-                return tally
-            # device_ref reads columns only: don't load each device's area, tags and status
-            rows = s.execute(select(Delivery, Device).join(Device, Device.id == Delivery.device_id)
-                             .options(lazyload(Device.area), lazyload(Device.tags), lazyload(Device.status))
-                             .where(Delivery.id.in_(delivery_ids), Delivery.state == "queued")).all()
-            if not rows:
-                return tally
-            now = utcnow()
-            if cmd.expires_at <= now:
-                tally["expired"] += finish(s, [(d.id, "expired", "expired before it could be sent", None)
-                                              for d, _ in rows], now)
-                return tally
-            s.execute(update(Delivery).where(Delivery.id.in_([d.id for d, _ in rows]))
-                      .values(attempts=Delivery.attempts + 1))
-            env = envelope_for(cmd)
-            batch = [Outgoing(device_ref(dev), env) for _, dev in rows]
-            by_device = {dev.id: d.id for d, dev in rows}
-        results = _send(rt, vendor, batch)
-        retry: list[Result] = []
-        with rt.db.session() as s:
-            now = utcnow()
-            sent_ids, ended, gave_up = [], [], []
-            for r in results:
-                did = by_device.get(r.device_id)
-                if did is None:
-                    log.error("adapter %s answered for device %s it was not sent", vendor, r.device_id)
-                    continue
-                if r.outcome is Outcome.PENDING:
-                    sent_ids.append(did)
-                elif r.outcome is Outcome.ACKED:
-                    ended.append((did, "acked", None, r.detail))
-                elif r.transient and attempt <= len(backoff):
-                    retry.append(r)
-                else:
-                    why = r.reason or "failed"
-                    if r.transient:  # the link, not the device, failed: it counts towards offline
-                        why = f"gave up after {attempt} attempts: {why}"
-                        gave_up.append(r.device_id)
-                    ended.append((did, "failed", why, r.detail))
-            answered = {r.device_id for r in results}
-            for dev_id, did in by_device.items():  # an adapter that forgot a device must not lose it
-                if dev_id not in answered:
-                    ended.append((did, "failed", f"adapter {vendor} returned no result for this device", None))
-            mark_sent(s, sent_ids, now)
-            tally["sent"] += len(sent_ids)
-            finish(s, ended, now)
-            health.count_failures(s, gave_up)
-            for _, state, _, _ in ended:
-                tally[state] += 1
-        if not retry:
+        delivery_ids = attempt_once(rt, command_id, vendor, delivery_ids, attempt, tally)
+        if not delivery_ids:
             return tally
         delay = backoff[attempt - 1]
-        log.info("command %s via %s: %d devices to retry in %.1fs (%s)", command_id, vendor, len(retry), delay,
-                 retry[0].reason)
+        log.info("command %s via %s: %d devices to retry in %.1fs", command_id, vendor, len(delivery_ids), delay)
         time.sleep(delay)
-        delivery_ids = [by_device[r.device_id] for r in retry]
+
+
+def attempt_once(rt: Runtime, command_id: str, vendor: str, delivery_ids: list[int], attempt: int,
+                 tally: dict[str, int]) -> list[int]:
+    """One attempt (number `attempt`) at the rows still queued; returns those worth retrying."""
+    with rt.db.session() as s:
+        cmd = s.get(Command, command_id)
+        if cmd is None:
+            log.warning("command %s vanished; nothing to send", command_id)
+            return []
+        rows = queued_rows(s, delivery_ids)
+        if not rows:
+            return []
+        now = utcnow()
+        if cmd.expires_at <= now:
+            tally["expired"] += finish(s, [(d.id, "expired", "expired before it could be sent", None)
+                                          for d, _ in rows], now)
+            return []
+        count_attempt(s, [d.id for d, _ in rows])
+        env = envelope_for(cmd)
+        batch = [Outgoing(device_ref(dev), env) for _, dev in rows]
+        by_device = {dev.id: d.id for d, dev in rows}
+    handed_at = utcnow()  # sent_at: when the rows were handed to the transport
+    results = _send(rt, vendor, batch)
+    with rt.db.session() as s:
+        retry = record_results(s, vendor, results, by_device, attempt, len(rt.settings.retry_backoff_s), handed_at,
+                               tally)
+    return [by_device[r.device_id] for r in retry]
+
+
+def queued_rows(s: Any, delivery_ids: list[int]) -> list[Any]:
+    # device_ref reads columns only: don't load each device's area, tags and status
+    rows: list[Any] = []
+    for i in range(0, len(delivery_ids), 900):
+        rows += s.execute(select(Delivery, Device).join(Device, Device.id == Delivery.device_id)
+                          .options(lazyload(Device.area), lazyload(Device.tags), lazyload(Device.status))
+                          .where(Delivery.id.in_(delivery_ids[i:i + 900]), Delivery.state == "queued")).all()
+    return rows
+
+
+def count_attempt(s: Any, ids: list[int]) -> None:
+    for i in range(0, len(ids), 900):
+        s.execute(update(Delivery).where(Delivery.id.in_(ids[i:i + 900])).values(attempts=Delivery.attempts + 1)
+                  .execution_options(synchronize_session=False))
+
+
+def record_results(s: Any, vendor: str, results: list[Result], by_device: dict[str, int], attempt: int,
+                   retries: int, handed_at: Any, tally: dict[str, int]) -> list[Result]:
+    """Write one send's results: pending rows `sent` (at `handed_at`), acked and failed rows ended,
+    link failures counted towards offline. Returns the transient failures still worth retrying."""
+    now = utcnow()
+    retry: list[Result] = []
+    sent_ids, ended, gave_up = [], [], []
+    for r in results:
+        did = by_device.get(r.device_id)
+        if did is None:
+            log.error("adapter %s answered for device %s it was not sent", vendor, r.device_id)
+            continue
+        if r.outcome is Outcome.PENDING:
+            sent_ids.append(did)
+        elif r.outcome is Outcome.ACKED:
+            ended.append((did, "acked", None, r.detail))
+        elif r.transient and attempt <= retries:
+            retry.append(r)
+        else:
+            why = r.reason or "failed"
+            if r.transient:  # the link, not the device, failed: it counts towards offline
+                why = f"gave up after {attempt} attempts: {why}"
+                gave_up.append(r.device_id)
+            ended.append((did, "failed", why, r.detail))
+    answered = {r.device_id for r in results}
+    for dev_id, did in by_device.items():  # an adapter that forgot a device must not lose it
+        if dev_id not in answered:
+            ended.append((did, "failed", f"adapter {vendor} returned no result for this device", None))
+    # rows acked on the spot were handed to the transport too: they get their sent_at first
+    mark_sent(s, sent_ids + [did for did, state, _, _ in ended if state == "acked"], handed_at)
+    tally["sent"] += len(sent_ids)
+    finish(s, ended, now)
+    health.count_failures(s, gave_up)
+    for _, state, _, _ in ended:
+        tally[state] += 1
+    return retry
 
 
 def _send(rt: Runtime, vendor: str, batch: list[Outgoing]) -> list[Result]:

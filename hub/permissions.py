@@ -39,6 +39,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "contents.ContentById": {"GET": ANYONE},
     "commands.Commands": {"GET": ANYONE, "POST": COMMAND_SENDERS},
     "commands.CommandById": {"GET": ANYONE},
+    "commands.CommandCancel": {"POST": COMMAND_SENDERS},
     "commands.Deliveries": {"GET": ANYONE},
     "plugins.list_plugins": {"GET": ANYONE},
     "plugins.capabilities": {"GET": ANYONE},

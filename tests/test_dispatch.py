@@ -196,7 +196,7 @@ def test_counts_cover_every_state(hub) -> None:
     add(hub, "ok-1")
     sub = send(hub, {"verb": "stop", "target": {"areas": ["80"]}})
     with hub.db.session() as s:
-        assert set(counts(s, sub.command.id)) == {"queued", "sent", "acked", "failed", "expired", "unsupported",
+        assert set(counts(s, sub.command.id)) == {"scheduled", "queued", "sent", "acked", "failed", "expired", "unsupported",
                                                   "superseded"}
 
 

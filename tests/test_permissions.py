@@ -45,6 +45,7 @@ EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
     ("groups.GroupById", "DELETE"): {"administrator", "operator"},
     ("contents.Contents", "POST"): {"administrator", "editor"},
     ("commands.Commands", "POST"): {"administrator", "operator"},
+    ("commands.CommandCancel", "POST"): {"administrator", "operator"},
     ("users.Users", "POST"): ADMIN,
     ("users.UserByName", "PATCH"): ADMIN,
     ("users.UserByName", "DELETE"): ADMIN,
@@ -119,6 +120,20 @@ def _command(w: World, a: str) -> Request:
     return "POST", "/api/commands", {"verb": "stop", "target": {"areas": [a]}}
 
 
+def _cancel(w: World, a: str) -> Request:
+    """A command scheduled an hour ahead for the area's device, then its cancel."""
+    from datetime import timedelta
+
+    from hub.db import utcnow
+    from hub.dispatch import submit
+    from hub.schemas import CommandSchema
+
+    w.device(a)
+    sub = submit(w.rt, LOCAL_ADMIN, CommandSchema().load({
+        "verb": "stop", "target": {"areas": [a]}, "start_at": (utcnow() + timedelta(hours=1)).isoformat()}))
+    return "POST", f"/api/commands/{sub.command.id}/cancel", None
+
+
 CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("areas.Areas", "POST"): lambda w, a: (
         "POST", "/api/areas", {"code": f"v-{w.n()}", "name": "Thôn", "type": "village", "parent_code": a}),
@@ -135,6 +150,7 @@ CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("contents.Contents", "POST"): lambda w, a: (
         "POST", "/api/contents", {"title": "Lịch cắt điện", "kind": "tts_text", "body": "Thông báo lịch cắt điện."}),
     ("commands.Commands", "POST"): _command,
+    ("commands.CommandCancel", "POST"): _cancel,
     ("users.Users", "POST"): lambda w, a: (
         "POST", "/api/users", {"name": f"n-{w.n()}", "roles": ["viewer"], "areas": [a], "login": False}),
     ("users.UserByName", "PATCH"): lambda w, a: ("PATCH", f"/api/users/{w.user(a)}", {"full_name": "Cán bộ xã"}),

@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 from hub.api.common import HubBlueprint, QueryArgs, actor, in_scope, not_found, page_of, runtime, scope
 from hub.api.schemas import CommandOutSchema, CommandResultSchema, DeliverySchema
 from hub.capabilities import PRIORITIES, VERBS
-from hub.dispatch import submit
+from hub.dispatch import cancel, submit
 from hub.models import DELIVERY_STATES, Area, Command, Delivery, Device
 from hub.schemas.command import VERB_PARAMS, CommandSchema
 
 blp = HubBlueprint("commands", __name__, url_prefix="/api/commands",
                    description="Commands (lệnh điều khiển) and their per-device deliveries. A delivery "
-                               "ends in exactly one of acked, failed, expired, unsupported, superseded.")
+                               "ends in exactly one of acked, failed, expired, unsupported, superseded; "
+                               "before that it is scheduled (waiting for start_at), queued or sent.")
 
 _DELIVERY_FIELDS = ("device_id", "vendor", "state", "reason", "attempts", "queued_at", "sent_at", "finished_at",
                     "result")
@@ -83,7 +84,9 @@ def _bulk_counts(session: Session, cmds: list[Command], paths: tuple[str, ...] |
 
 def command_dict(cmd: Command, n: dict[str, int]) -> dict[str, Any]:
     return {"id": cmd.id, "verb": cmd.verb, "params": cmd.params, "content_id": cmd.content_id,
-            "priority": cmd.priority, "expires_at": cmd.expires_at, "idempotency_key": cmd.idempotency_key,
+            "priority": cmd.priority, "start_at": cmd.start_at, "released_at": cmd.released_at,
+            "cancelled_at": cmd.cancelled_at, "cancelled_by": cmd.cancelled_by,
+            "expires_at": cmd.expires_at, "idempotency_key": cmd.idempotency_key,
             "issuer": cmd.issuer, "target": cmd.target, "created_at": cmd.created_at, "total": cmd.total,
             "counts": n}
 
@@ -120,7 +123,9 @@ class Commands(MethodView):
         """Issue a command
 
         Gửi lệnh. The target is resolved now; every selected device gets a delivery, `queued` when it
-        can carry out the verb, `unsupported` when it lacks a capability, `failed` when it is disabled
+        can carry out the verb (`scheduled` until `start_at` when that lies in the future: the
+        scheduler releases it to the workers, which publish at that instant), `unsupported` when it
+        lacks a capability, `failed` when it is disabled
         or its vendor plugin is missing. A target reaching outside the caller's areas is refused
         whole (403) and nothing is created. Repeating an `idempotency_key` answers the first command
         (200, replayed); reusing it for a different command is a conflict (409).
@@ -143,6 +148,25 @@ class CommandById(MethodView):
         with runtime().db.session() as s:
             cmd = _visible_command(s, command_id)
             return command_dict(cmd, _counts(s, cmd, scope(s)))
+
+
+@blp.route("/<string:command_id>/cancel")
+class CommandCancel(MethodView):
+    @blp.response(200, CommandOutSchema)
+    @blp.fails(403, 404, 409)
+    def post(self, command_id: str) -> dict[str, Any]:
+        """Cancel a scheduled command
+
+        Hủy lệnh đã lên lịch. Before its `start_at`, every delivery not yet sent ends `superseded`
+        with the reason "cancelled by <caller>"; a worker already holding it skips it. Needs the
+        rights to send the command: its target must lie in the caller's areas (403). A command
+        sent at once, already started or already cancelled cannot be cancelled (409).
+        """
+        with runtime().db.session() as s:
+            _visible_command(s, command_id)  # 404 for a command the caller cannot see
+        sub = cancel(runtime(), actor(), command_id)
+        with runtime().db.session() as s:
+            return command_dict(sub.command, _counts(s, sub.command, scope(s)))
 
 
 @blp.route("/<string:command_id>/deliveries")

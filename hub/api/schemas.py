@@ -54,6 +54,12 @@ class CommandOutSchema(Schema):
     params = fields.Dict()
     content_id = fields.Str(allow_none=True)
     priority = fields.Str()
+    start_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "When it starts; null when it was sent at once. Its deliveries stay `scheduled` until then"})
+    released_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "When the scheduler handed it to a worker (a lead time before start_at)"})
+    cancelled_at = fields.AwareDateTime(allow_none=True)
+    cancelled_by = fields.Str(allow_none=True)
     expires_at = fields.AwareDateTime()
     idempotency_key = fields.Str(allow_none=True)
     issuer = fields.Str()

@@ -81,11 +81,26 @@ class CommandSchema(Schema):
     content_id = fields.Str(allow_none=True, validate=validate.Length(min=1, max=64))
     priority = fields.Str(validate=validate.OneOf(PRIORITIES),
                           metadata={"description": "Defaults to the content's class, else normal"})
-    expires_at = fields.AwareDateTime(metadata={"description": "Deliveries not acked by then end `expired`"})
+    start_at = fields.AwareDateTime(metadata={"description": (
+        "When to start (scheduled command, circular 39/2020's normal bulletins). Absent, or less than "
+        "1 s ago: at once. Until then every delivery is `scheduled`; the hub publishes at this instant. "
+        "Any priority class may be scheduled (an emergency drill at 09:00); immediate commands never "
+        "supersede a scheduled one that has not started")})
+    expires_at = fields.AwareDateTime(metadata={"description": (
+        "Deliveries not acked by then end `expired`. Default: start_at (or now) plus the hub's default "
+        "TTL; must be after start_at")})
     idempotency_key = fields.Str(validate=validate.Length(min=1, max=200))
     issuer = fields.Str(dump_only=True)
     target = fields.Nested(TargetSchema, required=True)
     created_at = fields.AwareDateTime(dump_only=True)
+
+    @validates_schema
+    def _expires_after_start(self, data: dict[str, Any], **_: Any) -> None:
+        # Checks against the clock (start_at in the past, too far ahead) live in hub.dispatch,
+        # which knows the hub's settings; this one needs only the two values.
+        start, expires = data.get("start_at"), data.get("expires_at")
+        if start is not None and expires is not None and expires <= start:
+            raise ValidationError(f"must be after start_at ({start.isoformat()})", field_name="expires_at")
 
     @validates_schema
     def _params_fit_verb(self, data: dict[str, Any], **_: Any) -> None:
