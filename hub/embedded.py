@@ -58,6 +58,7 @@ MOSQUITTO_CONF = """listener {port} 127.0.0.1
 allow_anonymous true
 persistence false
 max_queued_messages 0
+set_tcp_nodelay true
 """
 
 
