@@ -100,7 +100,8 @@ def mosquitto(workdir: Path) -> Iterator[int]:
     port = free_port()
     conf = workdir / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 0\nmax_inflight_messages 0\nlog_type error\nlog_dest stderr\n")
+                    "max_queued_messages 0\nmax_inflight_messages 0\nset_tcp_nodelay true\n"  # as deploy/mosquitto ships
+                    "log_type error\nlog_dest stderr\n")
     exe = os.environ.get("BENCH_MOSQUITTO", "/usr/sbin/mosquitto")
     p = Proc("mosquitto", [exe, "-c", str(conf)], workdir)
     try:
