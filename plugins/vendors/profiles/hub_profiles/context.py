@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from marshmallow import fields, validate
@@ -61,6 +61,19 @@ def known_names(verb: str, driver: str) -> dict[str, Known]:
     if verb in ("play", "relay_start"):
         out["url"] = Known("text")
     return out
+
+
+def expired_reason(env: Envelope, now: datetime | None = None) -> str | None:
+    """Why `env` must not be carried out any more, or None while it is still valid.
+
+    Neither a relay's MQTT topic nor a Modbus register carries an expiry, so the device could
+    never tell that a bulletin is stale: the driver is the last place that can refuse it."""
+    now = now or datetime.now(timezone.utc)
+    expires = env.expires_at if env.expires_at.tzinfo else env.expires_at.replace(tzinfo=timezone.utc)
+    if expires > now:
+        return None
+    at = expires.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return f"expired: the {env.verb} command expired at {at}, not carried out"
 
 
 class RenderContext:

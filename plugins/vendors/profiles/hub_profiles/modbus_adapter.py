@@ -18,7 +18,7 @@ from pymodbus.exceptions import ModbusException
 
 from hub.vendor import Ack, DeviceRef, Health, Outcome, Outgoing, Result, ResultSink, StatusParseError, VendorAdapter
 
-from hub_profiles.context import RenderContext
+from hub_profiles.context import RenderContext, expired_reason
 from hub_profiles.model import ModbusCommand, ModbusSettings, ModbusStatus, Profile, RegisterRef
 from hub_profiles.mqtt_parse import status_from
 from hub_profiles.template import RenderError, to_text
@@ -197,6 +197,8 @@ class ModbusProfileAdapter(VendorAdapter):
         command = self.profile.commands.get(env.verb)
         if not isinstance(command, ModbusCommand):
             return Result(device.id, Outcome.FAILED, reason=f"profile {self.vendor} has no command for {env.verb}")
+        if (why := expired_reason(env)) is not None:
+            return Result(device.id, Outcome.FAILED, reason=why)
         try:
             endpoint = parse_address(device.address, self.defaults)
             ctx = RenderContext(env, device, values=command.values,
@@ -280,6 +282,11 @@ class ModbusProfileAdapter(VendorAdapter):
             raise StatusParseError(f"status from {address}: not a JSON register snapshot ({exc})") from None
         if not isinstance(snapshot, dict):
             raise StatusParseError(f"status from {address}: expected a JSON object of registers")
+        wanted = {f"{f.source.table}:{f.source.address}" for f in status.fields.values() if f.source.table}
+        if wanted and not wanted & snapshot.keys():
+            # Every field would fall back to its default: a status made of nothing the device said.
+            raise StatusParseError(f"status from {address}: the snapshot holds none of the registers the profile "
+                                   f"reads ({', '.join(sorted(wanted))})")
 
         def get(src: Source) -> Any:
             return snapshot.get(f"{src.table}:{src.address}", MISSING)

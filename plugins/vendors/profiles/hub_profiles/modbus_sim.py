@@ -7,7 +7,8 @@ a device with a failed potentiometer does, so read-back verification can be test
 
 Fault modes (hub.simulation): silent (requests get no answer), rejects_all (writes answered
 with Modbus exception 4, device failure), acks_without_acting (writes confirmed but not
-stored), misreports_volume (the volume register stores another value than the one written).
+stored), misreports_volume (the amplifier plays at the volume written, but its volume register
+reads back a fifth of the scale away).
 """
 from __future__ import annotations
 
@@ -23,12 +24,20 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from hub_profiles.modbus_adapter import Endpoint, parse_address
 from hub_profiles.model import ModbusCommand, ModbusSettings, ModbusStatus, Profile
+from hub_profiles.template import RenderError
+from hub_profiles.values import MISSING
 
 TABLES = ("coil", "discrete_input", "register", "input_register")  # pymodbus's tuple order
 _BIT_TABLES = ("coil", "discrete_input")
 _WRITE_FC = {5: "coil", 15: "coil", 6: "register", 16: "register"}
+_READ_FC = {1: "coil", 2: "discrete_input", 3: "register", 4: "input_register"}
+# Not imitated: ignores_emergency and mangles_diacritics (an amplifier plays no queue and shows
+# no text), accepts_unauthenticated (Modbus TCP has no credentials to bypass), no_heartbeat (a
+# polled device has no heartbeat of its own: the hub's poll is the heartbeat, and a device that
+# stops answering polls is `silent`).
 _BLOCK = {"coil": "c", "discrete_input": "d", "register": "h", "input_register": "i"}
 FAULTS = ("silent", "rejects_all", "acks_without_acting", "misreports_volume")
+OBSERVED = ("activity", "power", "volume", "brightness")  # what a witness reports (hub_conformance.witness)
 
 
 def register_map(profile: Profile) -> dict[str, int]:
@@ -91,7 +100,9 @@ class SimModbusDevice:
         self.port = port
         self.faults = set(faults)
         self.stuck: set[tuple[str, int]] = set()
+        self.link_cut = False
         self._volume = _volume_source(profile)
+        self._true_volume: int | None = None  # what a misreporting amplifier really plays at
         self.writes: list[tuple[str, int, list[Any]]] = []
         self.lock = threading.Lock()
         self.server: ModbusTcpServer | None = None
@@ -117,8 +128,17 @@ class SimModbusDevice:
 
     async def _action(self, fc: int, start: int, address: int, count: int, registers: list[int],
                       values: list[int] | list[bool] | None) -> None:
-        table = _WRITE_FC.get(fc)
-        if table is None or not values:
+        table = _WRITE_FC.get(fc) if values else _READ_FC.get(fc)
+        if table is None:
+            return None
+        if self.link_cut:  # unplugged: nothing reaches the device (and _trace drops any answer)
+            if values:
+                for i in range(len(values)):
+                    values[i] = self._get(table, address + i)
+            return None
+        if not values:
+            if "misreports_volume" in self.faults and self._volume is not None and table == self._volume[0]:
+                self._misreport(start, address, count, registers)
             return None
         if "rejects_all" in self.faults:
             return ExcCodes.DEVICE_FAILURE
@@ -128,12 +148,47 @@ class SimModbusDevice:
                 here = (table, address + i)
                 if here in self.stuck or "acks_without_acting" in self.faults:
                     values[i] = self._get(*here)  # pymodbus stores what we leave here
-                elif "misreports_volume" in self.faults and here == self._volume:
-                    values[i] = _off_by_some(self.profile, int(values[i]))
+                elif here == self._volume:
+                    self._true_volume = int(values[i])
         return None
 
+    def _misreport(self, start: int, address: int, count: int, registers: list[int]) -> None:
+        """The amplifier plays at the volume written, but its register reads another one: the
+        register is set to the wrong value just before pymodbus copies the answer from it."""
+        assert self._volume is not None
+        at = self._volume[1]
+        if not address <= at < address + count:
+            return
+        with self.lock:
+            if self._true_volume is None:
+                self._true_volume = int(registers[at - start])
+            registers[at - start] = _off_by_some(self.profile, self._true_volume)
+
     def _trace(self, sending: bool, packet: bytes) -> bytes:
-        return b"" if sending and "silent" in self.faults else packet
+        return b"" if sending and ("silent" in self.faults or self.link_cut) else packet
+
+    def observe(self) -> dict[str, Any]:
+        """What the amplifier really does, in the hub's terms: its registers (the true volume
+        where it misreports) read through the profile's status fields, which define what each
+        register means. Keys it cannot tell are None."""
+        out: dict[str, Any] = dict.fromkeys(OBSERVED)
+        status = self.profile.status
+        if not isinstance(status, ModbusStatus):
+            return out
+        with self.lock:
+            truth = {(t, a): self._get(t, a) for f in status.fields.values()
+                     if (t := f.source.table) is not None and (a := f.source.address) is not None}
+            if self._true_volume is not None and self._volume is not None:
+                truth[self._volume] = self._true_volume
+        for key in OBSERVED:
+            spec = status.fields.get(key)
+            if spec is None:
+                continue
+            try:
+                out[key] = spec.read(lambda src: truth.get((src.table, src.address), MISSING))
+            except RenderError:
+                continue
+        return out
 
     def _runtime(self) -> Any:
         assert self.server is not None, "the simulator is not running"
@@ -196,6 +251,17 @@ class ProfileModbusFleet:
             if d.address == address or f"{d.host}:{d.port}" == address.split("/")[0]:
                 return d
         raise KeyError(address)
+
+    def observe(self, address: str) -> dict[str, Any]:
+        return self.device(address).observe()
+
+    def cut_link(self, address: str) -> None:
+        """Unplug the device: it neither acts on nor answers anything until restore_link(), and
+        keeps its registers."""
+        self.device(address).link_cut = True
+
+    def restore_link(self, address: str) -> None:
+        self.device(address).link_cut = False
 
     def start(self, timeout: float = 10.0) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"sim-{self.profile.name}-modbus")

@@ -18,7 +18,7 @@ from hub.mqtt import make_client
 from hub.vendor import Ack, Health, Outcome, Outgoing, Result, ResultSink, TransientError, VendorAdapter
 
 from hub_profiles import mqtt_parse
-from hub_profiles.context import RenderContext
+from hub_profiles.context import RenderContext, expired_reason
 from hub_profiles.model import MqttCommand, MqttStatus, Payload, Profile
 from hub_profiles.template import RenderError, Template, to_text
 from hub_profiles.topics import Route, address_problem, topic_problem
@@ -255,7 +255,7 @@ class MqttProfileAdapter(VendorAdapter):
         command = self.profile.commands.get(env.verb)
         if not isinstance(command, MqttCommand):
             return Result(device.id, Outcome.FAILED, reason=f"profile {self.vendor} has no command for {env.verb}")
-        problem = address_problem(device.address)
+        problem = address_problem(device.address) or expired_reason(env)
         if problem:
             return Result(device.id, Outcome.FAILED, reason=problem)
         ctx = self._context(item, command)

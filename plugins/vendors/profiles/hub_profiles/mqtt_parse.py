@@ -62,7 +62,15 @@ def _flatten(messages: Any, path: str = "") -> str:
 def parse_status(status: MqttStatus | None, address: str, payload: bytes) -> dict[str, Any]:
     if status is None or status.topic is None:
         raise StatusParseError(f"status from {address}: the profile reads no status")
+    if not payload.strip():
+        raise StatusParseError(f"status from {address}: empty message")
     message = _decode("status", address, payload)
+    read = [f.source.path for f in status.fields.values() if f.source.path is not None]
+    if read and all(get_path(message, path) is MISSING for path in read):
+        # Otherwise constants and defaults alone would make a status of a message that said nothing
+        # (a truncated JSON document is read as text and has none of the paths).
+        raise StatusParseError(f"status from {address}: the message has none of the fields the profile reads "
+                               f"({', '.join(sorted(set(read)))})")
     return status_from(address, status.fields, _path_getter(message))
 
 

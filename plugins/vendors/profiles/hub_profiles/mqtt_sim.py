@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -24,12 +25,16 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from hub_profiles.model import MqttCommand, MqttStatus, Payload, Profile
-from hub_profiles.template import Template, coerce_scalar, to_text
-from hub_profiles.values import MISSING, encode_json, set_path
+from hub_profiles.template import RenderError, Template, coerce_scalar, to_text
+from hub_profiles.values import MISSING, Source, encode_json, set_path
 
 log = logging.getLogger(__name__)
 
+# Not imitated: ignores_emergency and mangles_diacritics (the simulator models no play queue and no
+# board text), accepts_unauthenticated (MQTT credentials are the broker's to check, not the device's).
 FAULTS = ("silent", "rejects_all", "acks_without_acting", "no_heartbeat", "misreports_volume")
+# What a witness reports (hub_conformance.witness); led_text and source are never modelled.
+OBSERVED = ("activity", "power", "volume", "brightness")
 
 
 @dataclass
@@ -120,21 +125,52 @@ class SimMqttDevice:
         fixed = {"prefix": fleet.prefix or "", "address": address}
         self._fixed = fixed
         self._matchers = [_Matcher(c, fixed) for c in fleet.profile.commands.values() if isinstance(c, MqttCommand)]
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"sim-{fleet.profile.name}-{address}-{secrets.token_hex(3)}",
-                                  protocol=mqtt.MQTTv311, clean_session=True)
+        self.link_cut = False
+        self.client = self._new_client()
+
+    # -- wiring --------------------------------------------------------------------------------
+    def _new_client(self) -> mqtt.Client:
+        fleet = self.fleet
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                             client_id=f"sim-{fleet.profile.name}-{self.address}-{secrets.token_hex(3)}",
+                             protocol=mqtt.MQTTv311, clean_session=True)
         if fleet.username:
-            self.client.username_pw_set(fleet.username, fleet.password)
+            client.username_pw_set(fleet.username, fleet.password)
         presence = self._presence()
         if presence is not None:
             topic, _online, offline = presence
-            self.client.will_set(topic, to_text(offline), qos=1, retain=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-        self.client.on_disconnect = lambda *a: self.connected.clear()
+            client.will_set(topic, to_text(offline), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.on_disconnect = lambda *a: self.connected.clear()
+        return client
 
-    # -- wiring --------------------------------------------------------------------------------
+    def cut_link(self) -> None:
+        """Lose the connection without DISCONNECT, as a power cut or a dead 4G link does, so the
+        broker publishes the last will. The device keeps its state."""
+        self.link_cut = True
+        client = self.client
+        client.loop_stop()
+        sock = client.socket()
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self.connected.clear()
+        self.subscribed.clear()
+
+    def restore_link(self, timeout: float = 10.0) -> None:
+        """Reconnect with a fresh session, as the device does after a link loss; waits until the
+        broker granted its subscriptions."""
+        self.client = self._new_client()
+        self.link_cut = False
+        self.start()
+        if not (self.connected.wait(timeout) and self.subscribed.wait(timeout)):
+            raise TimeoutError(f"simulated device {self.address} did not reconnect within {timeout:g}s")
+
     def _render(self, template: Template) -> str:
         return template.render_text(lambda name: self._fixed[name])
 
@@ -150,6 +186,11 @@ class SimMqttDevice:
         self.client.loop_start()
 
     def stop(self, clear_retained: bool = False) -> None:
+        if self.link_cut:  # reconnect, or its last will would stay retained on the broker
+            try:
+                self.restore_link(timeout=5.0)
+            except TimeoutError:
+                log.warning("sim %s: could not reconnect to clear its presence", self.address)
         presence = self._presence()
         if presence is not None and self.client.is_connected():
             topic, _online, offline = presence
@@ -258,7 +299,7 @@ class SimMqttDevice:
 
     def publish_status(self) -> None:
         status = self.fleet.profile.status
-        if self.silent or not isinstance(status, MqttStatus) or status.topic is None:
+        if self.silent or self.link_cut or not isinstance(status, MqttStatus) or status.topic is None:
             return
         with self.lock:
             uses_whole = any(f.source.path == "$" for f in status.fields.values())
@@ -269,6 +310,31 @@ class SimMqttDevice:
         body = (to_text(self._report("$", state.get("$", ""))).encode() if uses_whole
                 else encode_json({k: v for k, v in state.items() if k != "$"}))
         self.client.publish(self._render(status.topic), body, qos=1)
+
+    def observe(self) -> dict[str, Any]:
+        """What the device really holds, in the hub's terms: its true state (never what it may
+        misreport) read through the profile's own status fields, which define what POWER or
+        Volume mean on the hub's 0–100 scale. Keys it cannot tell are None."""
+        status = self.fleet.profile.status
+        with self.lock:
+            state = json.loads(json.dumps(self.state))
+        out: dict[str, Any] = dict.fromkeys(OBSERVED)
+        if not isinstance(status, MqttStatus):
+            return out
+
+        def get(source: Source) -> Any:
+            return self._get(source.path or "$", state)
+
+        for key in OBSERVED:
+            spec = status.fields.get(key)
+            if spec is None or spec.source.path is None:
+                continue
+            try:
+                value = spec.read(get)
+            except RenderError:
+                continue
+            out[key] = None if value is MISSING else value
+        return out
 
     def commands(self, verb: str | None = None) -> list[Received]:
         with self.lock:
@@ -362,6 +428,15 @@ class ProfileMqttFleet:
             for d in self.devices.values():
                 if "no_heartbeat" not in d.faults:
                     d.publish_status()
+
+    def observe(self, address: str) -> dict[str, Any]:
+        return self.devices[address].observe()
+
+    def cut_link(self, address: str) -> None:
+        self.devices[address].cut_link()
+
+    def restore_link(self, address: str) -> None:
+        self.devices[address].restore_link()
 
     def stop(self, clear_retained: bool = False) -> None:
         self._stop.set()

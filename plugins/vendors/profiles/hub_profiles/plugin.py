@@ -3,6 +3,7 @@ each, and the `hub profiles` commands."""
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,30 @@ def register_vendors(register: Callable[[type], None]) -> None:
 def register_simulators(register: Callable[[str, Any], None]) -> None:
     for profile in load_profiles().profiles:
         register(profile.name, simulator_factory(profile))
+
+
+@hookimpl
+def conformance_setup(vendor: str, run_id: str, parameters: dict[str, float]) -> dict[str, Any] | None:
+    """How `hub certify` runs a profile's simulator: MQTT devices under a topic prefix of the
+    run's own (parallel runs share one broker); Modbus devices on a free loopback port, polled
+    twice per heartbeat interval — the poll is what reports their status — with a timeout short
+    enough that a device that stops answering is seen offline within the suite's limits."""
+    profile = next((p for p in load_profiles().profiles if p.name == vendor), None)
+    if profile is None:
+        return None
+    kinds = profile.device_kinds
+    if profile.driver == "mqtt":
+        return {"config": {"topic_prefix": f"hubconf/{run_id}"},
+                "devices": [{"address": f"{'SPK' if k == 'speaker' else 'LED'}-{run_id}", "kind": k} for k in kinds]}
+    heartbeat = float(parameters.get("heartbeat_interval_s", 1.0))
+    return {"config": {"poll_interval_s": max(0.1, heartbeat / 2), "timeout_s": 0.5, "retries": 0},
+            "devices": [{"address": f"127.0.0.1:{_free_port()}/{i + 1}", "kind": k} for i, k in enumerate(kinds)]}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @hookimpl
