@@ -31,18 +31,7 @@ def subscribe(fn: Callable[[Event], None]) -> Callable[[], None]:
 
 
 def publish(event: Event, redis: Any = None, channel: str | None = None) -> None:
-    with _lock:
-        subs = list(_subscribers)
-    for fn in subs:
-        try:
-            fn(event)
-        except Exception:  # one bad subscriber must not stop the others or the publisher
-            log.exception("event subscriber %r failed", fn)
-    if redis is not None and channel:
-        try:
-            redis.publish(channel, json.dumps(event, default=str, ensure_ascii=False))
-        except Exception as exc:  # events are a courtesy to other processes; state is in the database
-            log.warning("could not publish event to Redis: %s", exc)
+    publish_many([event], redis, channel)
 
 
 def publish_many(batch: list[Event], redis: Any = None, channel: str | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from redis import Redis
 
 from hub.config import Settings, load_settings
 from hub.plugins import Plugins
-from hub.runtime import QUEUE_ORDER, Runtime
+from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
 
 DATA = Path(__file__).parent / "data"
 MQTT_HOST = os.environ.get("HUB_TEST_MQTT_HOST", "127.0.0.1")
@@ -105,3 +106,18 @@ def legacy_areas(rt: Runtime) -> None:
 
     with rt.db.session() as s:
         import_area_file(s, DATA / "legacy-three-level.yaml")
+
+
+@pytest.fixture
+def hub(rt: Runtime, legacy_areas: None) -> Iterator[Runtime]:
+    """The runtime with the in-process loopback vendor registered and reset, looked up by jobs
+    as in a worker process."""
+    from tests import loopback_vendor
+    from tests.loopback_vendor import LoopbackAdapter
+
+    rt.plugins.register_module(loopback_vendor, "loopback")
+    LoopbackAdapter.attempts.clear()
+    loopback_vendor.CALLS.clear()
+    set_runtime(rt)
+    yield rt
+    set_runtime(None)

@@ -12,21 +12,10 @@ from hub.db import utcnow
 from hub.dispatch import DispatchError, counts, submit
 from hub.models import Command, Delivery
 from hub.registry import upsert_device
-from hub.runtime import set_runtime
 from hub.schemas import CommandSchema
 from hub.worker import make_worker
 from tests import loopback_vendor
 from tests.loopback_vendor import LoopbackAdapter
-
-
-@pytest.fixture
-def hub(rt, legacy_areas):
-    rt.plugins.register_module(loopback_vendor, "loopback")
-    LoopbackAdapter.attempts.clear()
-    loopback_vendor.CALLS.clear()
-    set_runtime(rt)  # jobs look the runtime up, as in a worker process
-    yield rt
-    set_runtime(None)
 
 
 def add(rt, *addresses: str, area: str = "27694", **extra) -> None:

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from hub.api import create_app
 from hub.auth import LOCAL_ADMIN, Actor, local_admin
 from hub.db import utcnow
-from hub.dispatch import DispatchError, cancel, counts, requeue_stale, submit
+from hub.dispatch import DispatchError, cancel, requeue_stale, submit
 from hub.models import AuditEntry, Command, Delivery
 from hub.registry import upsert_device
-from hub.runtime import Runtime, set_runtime
+from hub.runtime import Runtime
 from hub.scheduler import Scheduler, release_due
 from hub.schemas import CommandSchema
 from hub.testing import HubHarness, wait_until
@@ -33,16 +33,6 @@ from tests.test_api import assert_error
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-@pytest.fixture
-def hub(rt: Runtime, legacy_areas: None) -> Iterator[Runtime]:
-    rt.plugins.register_module(loopback_vendor, "loopback")
-    LoopbackAdapter.attempts.clear()
-    loopback_vendor.CALLS.clear()
-    set_runtime(rt)  # jobs look the runtime up, as in a worker process
-    yield rt
-    set_runtime(None)
-
-
 def add(rt: Runtime, *addresses: str, area: str = "27694") -> list[str]:
     with rt.db.session() as s:
         for a in addresses:
