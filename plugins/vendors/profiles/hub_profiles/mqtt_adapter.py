@@ -1,6 +1,11 @@
 """The generic MQTT driver: renders a profile's commands, publishes them, and confirms them the
 way the profile says (broker PUBACK, a state echo waited for in send(), or a reply heard by
-listen())."""
+listen()).
+
+Two connections, as hub.mqtt describes: the sending one (clean session, unique id: several
+worker processes send at once) also hears echoes, since send() waits for them in the worker;
+listen() opens a second one with a persistent session under a stable id for replies, status and
+presence, so that what devices publish while it reconnects is queued by the broker, not lost."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +19,7 @@ from typing import Any, ClassVar
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from hub.mqtt import make_client
+from hub.mqtt import ListenerId, claim_listener_id, end_session, make_client
 from hub.vendor import Ack, Health, Outcome, Outgoing, Result, ResultSink, TransientError, VendorAdapter
 
 from hub_profiles import mqtt_parse
@@ -61,11 +66,63 @@ class MqttProfileConfigSchema(Schema):
     connect_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
     keepalive_s = fields.Int(load_default=30, validate=validate.Range(min=5, max=3600))
     max_inflight = fields.Int(load_default=2000, validate=validate.Range(min=1, max=65000))
+    listener_client_id = fields.Str(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=128),
+        metadata={"description": "Client id of the listening connection (persistent session); default "
+                                 "hub-prof-<profile>[-<prefix>]-listener-<hostname>-<n>, n the lowest not in "
+                                 "use on this host. Set it when the hostname is not stable (containers)"})
 
     @validates("topic_prefix")
     def _prefix_ok(self, value: str | None, **_: Any) -> None:
         if value is not None and (problem := prefix_problem(value)):
             raise ValidationError(problem)
+
+
+class _Subscriptions:
+    """One connection's subscriptions: renewed on every connect (a clean session forgets them; a
+    broker that lost a persistent one across its restart has too), `ready` once granted."""
+
+    def __init__(self, vendor: str, filters: Callable[[], list[tuple[str, int]]]) -> None:
+        self.vendor, self.filters = vendor, filters
+        self.ready = threading.Event()
+        self._lock = threading.Lock()
+        self._mid: int | None = None
+
+    def renew(self, client: mqtt.Client) -> None:
+        filters = self.filters()
+        if not filters:
+            self.ready.set()
+            return
+        with self._lock:  # so that a fast SUBACK never arrives before its mid is known
+            self.ready.clear()
+            rc, mid = client.subscribe(filters)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                log.warning("%s: subscribe failed: %s", self.vendor, mqtt.error_string(rc))
+            else:
+                self._mid = mid
+
+    def on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any],
+                     properties: Any) -> None:
+        with self._lock:
+            if mid != self._mid:
+                return
+        refused = [f for (f, _q), rc in zip(self.filters(), reason_codes, strict=False) if rc.is_failure]
+        if refused:
+            log.warning("%s: broker refused subscriptions to %s", self.vendor, ", ".join(refused))
+        else:
+            self.ready.set()
+
+
+def _disconnect(client: mqtt.Client, gone: threading.Event) -> None:
+    try:
+        if client.is_connected():
+            gone.clear()
+            client.disconnect()
+            gone.wait(2.0)  # let DISCONNECT reach the wire before the thread stops
+        else:
+            client.disconnect()  # stops paho's reconnect attempts
+    finally:
+        client.loop_stop()
 
 
 @dataclass
@@ -103,14 +160,17 @@ class MqttProfileAdapter(VendorAdapter):
             raise ValueError(f"{self.manifest.name} config: {err.messages}") from None
         self.prefix: str | None = self.settings["topic_prefix"] or self.profile.settings.prefix
         self.qos = self.profile.settings.qos
-        self._client: mqtt.Client | None = None
+        self._client: mqtt.Client | None = None  # sends, hears echoes
+        self._listener: mqtt.Client | None = None  # listen(): replies, status, presence
+        self._listener_id: ListenerId | None = None
         self._sink: ResultSink | None = None
         self._connack = threading.Event()
-        self._ready = threading.Event()
         self._gone = threading.Event()
+        self._listener_gone = threading.Event()
         self._last_error: str | None = None
-        self._sub_lock = threading.Lock()
-        self._sub_mid: int | None = None
+        self._listen_error: str | None = None
+        self._subs = _Subscriptions(self.vendor, self._echo_filters)
+        self._listen_subs = _Subscriptions(self.vendor, self._listen_filters)
         self._echo_cond = threading.Condition()
         self._echoes: dict[str, list[_Echo]] = {}
         self._echo_routes: list[Route] = []
@@ -148,7 +208,7 @@ class MqttProfileAdapter(VendorAdapter):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
+        client.on_subscribe = self._subs.on_subscribe
         self._connack.clear()
         try:
             client.connect(s["host"], s["port"], keepalive=s["keepalive_s"])
@@ -163,30 +223,25 @@ class MqttProfileAdapter(VendorAdapter):
             raise TransientError(f"MQTT broker {self._broker} unreachable: {reason}")
         # An echo that arrives before the broker granted its subscription would be lost and the
         # command reported unconfirmed, so sending waits for the grant.
-        if self._echo_routes and not self._ready.wait(timeout):
+        if self._echo_routes and not self._subs.ready.wait(timeout):
             self.close()
             raise TransientError(f"MQTT broker {self._broker} did not grant subscriptions within {timeout:g}s")
 
     def close(self) -> None:
+        self._close_listener()
         client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            if client.is_connected():
-                self._gone.clear()
-                client.disconnect()
-                self._gone.wait(2.0)  # let DISCONNECT reach the wire before the thread stops
-            else:
-                client.disconnect()  # stops paho's reconnect attempts
-        finally:
-            client.loop_stop()
+        if client is not None:
+            _disconnect(client, self._gone)
 
     def health(self) -> Health:
-        client = self._client
-        if client is not None and client.is_connected():
-            return Health(True, f"connected to {self._broker} as {self.settings['client_id']}")
-        why = self._last_error or ("not opened" if client is None else "reconnecting")
-        return Health(False, f"not connected to {self._broker}: {why}")
+        client, listener = self._client, self._listener
+        if client is None or not client.is_connected():
+            why = self._last_error or ("not opened" if client is None else "reconnecting")
+            return Health(False, f"not connected to {self._broker}: {why}")
+        if listener is not None and not listener.is_connected():
+            why = self._listen_error or "reconnecting"
+            return Health(False, f"listener {self.listener_client_id} not connected to {self._broker}: {why}")
+        return Health(True, f"connected to {self._broker} as {self.settings['client_id']}")
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
@@ -194,55 +249,96 @@ class MqttProfileAdapter(VendorAdapter):
             log.warning("%s: %s", self.vendor, self._last_error)
         else:
             self._last_error = None
-            self._subscribe(client)  # a clean session forgets subscriptions: renew on every connect
+            self._subs.renew(client)
         self._connack.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        self._ready.clear()
+        self._subs.ready.clear()
         self._gone.set()
         if reason_code != 0:
             self._last_error = f"connection lost: {reason_code}"
             log.warning("%s: %s from %s; reconnecting", self.vendor, self._last_error, self._broker)
 
     # -- subscriptions -------------------------------------------------------------------------
-    def _filters(self) -> list[tuple[str, int]]:
-        subs = [r.subscription for r in self._echo_routes]
-        if self._sink is not None:
-            subs += [r.subscription for r in (self._reply_route, self._status_route, self._presence_route) if r]
-        return [(s, self.qos) for s in dict.fromkeys(subs)]
+    def _echo_filters(self) -> list[tuple[str, int]]:
+        """The sending connection's: send() waits for echoes in the process that sends."""
+        return [(s, self.qos) for s in dict.fromkeys(r.subscription for r in self._echo_routes)]
 
-    def _subscribe(self, client: mqtt.Client) -> None:
-        filters = self._filters()
-        if not filters:
-            self._ready.set()
-            return
-        with self._sub_lock:  # so that a fast SUBACK never arrives before its mid is known
-            self._ready.clear()
-            rc, mid = client.subscribe(filters)
-            if rc != mqtt.MQTT_ERR_SUCCESS:
-                log.warning("%s: subscribe failed: %s", self.vendor, mqtt.error_string(rc))
-            else:
-                self._sub_mid = mid
+    def _listen_filters(self) -> list[tuple[str, int]]:
+        """The listener's, at QoS 1 whatever the profile sends with, so that the broker queues
+        what devices publish at QoS 1 while the listener is away."""
+        routes = (self._reply_route, self._status_route, self._presence_route)
+        return [(s, 1) for s in dict.fromkeys(r.subscription for r in routes if r)]
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any],
-                      properties: Any) -> None:
-        with self._sub_lock:
-            if mid != self._sub_mid:
-                return
-        refused = [f for (f, _q), rc in zip(self._filters(), reason_codes, strict=False) if rc.is_failure]
-        if refused:
-            log.warning("%s: broker refused subscriptions to %s", self.vendor, ", ".join(refused))
-        else:
-            self._ready.set()
+    @property
+    def listener_client_id(self) -> str | None:
+        """The listening connection's client id (None before listen())."""
+        return self._listener_id.client_id if self._listener_id is not None else None
 
     def listen(self, sink: ResultSink) -> None:
+        """Hear replies, status and presence on a connection of its own (see the module's
+        docstring). Returns at once: paho connects and keeps reconnecting in its thread."""
         self._sink = sink
-        client = self._client
-        if client is not None and client.is_connected():
-            self._subscribe(client)
+        if self._listener is not None:
+            return
+        if not self._listen_filters():
+            self._listen_subs.ready.set()  # nothing to hear: no connection, no session
+            return
+        s = self.settings
+        if s["listener_client_id"]:
+            lid = ListenerId(s["listener_client_id"], None)
+        else:
+            lid = claim_listener_id("-".join(filter(None, ("hub-prof", self.vendor, self.prefix, "listener"))))
+        client = make_client(s, _paho_log, client_id=lid.client_id, clean_session=False)
+        client.on_connect = self._on_listener_connect
+        client.on_disconnect = self._on_listener_disconnect
+        client.on_message = self._on_listener_message
+        client.on_subscribe = self._listen_subs.on_subscribe
+        self._listener_id, self._listener = lid, client
+        client.connect_async(s["host"], s["port"], keepalive=s["keepalive_s"])
+        client.loop_start()
+
+    def _on_listener_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                             properties: Any) -> None:
+        if reason_code.is_failure:
+            self._listen_error = f"broker refused the connection: {reason_code}"
+            log.warning("%s: listener %s: %s", self.vendor, self.listener_client_id, self._listen_error)
+            return
+        self._listen_error = None
+        # The broker may still hold the session's subscriptions (session_present), or may have
+        # lost them; renewing is harmless either way.
+        self._listen_subs.renew(client)
+
+    def _on_listener_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                                properties: Any) -> None:
+        self._listen_subs.ready.clear()
+        self._listener_gone.set()
+        if reason_code != 0:
+            self._listen_error = f"connection lost: {reason_code}"
+            log.warning("%s: listener %s: %s from %s; reconnecting (the broker queues for it meanwhile)",
+                        self.vendor, self.listener_client_id, self._listen_error, self._broker)
+
+    def _close_listener(self) -> None:
+        """A deliberate stop ends the session: one left behind would queue every report for an
+        id that may never connect again. MQTT 3.1.1 has no session expiry; connecting once with
+        a clean session under the same id ends it. A process that dies keeps its session for
+        its successor on this host (same slot, same id)."""
+        client, self._listener = self._listener, None
+        lid, self._listener_id = self._listener_id, None
+        if client is None:
+            return
+        try:
+            connected = client.is_connected()
+            _disconnect(client, self._listener_gone)
+            if connected and lid is not None:
+                end_session(self.settings, lid.client_id, _paho_log)
+        finally:
+            if lid is not None:
+                lid.release()
 
     def wait_ready(self, timeout: float) -> bool:
-        return self._ready.wait(timeout)
+        """After listen(): whether the broker granted the listener's subscriptions."""
+        return self._listen_subs.ready.wait(timeout)
 
     # -- sending -------------------------------------------------------------------------------
     def _context(self, item: Outgoing, command: MqttCommand) -> RenderContext:
@@ -390,14 +486,18 @@ class MqttProfileAdapter(VendorAdapter):
 
     # -- listening -----------------------------------------------------------------------------
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """The sending connection's messages: echoes for send()."""
+        try:
+            self._hear_echo(msg.topic, bytes(msg.payload))
+        except Exception as exc:  # noqa: BLE001 - runs on paho's network thread
+            log.warning("%s: dropped message on %s: unexpected %r", self.vendor, msg.topic, exc)
+
+    def _on_listener_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Runs on paho's network thread: anything escaping here would stop all listening.
         try:
-            payload = bytes(msg.payload)
-            if self._echo_routes:
-                self._hear_echo(msg.topic, payload)
             sink = self._sink
             if sink is not None:
-                deliver = self._route(msg.topic, payload, sink)
+                deliver = self._route(msg.topic, bytes(msg.payload), sink)
                 if deliver is not None:
                     deliver()
         except ValueError as exc:  # StatusParseError is one
