@@ -26,6 +26,7 @@ import os
 import re
 import socket
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,29 @@ def claim_listener_id(base: str, lock_dir: Path | None = None) -> ListenerId:
             continue
         return ListenerId(f"{stem}-{slot}", fd)
     raise RuntimeError(f"{MAX_LISTENER_SLOTS} MQTT listeners named {stem}-* already run on this host")
+
+
+def end_session(settings: Mapping[str, Any], client_id: str, logger: logging.Logger) -> None:
+    """End the persistent session `client_id` holds on the broker, when a listener stops on
+    purpose: one left behind would queue every report (under a $share group, its share of them)
+    for an id that may never connect again. MQTT 3.1.1 has no session expiry; connecting once
+    with a clean session under the same id is how a session is ended. `settings` as for
+    make_client, plus host, port and keepalive_s."""
+    done, gone = threading.Event(), threading.Event()
+    cleaner = make_client(settings, logger, client_id=client_id, clean_session=True)
+    cleaner.on_connect = lambda *_a: done.set()
+    cleaner.on_disconnect = lambda *_a: gone.set()
+    try:
+        cleaner.connect(settings["host"], settings["port"], keepalive=settings["keepalive_s"])
+    except (OSError, ValueError) as exc:
+        logger.info("could not end MQTT session %s: %s", client_id, exc)
+        return
+    cleaner.loop_start()
+    try:
+        if done.wait(min(2.0, settings["connect_timeout_s"])):
+            cleaner.disconnect()
+            gone.wait(2.0)  # let DISCONNECT reach the wire before the network thread stops
+        else:
+            logger.info("could not end MQTT session %s: no CONNACK", client_id)
+    finally:
+        cleaner.loop_stop()

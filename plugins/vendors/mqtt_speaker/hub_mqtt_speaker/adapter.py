@@ -11,7 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from hub.mqtt import ListenerId, claim_listener_id, make_client
+from hub.mqtt import ListenerId, claim_listener_id, end_session, make_client
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink,
                         TransientError, VendorAdapter)
 
@@ -326,35 +326,11 @@ class MqttSpeakerAdapter(VendorAdapter):
             connected = client.is_connected()
             self._disconnect(client, self._listener_gone)
             if connected and lid is not None:
-                self._discard_session(lid.client_id)
+                # a session left behind would queue acks for an id that may never return
+                end_session(self.settings, lid.client_id, logging.getLogger(f"{__name__}.paho"))
         finally:
             if lid is not None:
                 lid.release()
-
-    def _discard_session(self, client_id: str) -> None:
-        """End the persistent session on the broker when we stop listening on purpose.
-
-        A session left behind would keep collecting every ack and status (and, under a $share
-        group, its share of them, which no live process would then receive) until this id
-        connects again, which a stopped ingest may never do. MQTT 3.1.1 has no session expiry:
-        connecting once with a clean session under the same id is how a session is ended. A
-        process that dies without close() keeps its session, and its successor on this host
-        (same slot, same id) receives what was queued."""
-        s = self.settings
-        done, gone = threading.Event(), threading.Event()
-        cleaner = make_client(s, logging.getLogger(f"{__name__}.paho"), client_id=client_id, clean_session=True)
-        cleaner.on_connect = lambda *_a: done.set()
-        cleaner.on_disconnect = lambda *_a: gone.set()
-        try:
-            cleaner.connect(s["host"], s["port"], keepalive=s["keepalive_s"])
-            cleaner.loop_start()
-            if done.wait(min(2.0, s["connect_timeout_s"])):
-                self._disconnect(cleaner, gone)
-                return
-        except (OSError, ValueError) as exc:
-            log.info("%s: could not end listener session %s: %s", VENDOR, client_id, exc)
-        cleaner.disconnect()
-        cleaner.loop_stop()
 
     def wait_subscribed(self, timeout: float = 5.0) -> bool:
         """Whether the broker granted listen()'s subscriptions within `timeout`. For callers
