@@ -102,6 +102,13 @@ def claim_listener_id(base: str, lock_dir: Path | None = None) -> ListenerId:
     raise RuntimeError(f"{MAX_LISTENER_SLOTS} MQTT listeners named {stem}-* already run on this host")
 
 
+def listener_client(settings: Mapping[str, Any], base: str, logger: logging.Logger) -> tuple[ListenerId, mqtt.Client]:
+    """A listener's id — `settings["listener_client_id"]` when set, else the lowest free
+    `<base>-<host>-<n>` (claim_listener_id) — and its unconnected client on a persistent session."""
+    fixed = settings.get("listener_client_id")
+    lid = ListenerId(fixed, None) if fixed else claim_listener_id(base)
+    return lid, make_client(settings, logger, client_id=lid.client_id, clean_session=False)
+
 def end_session(settings: Mapping[str, Any], client_id: str, logger: logging.Logger) -> None:
     """End the persistent session `client_id` holds on the broker, when a listener stops on
     purpose: one left behind would queue every report (under a $share group, its share of them)

@@ -11,7 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from hub.mqtt import ListenerId, claim_listener_id, end_session, make_client
+from hub.mqtt import ListenerId, end_session, listener_client, make_client
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink,
                         TransientError, VendorAdapter)
 
@@ -277,12 +277,7 @@ class MqttSpeakerAdapter(VendorAdapter):
         if self._listener is not None:
             return
         s = self.settings
-        if s["listener_client_id"]:
-            lid = ListenerId(s["listener_client_id"], None)
-        else:
-            lid = claim_listener_id(f"{s['topic_prefix']}-listener")
-        client = make_client(s, logging.getLogger(f"{__name__}.paho"), client_id=lid.client_id,
-                             clean_session=False)
+        lid, client = listener_client(s, f"{s['topic_prefix']}-listener", logging.getLogger(f"{__name__}.paho"))
         client.on_connect = self._on_listener_connect
         client.on_disconnect = self._on_listener_disconnect
         client.on_message = self._on_message

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from hub.mqtt import ListenerId, claim_listener_id, end_session, make_client
+from hub.mqtt import ListenerId, end_session, listener_client, make_client
 from hub.vendor import Ack, Health, Outcome, Outgoing, Result, ResultSink, TransientError, VendorAdapter
 
 from hub_profiles import mqtt_parse
@@ -285,11 +285,8 @@ class MqttProfileAdapter(VendorAdapter):
             self._listen_subs.ready.set()  # nothing to hear: no connection, no session
             return
         s = self.settings
-        if s["listener_client_id"]:
-            lid = ListenerId(s["listener_client_id"], None)
-        else:
-            lid = claim_listener_id("-".join(filter(None, ("hub-prof", self.vendor, self.prefix, "listener"))))
-        client = make_client(s, _paho_log, client_id=lid.client_id, clean_session=False)
+        lid, client = listener_client(s, "-".join(filter(None, ("hub-prof", self.vendor, self.prefix, "listener"))),
+                                      _paho_log)
         client.on_connect = self._on_listener_connect
         client.on_disconnect = self._on_listener_disconnect
         client.on_message = self._on_listener_message
