@@ -132,14 +132,19 @@ def _initial_state(device: Device, need: frozenset[str], installed: set[str]) ->
     return "queued", None
 
 
-def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
-    """Accept a validated command (CommandSchema().load output) and start delivering it."""
+def _require_sender(actor: Actor, what: str) -> None:
+    """403 unless `actor` holds a role that sends commands, through a token that may write."""
     if not may_send_commands(actor.roles):
         mine = ", ".join(sorted(actor.roles)) or "no role"
-        raise DispatchError(None, f"{actor.name} ({mine}) may not send commands: needs {describe(COMMAND_SENDERS)}",
+        raise DispatchError(None, f"{actor.name} ({mine}) may not {what} commands: needs {describe(COMMAND_SENDERS)}",
                             status=403)
     if actor.read_only:
         raise DispatchError(None, f"this API token of {actor.name} is read-only", status=403)
+
+
+def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
+    """Accept a validated command (CommandSchema().load output) and start delivering it."""
+    _require_sender(actor, "send")
     now = utcnow()
     digest = request_hash(data)
     with rt.db.session() as session:
@@ -361,12 +366,7 @@ def cancel(rt: Runtime, actor: Actor, command_id: str) -> Submitted:
 
     The same rights as sending it: a command sender whose areas hold every device it reached and
     every area it named. A worker already holding the command hears of it on Redis and skips it."""
-    if not may_send_commands(actor.roles):
-        mine = ", ".join(sorted(actor.roles)) or "no role"
-        raise DispatchError(None, f"{actor.name} ({mine}) may not cancel commands: needs "
-                                  f"{describe(COMMAND_SENDERS)}", status=403)
-    if actor.read_only:
-        raise DispatchError(None, f"this API token of {actor.name} is read-only", status=403)
+    _require_sender(actor, "cancel")
     now = utcnow()
     with rt.db.session() as session:
         cmd = session.get(Command, command_id)

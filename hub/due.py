@@ -128,8 +128,8 @@ def _publish_on_time(rt: Runtime, vendor: str, plan: list[_Due], watch: CancelWa
 
     i = 0
     while i < len(plan):
-        recorder.next_start = time.monotonic() + (plan[i].start - utcnow()).total_seconds()
         wait = (plan[i].start - utcnow()).total_seconds()
+        recorder.next_start = time.monotonic() + wait
         if wait > 0:
             time.sleep(wait)
         now = utcnow()
