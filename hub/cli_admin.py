@@ -308,7 +308,9 @@ def credentials(out_dir: Path, vendor: str, prefix: str | None, hub_user: str, r
     click.echo(f"{len(accounts) - 1} device accounts and hub user {hub_user} in {out_dir} (hashed with {used}):\n"
                f"  {out_dir / 'passwd'}  → password_file\n  {out_dir / 'acl'}  → acl_file\n"
                f"  {out_dir / 'credentials.csv'}  passwords in clear (mode 0600): provision the devices, set "
-               f"HUB_MQTT_PASSWORD, then keep it offline")
+               f"HUB_MQTT_PASSWORD, then keep it offline\n"
+               f"Devices connect to the TLS listener, where their client id is their user name "
+               f"(use_username_as_clientid); the hub's processes to their own listener (deploy/mosquitto/production.conf)")
 
 
 def register(cli: click.Group) -> None:
