@@ -162,7 +162,7 @@ class Password(MethodView):
                 throttle.failed(attempt)  # a stolen session must not guess the password unthrottled either
                 fail(422, "the current password is wrong", field="current_password")
             throttle.succeeded(attempt)
-            accounts.set_password(s, who, user, data["new_password"], keep_sid=sid)
+            accounts.set_password(s, who, user, data["new_password"], keep_sid=sid, field="new_password")
 
 
 __all__ = ["blp"]
