@@ -142,7 +142,10 @@ class LoginThrottle:
         try:
             _, lock_key = self._keys(attempt.name)
             value = json.dumps({"name": attempt.name[:100], "since": time.time(), "failures": n})
-            return bool(self.r.set(lock_key, value, ex=self.s.login_lockout_s, nx=True))
+            locked = bool(self.r.set(lock_key, value, ex=self.s.login_lockout_s, nx=True))
+            if locked:  # the lock holds the count now; when it ends, the account starts again from zero
+                self.r.delete(attempt.account_key)
+            return locked
         except RedisError:
             return False
 
@@ -152,11 +155,14 @@ class LoginThrottle:
         fail_key, lock_key = self._keys(name)
         pipe = self.r.pipeline()
         pipe.pttl(lock_key)
+        pipe.get(lock_key)
         pipe.get(fail_key)
-        lock_ms, failures = pipe.execute()
+        lock_ms, lock, failures = pipe.execute()
         locked = lock_ms > 0 or lock_ms == -1
+        if locked and lock:
+            failures = json.loads(lock).get("failures", failures)
         return {"locked": locked, "retry_after": _ceil_s(lock_ms) if lock_ms > 0 else None,
-                "failures": int(failures or 0)}
+                "failures": max(0, int(failures or 0))}
 
     def unlock(self, name: str) -> dict[str, Any]:
         """Lift the lock and forget the failures; what there was before."""

@@ -245,3 +245,12 @@ def test_the_cli_lifts_a_lock(srt: Runtime, config_file: Path) -> None:
     r = hub("users", "unlock", "nobody-here")
     assert r.returncode != 0 and "no user nobody-here" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert [(e.actor, e.object_id) for e in audit_rows(srt, "user.unlock")][0][1] == "op-t1"
+
+
+def test_when_a_lock_ends_by_itself_the_account_may_try_again(srt: Runtime) -> None:
+    srt.settings.login_max_failures = 3
+    srt.settings.login_lockout_s = 1
+    c = create_app(srt).test_client()
+    assert [login(c, "op-t1", f"wrong-{i}-guess").status_code for i in range(4)] == [401, 401, 401, 429]
+    time.sleep(1.2)
+    assert login(c, "op-t1", OPERATOR_PW).status_code == 200
