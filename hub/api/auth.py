@@ -82,7 +82,7 @@ class Login(MethodView):
                                  {"reason": reason, "remote_addr": remote}, areas=areas, via="session")
                 else:
                     throttle.count("failures", data["name"], remote)
-                if locked:
+                if locked and user is not None:  # a name that is no account: its failures are in the log already
                     audit.record(s, "anonymous", "user.lockout", "user", data["name"],
                                  {"failures": rt.settings.login_max_failures, "lockout_s": rt.settings.login_lockout_s,
                                   "remote_addr": remote}, areas=areas, via="session")

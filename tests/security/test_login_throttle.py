@@ -170,6 +170,16 @@ def test_failures_beyond_the_threshold_are_counted_not_audited_one_by_one(srt: R
     assert all(e.detail["addresses"] for e in summaries)
 
 
+def test_locking_names_that_are_no_account_writes_no_audit_row_each(srt: Runtime) -> None:
+    srt.settings.login_max_failures = 2
+    srt.settings.login_audit_failures = 0
+    c = create_app(srt).test_client()
+    for i in range(30):
+        login(c, f"ghost-{i // 3}", f"guess-{i}-ghost")
+    assert audit_rows(srt, "user.lockout") == [] and audit_rows(srt, "login.failure") == []
+    assert LoginThrottle(srt.redis, srt.settings).lockout("ghost-0")["locked"]  # locked all the same
+
+
 def test_a_summary_is_written_by_a_later_sign_in(srt: Runtime) -> None:
     srt.settings.login_audit_failures = 0
     srt.settings.login_audit_period_s = 1
