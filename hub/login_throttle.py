@@ -93,18 +93,21 @@ class LoginThrottle:
         fail_key, lock_key = self._keys(name)
         addr_key = self._address_key(address)
         try:
-            lock_ms = self.r.pttl(lock_key)
-            if lock_ms > 0 or lock_ms == -1:
-                raise Throttled(_ceil_s(lock_ms if lock_ms > 0 else self.s.login_lockout_s * 1000),
-                                f"too many failed sign-ins for this account: it is locked; try again later "
-                                f"or ask an administrator to lift the lock")
+            # One transaction: the lock is seen together with the counts, so an attempt cannot
+            # pass between another's lock and the reset of the count it makes (see failed).
             pipe = self.r.pipeline()
+            pipe.pttl(lock_key)
             pipe.set(addr_key, 0, ex=self.s.login_window_s, nx=True)
             pipe.incr(addr_key)
             pipe.pttl(addr_key)
             pipe.incr(fail_key)
             pipe.expire(fail_key, self.s.login_window_s)
-            _, n_addr, addr_ms, n_account, _ = pipe.execute()
+            lock_ms, _, n_addr, addr_ms, n_account, _ = pipe.execute()
+            if lock_ms > 0 or lock_ms == -1:
+                self._release(fail_key, addr_key)
+                raise Throttled(_ceil_s(lock_ms if lock_ms > 0 else self.s.login_lockout_s * 1000),
+                                "too many failed sign-ins for this account: it is locked; try again later "
+                                "or ask an administrator to lift the lock")
             if n_addr > self.s.login_address_max_failures:
                 self._release(fail_key, addr_key)
                 raise Throttled(_ceil_s(addr_ms), "too many failed sign-ins from this address; try again later")
@@ -118,10 +121,16 @@ class LoginThrottle:
             raise ThrottleUnavailable(f"sign-in is unavailable: Redis does not answer ({exc})") from None
         return Attempt(name, address, fail_key, addr_key, n_account - 1)
 
+    def _decr(self, pipe: Any, key: str) -> None:
+        # A key may have expired since it was counted: made again with its window, never
+        # left without one (a count without expiry would never reset).
+        pipe.set(key, 0, ex=self.s.login_window_s, nx=True)
+        pipe.decr(key)
+
     def _release(self, fail_key: str, addr_key: str) -> None:
         pipe = self.r.pipeline()
-        pipe.decr(addr_key)
-        pipe.decr(fail_key)
+        self._decr(pipe, addr_key)
+        self._decr(pipe, fail_key)
         pipe.execute()
 
     def succeeded(self, attempt: Attempt) -> None:
@@ -129,7 +138,7 @@ class LoginThrottle:
         try:
             pipe = self.r.pipeline()
             pipe.delete(attempt.account_key)
-            pipe.decr(attempt.address_key)
+            self._decr(pipe, attempt.address_key)
             pipe.execute()
         except RedisError:
             pass  # the sign-in itself succeeded; a stale count only costs that account an attempt
@@ -142,10 +151,12 @@ class LoginThrottle:
         try:
             _, lock_key = self._keys(attempt.name)
             value = json.dumps({"name": attempt.name[:100], "since": time.time(), "failures": n})
-            locked = bool(self.r.set(lock_key, value, ex=self.s.login_lockout_s, nx=True))
-            if locked:  # the lock holds the count now; when it ends, the account starts again from zero
-                self.r.delete(attempt.account_key)
-            return locked
+            # The lock holds the count now; when it ends, the account starts again from zero.
+            pipe = self.r.pipeline()
+            pipe.set(lock_key, value, ex=self.s.login_lockout_s, nx=True)
+            pipe.delete(attempt.account_key)
+            locked, _ = pipe.execute()
+            return bool(locked)
         except RedisError:
             return False
 

@@ -264,3 +264,14 @@ def test_when_a_lock_ends_by_itself_the_account_may_try_again(srt: Runtime) -> N
     assert [login(c, "op-t1", f"wrong-{i}-guess").status_code for i in range(4)] == [401, 401, 401, 429]
     time.sleep(1.2)
     assert login(c, "op-t1", OPERATOR_PW).status_code == 200
+
+
+def test_no_counter_is_left_without_an_expiry(srt: Runtime) -> None:
+    """A success after its address's window ended must not leave a count that never resets."""
+    srt.settings.login_window_s = 1
+    throttle = LoginThrottle(srt.redis, srt.settings)
+    attempt = throttle.admit("op-t1", "192.0.2.50")
+    time.sleep(1.2)  # the window ends while the password is being checked
+    throttle.succeeded(attempt)
+    for key in srt.redis.scan_iter(f"{srt.settings.queue}:login:*"):
+        assert srt.redis.ttl(key) > 0, key
