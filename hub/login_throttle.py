@@ -23,6 +23,7 @@ Redis restarted without persistence forgets the counters: attempts start again f
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import math
 import time
@@ -64,6 +65,20 @@ class Attempt:
     failures_before: int  # this account's consecutive failures counted before this attempt
 
 
+def client_network(address: str) -> str:
+    """What one client is counted by: its IPv4 address, or its IPv6 /64 (one subscriber's
+    network, whose 2^64 addresses are all theirs to rotate through)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def _ceil_s(ms: int) -> int:
     return max(1, math.ceil(ms / 1000)) if ms > 0 else 1
 
@@ -84,7 +99,7 @@ class LoginThrottle:
         return f"{self.prefix}:fail:{h}", f"{self.prefix}:lock:{h}"
 
     def _address_key(self, address: str) -> str:
-        return f"{self.prefix}:addr:{address}"
+        return f"{self.prefix}:addr:{client_network(address)}"
 
     # -- the attempt ------------------------------------------------------------------------------
     def admit(self, name: str, address: str | None) -> Attempt:

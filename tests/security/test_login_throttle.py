@@ -275,3 +275,11 @@ def test_no_counter_is_left_without_an_expiry(srt: Runtime) -> None:
     throttle.succeeded(attempt)
     for key in srt.redis.scan_iter(f"{srt.settings.queue}:login:*"):
         assert srt.redis.ttl(key) > 0, key
+
+
+def test_an_ipv6_client_is_counted_by_its_64(srt: Runtime) -> None:
+    srt.settings.login_address_max_failures = 3
+    c = create_app(srt).test_client()
+    codes = [login(c, f"v6-{i}", "guess-guess-guess", addr=f"2001:db8:1:2::{i + 1:x}").status_code for i in range(5)]
+    assert codes == [401, 401, 401, 429, 429]
+    assert login(c, "op-t1", OPERATOR_PW, addr="2001:db8:1:3::1").status_code == 200  # another /64
