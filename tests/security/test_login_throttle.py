@@ -283,3 +283,56 @@ def test_an_ipv6_client_is_counted_by_its_64(srt: Runtime) -> None:
     codes = [login(c, f"v6-{i}", "guess-guess-guess", addr=f"2001:db8:1:2::{i + 1:x}").status_code for i in range(5)]
     assert codes == [401, 401, 401, 429, 429]
     assert login(c, "op-t1", OPERATOR_PW, addr="2001:db8:1:3::1").status_code == 200  # another /64
+
+
+def test_several_gunicorn_workers_count_the_same_attempts(srt: Runtime, config_file: Path) -> None:
+    """Each worker process with its own count would grant the allowance once per worker."""
+    import json
+    import shutil
+    import socket
+    import urllib.error
+    import urllib.request
+
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
+    if gunicorn is None:
+        pytest.skip("gunicorn (the server extra) is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([gunicorn, "-w", "3", "-b", f"127.0.0.1:{port}", "hub.wsgi:app"], cwd=ROOT,
+                            env={**os.environ, "HUB_CONFIG": str(config_file)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+    def post(password: str) -> tuple[int, dict[str, str]]:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/auth/login", method="POST",
+                                     data=json.dumps({"name": "op-t1", "password": password}).encode(),
+                                     headers={"Content-Type": "application/json", "Connection": "close"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers)
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+                time.sleep(0.2)
+        answers = [post(f"worker-guess-{i}") for i in range(30)]
+        codes = [code for code, _ in answers]
+        limit = srt.settings.login_max_failures
+        assert codes == [401] * limit + [429] * (30 - limit), codes
+        assert all(int(h["Retry-After"]) > 0 for code, h in answers if code == 429)
+        assert post(OPERATOR_PW)[0] == 429
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.stderr.close()
