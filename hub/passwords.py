@@ -31,8 +31,8 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 MIN_LENGTH = 12
 MAX_LENGTH = 1024  # scrypt would hash a megabyte too; a login form has no business sending one
-# zxcvbn's score, 0–4: 3 is "safely unguessable" (about 10^10 guesses), what a hash stolen with
-# the database should withstand. zxcvbn rates at most its first 72 characters (its own bound).
+# zxcvbn's score, 0–4: 3 is "safely unguessable" (at least 10^8 guesses): a slow hash stolen
+# with the database should hold that long. zxcvbn rates at most its first 72 characters (its own bound).
 MIN_SCORE = 3
 ZXCVBN_MAX = 72
 # zxcvbn keeps the user inputs of a call in a module-level dictionary: one call at a time.

@@ -9,9 +9,9 @@ from flask_smorest import abort
 
 from hub import accounts, audit
 from hub.api.common import HubBlueprint, actor, fail, runtime
-from hub.login_throttle import LoginThrottle, Throttled, ThrottleUnavailable
 from hub.api.account_schemas import LoginSchema, MeSchema, PasswordChangeSchema
 from hub.authenticate import SESSION_KEY
+from hub.login_throttle import LoginThrottle, Throttled, ThrottleUnavailable
 from hub.passwords import verify_password
 
 blp = HubBlueprint("auth", __name__, url_prefix="/api/auth",
