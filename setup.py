@@ -23,6 +23,7 @@ setup(
         "PyYAML>=6",
         "click>=8.1",
         "vietnam-provinces>=2025.10.1",
+        "zxcvbn>=4.4",  # the password policy's strength estimate and common-password lists
         "swagger-ui-bundle>=1.1,<2",  # Swagger UI served locally: works without Internet
     ],
     extras_require={

@@ -86,11 +86,12 @@ def check_areas(session: Session, codes: Iterable[str], within: tuple[str, ...] 
     return sorted(found)
 
 
-def _secret_ok(password: str | None, name: str, field: str = "password") -> str:
+def _secret_ok(password: str | None, name: str, field: str = "password", *, user_inputs: Iterable[str] = (),
+               current_hash: str | None = None) -> str:
     if not isinstance(password, str):
         raise AccountError(field, "must be a string")
     try:
-        check_new_password(password, name)
+        check_new_password(password, name, user_inputs=user_inputs, current_hash=current_hash)
     except PasswordError as exc:
         raise AccountError(field, str(exc)) from None
     return password
@@ -139,7 +140,7 @@ def create_user(session: Session, by: Actor, name: str, roles: Iterable[str], ar
         if password is None:
             password = generated = generate_password()
         else:
-            _secret_ok(password, name)
+            _secret_ok(password, name, user_inputs=(full_name,))
     now = utcnow()
     user = User(name=name, full_name=full_name, roles=roles, disabled=False, created_at=now, created_by=by.name,
                 password_hash=hash_password(password) if login else None, password_changed_at=now if login else None,
@@ -198,14 +199,14 @@ def delete_user(session: Session, by: Actor, user: User) -> None:
 
 
 def set_password(session: Session, by: Actor, user: User, password: str | None = None,
-                 keep_sid: str | None = None) -> str | None:
+                 keep_sid: str | None = None, field: str = "password") -> str | None:
     """Set (or generate, when None) a new password and end the user's other sessions; returns
-    the generated password."""
+    the generated password. `field`: the input a refused password is named by."""
     generated = None
     if password is None:
         password = generated = generate_password()
     else:
-        _secret_ok(password, user.name)
+        _secret_ok(password, user.name, field, user_inputs=(user.full_name,), current_hash=user.password_hash)
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
     end_sessions(session, user.id, keep_sid=keep_sid)

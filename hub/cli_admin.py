@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from redis.exceptions import RedisError
 
 from hub.cli_common import Failure, checked_runtime, cli_actor
 from hub.permissions import ADMINISTRATOR, ROLES
@@ -144,6 +145,23 @@ def disable(name: str) -> None:
     with rt.db.session() as s:
         _account_call(accounts.update_user, s, cli_actor(), _user(s, name), disabled=True)
     click.echo(f"user {name} disabled")
+
+
+@users.command("unlock")
+@click.argument("name")
+def unlock(name: str) -> None:
+    """Lift the lock that too many failed sign-ins put on NAME."""
+    from hub.login_throttle import LoginThrottle, lift_lockout
+
+    rt = checked_runtime()
+    try:
+        with rt.db.session() as s:
+            user = _user(s, name)
+            before = lift_lockout(s, LoginThrottle(rt.redis, rt.settings), cli_actor(), name, user.area_codes)
+    except RedisError as exc:
+        raise Failure(f"Redis at {rt.settings.redis_url} does not answer: {exc}") from None
+    click.echo(f"user {name} unlocked" if before["locked"] else
+               f"user {name} was not locked ({before['failures']} failed sign-ins forgotten)")
 
 
 @users.command("enable")
@@ -308,7 +326,9 @@ def credentials(out_dir: Path, vendor: str, prefix: str | None, hub_user: str, r
     click.echo(f"{len(accounts) - 1} device accounts and hub user {hub_user} in {out_dir} (hashed with {used}):\n"
                f"  {out_dir / 'passwd'}  → password_file\n  {out_dir / 'acl'}  → acl_file\n"
                f"  {out_dir / 'credentials.csv'}  passwords in clear (mode 0600): provision the devices, set "
-               f"HUB_MQTT_PASSWORD, then keep it offline")
+               f"HUB_MQTT_PASSWORD, then keep it offline\n"
+               f"Devices connect to the TLS listener, where their client id is their user name "
+               f"(use_username_as_clientid); the hub's processes to their own listener (deploy/mosquitto/production.conf)")
 
 
 def register(cli: click.Group) -> None:

@@ -14,6 +14,9 @@ from typing import Any
 import yaml
 
 _ENV_REF = re.compile(r"^\$\{([A-Z0-9_]+)\}$")
+# integer settings and their least sensible value
+INT_AT_LEAST = {"login_max_failures": 1, "login_lockout_s": 1, "login_window_s": 1, "login_address_max_failures": 1,
+                "login_audit_failures": 0, "login_audit_period_s": 1, "trusted_proxies": 0}
 
 
 class ConfigError(ValueError):
@@ -51,6 +54,20 @@ class Settings:
     state_dir: str = "var"
     cookie_secure: bool = False  # set true behind TLS: the browser then sends the cookie over https only
     session_lifetime_s: int = 8 * 3600  # a working day; a console login ends after it
+    # Sign-in throttling (hub.login_throttle): an account is locked for login_lockout_s after
+    # login_max_failures consecutive failures (an administrator lifts it sooner); an address
+    # is refused for the rest of a login_window_s window after login_address_max_failures.
+    login_max_failures: int = 10
+    login_lockout_s: int = 900
+    login_window_s: int = 900
+    login_address_max_failures: int = 50
+    # The first login_audit_failures failed sign-ins of each login_audit_period_s are audited one
+    # by one; further ones are counted into one summary entry per period.
+    login_audit_failures: int = 20
+    login_audit_period_s: int = 300
+    # Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client's
+    # address (0: none, the address is the connection's). Behind nginx on the same host: 1.
+    trusted_proxies: int = 0
     source: str = "defaults"
 
     def plugin_config(self, name: str) -> dict[str, Any]:
@@ -89,7 +106,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
                  "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
                  "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
-                 "state_dir", "cookie_secure", "session_lifetime_s"}
+                 "state_dir", "cookie_secure", "session_lifetime_s", *INT_AT_LEAST}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown keys: {', '.join(unknown)}")
@@ -111,6 +128,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s.cookie_secure = env["HUB_COOKIE_SECURE"].strip().lower() in ("1", "true", "yes", "on")
     if not isinstance(s.cookie_secure, bool):
         raise ConfigError(f"{s.source}: cookie_secure must be true or false")
+    for key, least in INT_AT_LEAST.items():
+        value = getattr(s, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{s.source}: {key} must be a whole number of at least {least}, not {value!r}")
     if s.secret_key is not None and len(str(s.secret_key)) < 32:
         where = "HUB_SECRET_KEY" if env.get("HUB_SECRET_KEY") else f"{s.source}: secret_key"
         raise ConfigError(f"{where} must be at least 32 characters (generate one with "

@@ -50,6 +50,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "users.Users": {"GET": ADMINISTRATORS, "POST": ADMINISTRATORS},
     "users.UserByName": {"GET": ADMINISTRATORS, "PATCH": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
     "users.UserPassword": {"POST": ADMINISTRATORS},
+    "users.UserLockout": {"GET": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
     "users.Tokens": {"GET": ADMINISTRATORS, "POST": ADMINISTRATORS},
     "users.TokenById": {"GET": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
     "audit.AuditLog": {"GET": AUDIT_READERS},

@@ -144,7 +144,7 @@ def test_changing_my_password_ends_my_other_sessions(app_rt: Runtime) -> None:
     assert_error(laptop.post("/api/auth/password", json={"current_password": "wrong-wrong-wrong", "new_password": new},
                              headers={"X-CSRF-Token": csrf}), 422, "json", "current_password")
     assert_error(laptop.post("/api/auth/password", json={"current_password": pw, "new_password": "short"},
-                             headers={"X-CSRF-Token": csrf}), 422, "json", "password", "at least 12")
+                             headers={"X-CSRF-Token": csrf}), 422, "json", "new_password", "at least 12")
     r = laptop.post("/api/auth/password", json={"current_password": pw, "new_password": new},
                     headers={"X-CSRF-Token": csrf})
     assert r.status_code == 204, r.get_json()

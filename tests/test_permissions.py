@@ -50,6 +50,7 @@ EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
     ("users.UserByName", "PATCH"): ADMIN,
     ("users.UserByName", "DELETE"): ADMIN,
     ("users.UserPassword", "POST"): ADMIN,
+    ("users.UserLockout", "DELETE"): ADMIN,
     ("users.Tokens", "POST"): ADMIN,
     ("users.TokenById", "DELETE"): ADMIN,
 }
@@ -156,6 +157,7 @@ CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("users.UserByName", "PATCH"): lambda w, a: ("PATCH", f"/api/users/{w.user(a)}", {"full_name": "Cán bộ xã"}),
     ("users.UserByName", "DELETE"): lambda w, a: ("DELETE", f"/api/users/{w.user(a)}", None),
     ("users.UserPassword", "POST"): lambda w, a: ("POST", f"/api/users/{w.user(a)}/password", {}),
+    ("users.UserLockout", "DELETE"): lambda w, a: ("DELETE", f"/api/users/{w.user(a)}/lockout", None),
     ("users.Tokens", "POST"): lambda w, a: ("POST", "/api/tokens", {"user": w.user(a), "name": "ci"}),
     ("users.TokenById", "DELETE"): lambda w, a: ("DELETE", f"/api/tokens/{w.token(a)}", None),
 }

@@ -134,6 +134,10 @@ def create_app(rt: Runtime | None = None,
     runtime = rt or get_runtime()
     app.extensions[RUNTIME_KEY] = runtime
     settings = runtime.settings
+    if settings.trusted_proxies:  # the client's address, which sign-in throttling counts by
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.secret_key = session_secret(settings)
     authenticate = authenticator or AccountsAuthenticator(runtime, app.secret_key)
     app.config.update(

@@ -5,11 +5,13 @@ from typing import Any
 
 import flask
 from flask.views import MethodView
+from flask_smorest import abort
 
 from hub import accounts, audit
 from hub.api.common import HubBlueprint, actor, fail, runtime
 from hub.api.account_schemas import LoginSchema, MeSchema, PasswordChangeSchema
 from hub.authenticate import SESSION_KEY
+from hub.login_throttle import LoginThrottle, Throttled, ThrottleUnavailable
 from hub.passwords import verify_password
 
 blp = HubBlueprint("auth", __name__, url_prefix="/api/auth",
@@ -32,26 +34,60 @@ def _me(user_dict: dict[str, Any], sid: str | None) -> dict[str, Any]:
             "areas": sorted(who.areas) if who and who.areas is not None else user_dict["areas"]}
 
 
+def _throttle() -> LoginThrottle:
+    rt = runtime()
+    return LoginThrottle(rt.redis, rt.settings)
+
+
+def _admit(throttle: LoginThrottle, name: str, remote: str | None, field: str) -> Any:
+    """The attempt, or 429 with Retry-After (before any password is hashed), or 503."""
+    try:
+        return throttle.admit(name, remote)
+    except Throttled as exc:
+        throttle.count("refused", name, remote)
+        throttle.flush_summaries(runtime().db.session)
+        abort(429, message=exc.message, errors={"json": {field: [exc.message]}},
+              headers={"Retry-After": str(exc.retry_after)})
+    except ThrottleUnavailable as exc:
+        fail(503, str(exc))
+
+
 @blp.route("/login")
 class Login(MethodView):
     @blp.arguments(LoginSchema)
     @blp.response(200, MeSchema)
-    @blp.fails(401)
+    @blp.fails(401, 429, 503)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Sign in
 
         Đăng nhập. Sets the session cookie (HttpOnly, SameSite=Lax, Secure when configured) and
-        answers the CSRF token to send as `X-CSRF-Token` with every unsafe request. Every attempt is
-        in the audit log; a failure answers 401 without saying whether the name exists.
+        answers the CSRF token to send as `X-CSRF-Token` with every unsafe request. A failure
+        answers 401 without saying whether the name exists. Too many failures lock the account
+        for a while (an administrator can lift it) and refuse the address: 429 with Retry-After,
+        the password unchecked. Successes are in the audit log, failures up to a number per period
+        and beyond it counted in one summary entry per period.
         """
         rt = runtime()
         remote = flask.request.remote_addr
+        throttle = _throttle()
+        attempt = _admit(throttle, data["name"], remote, "name")
+        throttle.flush_summaries(rt.db.session)
         with rt.db.session() as s:
             user, reason = accounts.check_login(s, data["name"], data["password"])
             if reason != "ok":
-                audit.record(s, "anonymous", "login.failure", "user", data["name"],
-                             {"reason": reason, "remote_addr": remote}, areas=user.area_codes if user else (),
-                             via="session")
+                areas = user.area_codes if user else ()
+                locked = throttle.failed(attempt)
+                if throttle.audit_this_failure():
+                    audit.record(s, "anonymous", "login.failure", "user", data["name"],
+                                 {"reason": reason, "remote_addr": remote}, areas=areas, via="session")
+                else:
+                    throttle.count("failures", data["name"], remote)
+                if locked and user is not None:  # a name that is no account: its failures are in the log already
+                    audit.record(s, "anonymous", "user.lockout", "user", data["name"],
+                                 {"failures": rt.settings.login_max_failures, "lockout_s": rt.settings.login_lockout_s,
+                                  "remote_addr": remote}, areas=areas, via="session")
+            else:
+                throttle.succeeded(attempt)
         if reason != "ok":  # the failure was committed above, though the request fails
             fail(401, LOGIN_FAILED, field="password")
         with rt.db.session() as s:
@@ -107,7 +143,7 @@ class Me(MethodView):
 class Password(MethodView):
     @blp.arguments(PasswordChangeSchema)
     @blp.response(204)
-    @blp.fails(401, 422)
+    @blp.fails(401, 422, 429)
     def post(self, data: dict[str, Any]) -> None:
         """Change my password
 
@@ -118,11 +154,15 @@ class Password(MethodView):
         if sid is None:
             fail(400, "a password is changed from a console session, not with an API token",
                  field="Authorization", location="headers")
+        throttle = _throttle()
+        attempt = _admit(throttle, who.name, flask.request.remote_addr, "current_password")
         with runtime().db.session() as s:
             user = accounts.get_user(s, who.name)
             if user is None or not verify_password(data["current_password"], user.password_hash):
+                throttle.failed(attempt)  # a stolen session must not guess the password unthrottled either
                 fail(422, "the current password is wrong", field="current_password")
-            accounts.set_password(s, who, user, data["new_password"], keep_sid=sid)
+            throttle.succeeded(attempt)
+            accounts.set_password(s, who, user, data["new_password"], keep_sid=sid, field="new_password")
 
 
 __all__ = ["blp"]

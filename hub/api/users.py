@@ -15,6 +15,7 @@ from hub.api.account_schemas import (PasswordOutSchema, PasswordResetSchema, Tok
                                      TokenOutSchema, UserCreatedSchema, UserCreateSchema, UserOutSchema,
                                      UserUpdateSchema)
 from hub.api.common import HubBlueprint, QueryArgs, actor, fail, not_found, page_of, runtime, scope
+from hub.login_throttle import LoginThrottle, lift_lockout
 from hub.models import ApiToken, User
 from hub.permissions import ROLES
 
@@ -141,6 +142,39 @@ class UserPassword(MethodView):
         """
         with runtime().db.session() as s:
             return {"password": accounts.set_password(s, actor(), _visible_user(s, name), data.get("password"))}
+
+
+class LockoutSchema(ma.Schema):
+    locked = ma.fields.Bool(required=True)
+    retry_after = ma.fields.Int(allow_none=True, metadata={"description": "Seconds until the lock ends by itself"})
+    failures = ma.fields.Int(required=True, metadata={"description": "Consecutive failed sign-ins counted"})
+
+
+@blp.route("/users/<string:name>/lockout")
+class UserLockout(MethodView):
+    @blp.response(200, LockoutSchema)
+    @blp.fails(404)
+    def get(self, name: str) -> dict[str, Any]:
+        """Show an account's sign-in lock
+
+        Whether too many failed sign-ins locked the account, and for how long yet.
+        """
+        with runtime().db.session() as s:
+            _visible_user(s, name)
+        return LoginThrottle(runtime().redis, runtime().settings).lockout(name)
+
+    @blp.response(200, LockoutSchema)
+    @blp.fails(404)
+    def delete(self, name: str) -> dict[str, Any]:
+        """Lift an account's sign-in lock
+
+        Mở khoá: the account may sign in again at once and its failed sign-ins are forgotten.
+        Audited. Answers the lock as it was.
+        """
+        with runtime().db.session() as s:
+            user = _visible_user(s, name)
+            return lift_lockout(s, LoginThrottle(runtime().redis, runtime().settings), actor(), name,
+                                user.area_codes)
 
 
 @blp.route("/tokens")
