@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.models import Area
@@ -90,7 +90,8 @@ def planned_moves(session: Session, rows: Iterable[AreaRow]) -> list[Move]:
         below = select(Area.code).where(Area.path.startswith(area.path, autoescape=True))
         names = tuple(session.scalars(select(User.name).join(UserArea, UserArea.user_id == User.id)
                                       .where(UserArea.area_code.in_(below)).distinct().order_by(User.name)))
-        devices = len(session.scalars(select(Device.id).where(Device.area_code.in_(below))).all())
+        devices = session.scalar(select(func.count()).select_from(Device)
+                                 .where(Device.area_code.in_(below))) or 0
         moves.append(Move(area.code, area.name, area.type, area.parent_code, row.parent_code, names, devices))
     return moves
 

@@ -24,16 +24,18 @@ class _Hub(click.Group):
     """The `hub` group: every argument of every command is checked for text here, once."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        from hub.text import SURROGATE_MESSAGE, find_surrogate
+        from hub.text import find_surrogate
 
         # Bytes that are not UTF-8 in argv reach Python as lone surrogates (surrogateescape);
         # stored, they break every listing that holds them.
         for i, arg in enumerate(args, 1):
             if find_surrogate(arg) is not None:
-                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
-                    if all(0xDC80 <= ord(c) <= 0xDCFF for c in arg if 0xD800 <= ord(c) <= 0xDFFF) \
-                    else arg.encode("utf-8", "backslashreplace").decode("ascii")
-                raise Failure(f"argument {i} ({shown}) is not valid UTF-8 text: {SURROGATE_MESSAGE}")
+                try:  # the bytes as given, e.g. Nguy\xe1n
+                    shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                except UnicodeEncodeError:
+                    shown = arg.encode("utf-8", "backslashreplace").decode("ascii")
+                raise Failure(f"argument {i} ({shown}) is not valid UTF-8 text: check the terminal's or the "
+                              f"script's encoding")
         return super().parse_args(ctx, args)
 
 

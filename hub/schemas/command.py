@@ -6,7 +6,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from hub.capabilities import PRIORITIES, VERBS
-from hub.schemas.fields import Instant, LedText
+from hub.schemas.fields import Instant, LedText, TextSchema
 from hub.schemas.target import TargetSchema
 
 _STREAM_URL = validate.Regexp(r"^(https?|rtsp|rtmp|icecast|srt)://\S+$",
@@ -75,7 +75,7 @@ VERB_PARAMS: dict[str, type[Schema]] = {
 NEEDS_CONTENT = {"play"}
 
 
-class CommandSchema(Schema):
+class CommandSchema(TextSchema):
     id = fields.Str(dump_only=True)
     verb = fields.Str(required=True, validate=validate.OneOf(VERBS))
     params = fields.Dict(keys=fields.Str(), load_default=dict,

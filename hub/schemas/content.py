@@ -6,7 +6,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from hub.capabilities import PRIORITIES
-from hub.schemas.fields import Instant
+from hub.schemas.fields import Instant, TextSchema
 from hub.text import led_text_problem, nfc
 
 CONTENT_KINDS = ("audio_file", "tts_text", "stream", "led_text", "led_image")
@@ -36,7 +36,7 @@ class OriginSchema(Schema):
     external_id = fields.Str(validate=validate.Length(max=500))
 
 
-class ContentSchema(Schema):
+class ContentSchema(TextSchema):
     id = fields.Str(dump_only=True)
     title = fields.Str(required=True, validate=validate.Length(min=1, max=300))
     kind = fields.Str(required=True, validate=validate.OneOf(CONTENT_KINDS))

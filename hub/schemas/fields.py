@@ -1,12 +1,13 @@
-"""Fields shared by the exchange schemas: bounded instants and LED text (rules in hub.text)."""
+"""What the exchange schemas share: a base that refuses lone surrogates anywhere in the input,
+bounded instants and LED text (the rules are hub.text's)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, pre_load
 
-from hub.text import led_text_problem, nfc
+from hub.text import SURROGATE_MESSAGE, led_text_problem, nfc, surrogate_path
 
 # No instant this hub deals in (a command, a bulletin's validity, an audit entry) lies outside
 # these; a date beyond them is a typo or a probe, and near year 1 or 9999 converting it to UTC or
@@ -43,3 +44,17 @@ class LedText(fields.Str):
         if problem:
             raise ValidationError(problem)
         return nfc(text)
+
+
+class TextSchema(Schema):
+    """Base of the exchange schemas: a lone surrogate anywhere in what is loaded — a key or a value,
+    nested or not — is refused naming its path. The API refuses it earlier for every request
+    body; this covers the other doors (device and area files, the command line, device status
+    that plugins load)."""
+
+    @pre_load
+    def _no_lone_surrogates(self, data: Any, **_: Any) -> Any:
+        where = surrogate_path(data)
+        if where is not None:
+            raise ValidationError(SURROGATE_MESSAGE, field_name=where or "_schema")
+        return data
