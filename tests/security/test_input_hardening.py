@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.auth import LOCAL_ADMIN
-from hub.models import Command, Content
+from hub.models import Area, Command, Content, Device
 from hub.runtime import Runtime
 from tests.security.conftest import FAR, OWN, VENDOR, Probe, hub_cli, one_line_error, probe, stored
 
@@ -81,15 +81,30 @@ def test_a_lone_surrogate_is_refused_in_every_kind_of_write_and_lists_keep_answe
         assert admin.send("GET", url).status_code == 200, url
 
 
-def test_the_command_line_refuses_arguments_that_are_not_text(cli_ready: Path) -> None:
-    """Bytes that are not UTF-8 reach Python's argv as lone surrogates; stored, they broke
-    `hub users list` for everyone after."""
+def test_the_command_line_refuses_arguments_and_files_that_are_not_text(cli_ready: Path, tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 reach Python's argv as lone surrogates, and YAML's "\\ud800"
+    escape makes one too; stored, they broke `hub users list` (and every API list) after."""
     r = hub_cli(cli_ready, "users", "add", "op-x", "--role", "viewer", "--area", OWN, "--no-login",
                 "--full-name", b"Nguy\xe1n \xff")
     assert "not valid UTF-8" in one_line_error(r)
     r = hub_cli(cli_ready, "users", "list", "--json")
     assert r.returncode == 0, r.stderr
     assert "op-x" not in r.stdout
+    for what, text in (("devices", f'- {{id: spk-y, vendor: {VENDOR}, kind: speaker, area_code: "{OWN}", '
+                                   f'address: a-y, name: "Loa \\ud800"}}\n'),
+                       ("areas", f'- {{code: {OWN}-T2, name: "Thôn \\udfff", type: village, parent_code: "{OWN}"}}\n')):
+        path = tmp_path / f"{what}.yaml"
+        path.write_text(text, encoding="utf-8")
+        assert "name: holds an unpaired surrogate" in one_line_error(hub_cli(cli_ready, "import", what, str(path)))
+    from hub.config import load_settings
+    from hub.db import Database
+
+    db = Database(load_settings({"HUB_CONFIG": str(cli_ready)}).database_url)
+    try:
+        with db.session() as s:
+            assert s.get(Device, "spk-y") is None and s.get(Area, f"{OWN}-T2") is None
+    finally:
+        db.dispose()
 
 
 # -- 2. dates out of range ------------------------------------------------------------------------
