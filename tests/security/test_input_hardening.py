@@ -267,3 +267,15 @@ def test_refusals_do_not_reveal_devices_or_accounts_of_other_areas(province: Run
     with rt.db.session() as s:
         assert s.get(Command, sub.command.id).cancelled_at is None
         assert s.scalars(select(Content)).all() == []
+
+
+def test_a_default_ttl_beyond_the_maximum_is_a_configuration_error(tmp_path: Path) -> None:
+    """Else every command sent without an expires_at would be refused."""
+    from hub.config import ConfigError, load_settings
+
+    path = tmp_path / "hub.yaml"
+    path.write_text("default_ttl_s: 172800\nmax_command_ttl_s: 86400\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="default_ttl_s"):
+        load_settings({"HUB_CONFIG": str(path)})
+    path.write_text("default_ttl_s: 600\n", encoding="utf-8")
+    assert load_settings({"HUB_CONFIG": str(path)}).max_command_ttl_s == 86400
