@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.models import Area
@@ -46,6 +47,53 @@ def official_rows(province_codes: Iterable[str] | None = None) -> list[AreaRow]:
     if wanted and not rows:
         raise AreaError(f"no province with code {', '.join(sorted(wanted))} in the official list")
     return rows
+
+
+@lru_cache(maxsize=1)
+def official_codes() -> frozenset[str]:
+    """Every code of the official list (provinces and communes), as `official_rows` writes them."""
+    return frozenset(r.code for r in official_rows())
+
+
+@dataclass(frozen=True)
+class Move:
+    """An area already stored that an import would put under another parent."""
+    code: str
+    name: str
+    type: str
+    old_parent: str | None
+    new_parent: str | None
+    accounts: tuple[str, ...]  # accounts holding this area or one below it: their reach moves too
+    devices: int
+
+    def __str__(self) -> str:
+        who = f"; accounts {', '.join(self.accounts)}" if self.accounts else ""
+        return (f"{self.code} ({self.name}, {self.type}) from {self.old_parent or 'the top'} to "
+                f"{self.new_parent or 'the top'}, with {self.devices} devices{who}")
+
+
+def planned_moves(session: Session, rows: Iterable[AreaRow]) -> list[Move]:
+    """Areas already stored whose parent `rows` would change, with who and what moves along.
+
+    An import that moves an area moves its subtree, its devices and the reach of every account
+    holding it: an area someone made with an official code of another province would carry its
+    operator there. The official import therefore asks before moving (hub import areas
+    --official --move-existing)."""
+    from hub.models import Device, User, UserArea
+
+    wanted = {r.code: r for r in rows}
+    moves = []
+    for area in session.scalars(select(Area).where(Area.code.in_(list(wanted))).order_by(Area.path)):
+        row = wanted[area.code]
+        if area.parent_code == row.parent_code:
+            continue
+        below = select(Area.code).where(Area.path.startswith(area.path, autoescape=True))
+        names = tuple(session.scalars(select(User.name).join(UserArea, UserArea.user_id == User.id)
+                                      .where(UserArea.area_code.in_(below)).distinct().order_by(User.name)))
+        devices = session.scalar(select(func.count()).select_from(Device)
+                                 .where(Device.area_code.in_(below))) or 0
+        moves.append(Move(area.code, area.name, area.type, area.parent_code, row.parent_code, names, devices))
+    return moves
 
 
 def import_areas(session: Session, rows: Iterable[AreaRow]) -> int:

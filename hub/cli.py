@@ -20,7 +20,26 @@ from hub.cli_common import Failure, checked_runtime as _checked_runtime, cli_act
 __all__ = ["Failure", "cli", "main"]
 
 
-@click.group()
+class _Hub(click.Group):
+    """The `hub` group: every argument of every command is checked for text here, once."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from hub.text import find_surrogate
+
+        # Bytes that are not UTF-8 in argv reach Python as lone surrogates (surrogateescape);
+        # stored, they break every listing that holds them.
+        for i, arg in enumerate(args, 1):
+            if find_surrogate(arg) is not None:
+                try:  # the bytes as given, e.g. Nguy\xe1n
+                    shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                except UnicodeEncodeError:
+                    shown = arg.encode("utf-8", "backslashreplace").decode("ascii")
+                raise Failure(f"argument {i} ({shown}) is not valid UTF-8 text: check the terminal's or the "
+                              f"script's encoding")
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Hub)
 @click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
 def cli(verbose: bool) -> None:
     """Integration hub for the grassroots information system (hệ thống thông tin nguồn)."""
@@ -65,22 +84,42 @@ def import_() -> None:
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--official", is_flag=True, help="Load the official list from the vietnam-provinces package.")
 @click.option("--province", "provinces", multiple=True, help="With --official: only this province code.")
-def import_areas_cmd(file: Path | None, official: bool, provinces: tuple[str, ...]) -> None:
+@click.option("--move-existing", is_flag=True, help="With --official: also move areas already stored under "
+              "another parent (their subtrees, devices and the accounts holding them go along). Without it, "
+              "the import lists them and stops.")
+def import_areas_cmd(file: Path | None, official: bool, provinces: tuple[str, ...], move_existing: bool) -> None:
     """Import areas from FILE (CSV/YAML: code,name,type,parent_code) or the official list."""
     from hub import audit
-    from hub.areas import AreaError, import_areas, official_rows
+    from hub.areas import AreaError, import_areas, official_rows, planned_moves
     from hub.registry import RegistryError, import_area_file
 
     if bool(file) == official:
         raise Failure("give either a FILE or --official")
+    if move_existing and not official:
+        raise Failure("--move-existing goes with --official")
     rt = _checked_runtime()
+    moves = []
     try:
         with rt.db.session() as s:
-            n = import_areas(s, official_rows(provinces or None)) if official else import_area_file(s, file)
+            if official:
+                rows = official_rows(provinces or None)
+                moves = planned_moves(s, rows)
+                if moves and not move_existing:
+                    for m in moves:
+                        click.echo(f"would move {m}")
+                    raise Failure(f"{len(moves)} areas already stored lie under another parent in the official "
+                                  f"list (listed above; nothing imported): check them, then rerun with "
+                                  f"--move-existing to move them")
+                n = import_areas(s, rows)
+            else:
+                n = import_area_file(s, file)
             audit.record(s, cli_actor(), "areas.import", "area", None,
-                         {"rows": n, "source": "official" if official else str(file), "provinces": list(provinces)})
+                         {"rows": n, "source": "official" if official else str(file), "provinces": list(provinces),
+                          **({"moved": [m.code for m in moves]} if moves else {})})
     except (AreaError, RegistryError) as exc:
         raise Failure(str(exc)) from None
+    for m in moves:
+        click.echo(f"moved {m}")
     click.echo(f"imported {n} areas")
 
 
@@ -149,7 +188,10 @@ def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tu
                 begins = max(begins, datetime.fromisoformat(start_at))
             except (TypeError, ValueError):
                 pass  # reported by the schema below
-        raw["expires_at"] = (begins + timedelta(seconds=expires_in)).isoformat()
+        try:
+            raw["expires_at"] = (begins + timedelta(seconds=expires_in)).isoformat()
+        except (OverflowError, ValueError):  # 1e12 runs past year 9999; nan is no duration
+            raise Failure(f"--expires-in {expires_in:g}: not a number of seconds a command can wait") from None
     if idempotency_key:
         raw["idempotency_key"] = idempotency_key
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,10 @@ def _password_from_stdin(enabled: bool) -> str | None:
         password = password[:-1]
     if not password:
         raise Failure("--password-stdin: nothing on standard input")
+    from hub.text import SURROGATE_MESSAGE, find_surrogate
+
+    if find_surrogate(password) is not None:  # undecodable bytes on stdin (surrogateescape)
+        raise Failure(f"--password-stdin: {SURROGATE_MESSAGE}")
     return password
 
 
@@ -254,6 +258,14 @@ def _when(value: str | None, option: str) -> datetime | None:
         raise Failure(f"{option} {value!r}: not an ISO-8601 date or time") from None
     if dt.tzinfo is None:
         raise Failure(f"{option} {value!r}: give a UTC offset (e.g. +07:00 or Z)")
+    from hub.schemas.fields import EARLIEST, LATEST
+
+    try:
+        dt = dt.astimezone(timezone.utc)
+    except OverflowError:
+        dt = LATEST  # reported just below
+    if not EARLIEST <= dt < LATEST:
+        raise Failure(f"{option} {value!r}: must lie between {EARLIEST.date()} and {LATEST.date()} (UTC)")
     return dt
 
 

@@ -46,7 +46,10 @@ class Settings:
     # The scheduler looks at the database at least this often even when nothing wakes it (a
     # submit publishes a wake-up on Redis; this covers a lost one).
     scheduler_poll_s: float = 5.0
-    schedule_horizon_days: int = 366  # a start_at further ahead is refused as a likely typo
+    schedule_horizon_days: int = 366  # a start_at (or a bulletin's valid_from/valid_until) further ahead is refused
+    # A command's expires_at may lie at most this long after it starts: past that a bulletin is stale
+    # (an operator sends it again), and a command that never expires is refused (one day).
+    max_command_ttl_s: int = 86400
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Signs the console's session cookies. From HUB_SECRET_KEY or `secret_key: ${…}`; when
     # absent, one is generated once into <state_dir>/secret_key (see hub.secret_key).
@@ -106,6 +109,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
                  "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
                  "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
+                 "max_command_ttl_s",
                  "state_dir", "cookie_secure", "session_lifetime_s", *INT_AT_LEAST}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -132,6 +136,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         value = getattr(s, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(f"{s.source}: {key} must be a whole number of at least {least}, not {value!r}")
+    if s.default_ttl_s > s.max_command_ttl_s:  # else every command without an expires_at is refused
+        raise ConfigError(f"{s.source}: default_ttl_s ({s.default_ttl_s}) exceeds max_command_ttl_s "
+                          f"({s.max_command_ttl_s})")
     if s.secret_key is not None and len(str(s.secret_key)) < 32:
         where = "HUB_SECRET_KEY" if env.get("HUB_SECRET_KEY") else f"{s.source}: secret_key"
         raise ConfigError(f"{where} must be at least 32 characters (generate one with "

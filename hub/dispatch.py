@@ -118,6 +118,10 @@ def _times(rt: Runtime, data: dict[str, Any], now: datetime) -> tuple[datetime |
         raise DispatchError("expires_at", "lies in the past")
     if start_at is not None and expires_at <= start_at:
         raise DispatchError("expires_at", f"must be after start_at ({start_at.isoformat()})")
+    longest = timedelta(seconds=rt.settings.max_command_ttl_s)
+    if expires_at - begins > longest:
+        raise DispatchError("expires_at", f"lies more than {longest} after the command starts "
+                                          f"({begins.isoformat(timespec='seconds')}); see max_command_ttl_s")
     return start_at, expires_at, scheduled
 
 
@@ -218,7 +222,11 @@ def _check_scope(session: Session, actor: Actor, target: dict[str, Any], devices
     try:
         named = subtree_paths(session, target.get("areas") or [])
         actor.check_paths(session, [(f"area {code}", path) for code, path in named.items()])
-        actor.check_paths(session, [(f"device {d.id}", d.area.path) for d in devices])
+        # Only devices the target names are named back: one that an area or a group selects may lie
+        # in another's area, and its id is not the caller's to learn.
+        named_ids = set(target.get("devices") or ())
+        actor.check_paths(session, [(f"device {d.id}" if d.id in named_ids else "a device the target selects",
+                                     d.area.path) for d in devices])
     except Forbidden as exc:
         raise DispatchError("target", str(exc), status=403) from None
 

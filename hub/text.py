@@ -1,15 +1,100 @@
-"""Vietnamese text for devices: NFC on the way in, transliteration for boards that cannot show
+"""Text rules of the hub, written once here.
+
+Every text field: no unpaired surrogates (U+D800–U+DFFF). JSON's "\\ud800" escape and the command
+line's undecodable bytes (Python's surrogateescape) both produce them; stored, they make every
+answer that contains them fail to encode, for everyone. `find_surrogate` finds them.
+
+LED text (what a board shows): NFC-normalised, and refused (not stripped: an operator must see
+that the text they typed is not what a board can show, and a silently changed bulletin is worse
+than a refused one) when it holds a character of these Unicode categories:
+- Cc: C0 and C1 controls and DEL — ESC, NUL, CR, LF, TAB… (board protocols give them meanings);
+- Cf: format characters — bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069),
+  marks (U+200E, U+200F, U+061C), zero-width space/joiners (U+200B–U+200D, U+2060), BOM (U+FEFF),
+  soft hyphen: invisible on a board, and able to make it show text other than what was approved;
+- Zl, Zp: U+2028 and U+2029 (line and paragraph separators);
+- Cs: surrogates.
+Line breaks are therefore refused too: no LED verb of the hub has a line separator field, so a
+board gets one line of text (it scrolls). `led_text_problem` applies the rule; the command and
+content schemas refuse such text with 422 naming the field, and `for_board`, which every LED
+plugin calls before bytes go out, refuses it again for any other door.
+
+Vietnamese text for devices: NFC on the way in, transliteration for boards that cannot show
 diacritics ("Thông báo khẩn" → "Thong bao khan") rather than garbage."""
 from __future__ import annotations
 
+import re
 import unicodedata
+from typing import Any
 
 _NOT_DECOMPOSED = str.maketrans({"đ": "d", "Đ": "D"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+LED_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+SURROGATE_MESSAGE = "holds an unpaired surrogate (U+D800–U+DFFF), which is not text: send valid Unicode"
+
+
+class TextError(ValueError):
+    """Text a device must not receive; the message names the character and its position."""
+
+
+def find_surrogate(text: str) -> int | None:
+    """Index of the first unpaired surrogate in `text`, or None."""
+    m = _SURROGATE.search(text)
+    return None if m is None else m.start()
+
+
+def surrogate_path(node: Any, path: str = "") -> str | None:
+    """Dotted path (keys and list indexes) of the first string — key or value — in a parsed JSON
+    document that holds an unpaired surrogate; "" names the document itself; None when clean."""
+    stack: list[tuple[Any, str]] = [(node, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if find_surrogate(item) is not None:
+                return where
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                sub = f"{where}.{k}" if where else str(k)
+                if isinstance(k, str) and find_surrogate(k) is not None:
+                    return f"{where}.{_escaped(k)}" if where else _escaped(k)
+                stack.append((v, sub))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, f"{where}.{i}" if where else str(i)) for i, v in enumerate(item))
+    return None
+
+
+def _escaped(text: str) -> str:
+    """`text` with its surrogates written as \\udXXX, so that a message naming it can be encoded."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def describe_surrogate(text: str) -> str:
+    at = find_surrogate(text)
+    return (f"holds an unpaired surrogate (U+{ord(text[at]):04X} at character {at + 1}); "
+            f"send valid Unicode (UTF-8)") if at is not None else ""
 
 
 def nfc(text: str) -> str:
     """The composed form every device receives, whatever the operator's keyboard produced."""
     return unicodedata.normalize("NFC", text)
+
+
+def led_text_problem(text: str) -> str | None:
+    """Why `text` may not go to an LED board (the rule above), or None when it may."""
+    for i, ch in enumerate(nfc(text) if find_surrogate(text) is None else text, 1):
+        cat = unicodedata.category(ch)
+        if cat in LED_REFUSED_CATEGORIES:
+            name = unicodedata.name(ch, "control character" if cat == "Cc" else "unnamed character")
+            return (f"character {i} is U+{ord(ch):04X} ({name}): LED text may not hold control, "
+                    f"bidirectional-override, zero-width or line-break characters")
+    return None
+
+
+def led_text(text: str) -> str:
+    """NFC text for a board; TextError when the rule above refuses it."""
+    problem = led_text_problem(text)
+    if problem:
+        raise TextError(problem)
+    return nfc(text)
 
 
 def to_ascii(text: str) -> str:
@@ -20,5 +105,7 @@ def to_ascii(text: str) -> str:
 
 
 def for_board(text: str, unicode_ok: bool) -> str:
-    """What to send to a board: NFC text if it shows Unicode, else its ASCII transliteration."""
-    return nfc(text) if unicode_ok else to_ascii(text)
+    """What to send to a board: NFC text if it shows Unicode, else its ASCII transliteration.
+    TextError (a ValueError) for text the LED rule refuses, whatever the door it came by."""
+    shown = led_text(text)
+    return shown if unicode_ok else to_ascii(shown)

@@ -22,6 +22,7 @@ from hub.api.common import RUNTIME_KEY
 from hub.auth import Actor, Forbidden, Unauthenticated
 from hub.runtime import Runtime, get_runtime
 from hub.secret_key import session_secret
+from hub.text import SURROGATE_MESSAGE, surrogate_path
 
 log = logging.getLogger("hub.api")
 
@@ -84,6 +85,23 @@ def _check_body() -> flask.Response | None:
         return errors.field_error(400, f"{errors.INVALID_JSON}: {exc}", "_body")
     if _depth(doc) > MAX_JSON_DEPTH:
         return errors.field_error(400, f"request body is nested deeper than {MAX_JSON_DEPTH} levels", "_body")
+    # Every text field, in one place: a lone surrogate stored once makes every answer holding it
+    # fail to encode (a 500 for everyone who lists it), so none gets past here (hub.text).
+    where = surrogate_path(doc)
+    if where is not None:
+        return errors.field_error(422, f"{where or 'request body'}: {SURROGATE_MESSAGE}", where or "_body")
+    return None
+
+
+def _check_url_text() -> flask.Response | None:
+    """The query string and the path hold no unpaired surrogate either (422 naming the parameter)."""
+    req = flask.request
+    for location, values in (("query", list(req.args.items(multi=True))),
+                             ("path", list((req.view_args or {}).items()))):
+        for key, value in values:
+            where = surrogate_path({key: value})
+            if where is not None:
+                return errors.field_error(422, f"{where}: {SURROGATE_MESSAGE}", where, location)
     return None
 
 
@@ -182,7 +200,7 @@ def create_app(rt: Runtime | None = None,
         except Forbidden as exc:
             return errors.json_error(403, str(exc) or "forbidden")
         flask.g.actor = actor
-        return _check_permission(actor) or _check_body()
+        return _check_permission(actor) or _check_url_text() or _check_body()
 
     for module in (areas, devices, groups, contents, commands, plugins, health, auth, users, audit):
         api.register_blueprint(module.blp)

@@ -9,9 +9,10 @@ from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from hub.api.common import HubBlueprint, QueryArgs, audit, fail, in_scope, not_found, page_of, require, runtime, scope
+from hub.api.common import (HubBlueprint, QueryArgs, audit, fail, in_scope, not_found, page_of, path_allowed, require,
+                            runtime, scope, taken)
 from hub.api.schemas import AreaOutSchema
-from hub.areas import AreaError, AreaRow, import_areas
+from hub.areas import AreaError, AreaRow, import_areas, official_codes
 from hub.models import Area
 from hub.schemas.registry import AreaSchema
 
@@ -77,8 +78,9 @@ class Areas(MethodView):
         Thêm địa bàn. The parent must exist; a restricted caller may only add areas below its own.
         """
         with runtime().db.session() as s:
-            if s.get(Area, data["code"]) is not None:
-                fail(409, f"area {data['code']} already exists", field="code")
+            existing = s.get(Area, data["code"])
+            if existing is not None:
+                taken(s, "area", data["code"], path_allowed(existing.path, scope(s)), field="code")
             parent = data.get("parent_code")
             if parent is not None:
                 ppath = s.scalar(select(Area.path).where(Area.code == parent))
@@ -87,6 +89,12 @@ class Areas(MethodView):
                 require(s, [(f"area {data['code']}", f"{ppath}{data['code']}/")], "parent_code")
             elif scope(s) is not None:
                 fail(403, "only an unrestricted administrator may add a top-level area", field="parent_code")
+            if scope(s) is not None and data["code"] in official_codes():
+                # Such an area would be moved, with its subtree and the accounts holding it, by the
+                # next `hub import areas --official`: the official list is the import's alone.
+                fail(422, f"{data['code']} is an official administrative unit code (vietnam-provinces list); "
+                          f"only the official import adds those: give a village a code of its own, such as "
+                          f"{parent}-T1", field="code")
             try:
                 import_areas(s, [AreaRow(data["code"], data["name"], data["type"], parent)])
             except AreaError as exc:

@@ -11,6 +11,7 @@ from flask_smorest.pagination import PaginationParameters
 from hub import audit
 from hub.api.account_schemas import AuditOutSchema, VerdictSchema
 from hub.api.common import HubBlueprint, QueryArgs, area_path, fail, page_of, runtime, scope
+from hub.schemas.fields import Instant
 
 blp = HubBlueprint("audit", __name__, url_prefix="/api/audit",
                    description="Append-only, hash-chained record of sign-ins, commands and every change to "
@@ -23,8 +24,8 @@ class AuditQuery(QueryArgs):
     object_type = ma.fields.Str()
     object_id = ma.fields.Str()
     area = ma.fields.Str(metadata={"description": "Only entries that touched this area's subtree"})
-    since = ma.fields.AwareDateTime(metadata={"description": "From this instant (inclusive)"})
-    until = ma.fields.AwareDateTime(metadata={"description": "Before this instant"})
+    since = Instant(metadata={"description": "From this instant (inclusive)"})
+    until = Instant(metadata={"description": "Before this instant"})
 
 
 @blp.route("")

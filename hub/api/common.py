@@ -92,6 +92,14 @@ def path_allowed(path: str, paths: tuple[str, ...] | None) -> bool:
     return paths is None or any(path.startswith(p) for p in paths)
 
 
+def taken(session: Session, what: str, ident: str, visible: bool, field: str = "id") -> NoReturn:
+    """409 for an id already in use. A restricted caller colliding with something outside its
+    areas learns only that the id is taken: not what holds it, nor where."""
+    if visible or scope(session) is None:
+        fail(409, f"{what} {ident} already exists", field=field)
+    fail(409, f"{ident} is already in use; choose another", field=field)
+
+
 def area_path(session: Session, code: str) -> str | None:
     return session.scalar(select(Area.path).where(Area.code == code))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import marshmallow as ma
@@ -9,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import select
 
-from hub.api.common import HubBlueprint, QueryArgs, actor, audit, not_found, page_of, runtime
+from hub.api.common import HubBlueprint, QueryArgs, actor, audit, fail, not_found, page_of, runtime
 from hub.api.schemas import ContentOutSchema
 from hub.capabilities import PRIORITIES
 from hub.db import utcnow
@@ -52,6 +53,11 @@ class Contents(MethodView):
 
         Tạo bản tin. The hub assigns the id; `created_by` is the caller.
         """
+        days = runtime().settings.schedule_horizon_days
+        for key in ("valid_from", "valid_until"):
+            if data.get(key) is not None and data[key] > utcnow() + timedelta(days=days):
+                fail(422, f"lies more than {days} days ahead (schedule_horizon_days): leave it out for no end",
+                     field=key)
         with runtime().db.session() as s:
             content = Content(id=uuid.uuid4().hex, created_by=actor().name, created_at=utcnow(), **data)
             s.add(content)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.api.common import (HubBlueprint, QueryArgs, area_path, audit, fail, in_scope, not_found,
-                            path_allowed, require, runtime, scope)
+                            path_allowed, require, runtime, scope, taken)
 from hub.api.device_rows import device_pages, page_ids
 from hub.api.schemas import AdminStateSchema, DeviceOutSchema, DeviceStatusOutSchema, DeviceUpdateSchema
 from hub.areas import under_any
@@ -53,6 +53,16 @@ def visible_device(session: Session, device_id: str) -> Device:
     if device is None or not path_allowed(device.area.path, scope(session)):
         not_found("device", device_id)
     return device
+
+
+def _check_address(session: Session, data: dict[str, Any]) -> None:
+    """409 without the other device's id when the address is held by a device the caller cannot
+    see (hub.registry names the holder, which is right only for a device in the caller's areas)."""
+    clash = session.scalars(select(Device).where(Device.vendor == data["vendor"], Device.address == data["address"],
+                                                 Device.id != data["id"])).first()
+    if clash is not None and not path_allowed(clash.area.path, scope(session)):
+        fail(409, f"address {data['address']} is already in use by another device of vendor {data['vendor']}",
+             field="address")
 
 
 def _check_area(session: Session, code: str) -> None:
@@ -108,9 +118,11 @@ class Devices(MethodView):
         """
         rt = runtime()
         with rt.db.session() as s:
-            if s.get(Device, data["id"]) is not None:
-                fail(409, f"device {data['id']} already exists", field="id")
+            existing = s.get(Device, data["id"])
+            if existing is not None:
+                taken(s, "device", data["id"], path_allowed(existing.area.path, scope(s)))
             _check_area(s, data["area_code"])
+            _check_address(s, data)
             device = upsert_device(s, rt.plugins, data)
             s.flush()
             audit(s, "device.create", "device", device.id, {"area_code": device.area_code, "vendor": device.vendor},
@@ -147,6 +159,7 @@ class DeviceById(MethodView):
         with rt.db.session() as s:
             device = visible_device(s, device_id)
             _check_area(s, data["area_code"])
+            _check_address(s, data)
             before = device.area_code
             device = upsert_device(s, rt.plugins, data)
             s.flush()

@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, not_, or_, select
 from sqlalchemy.orm import Session
 
 from hub.api.common import (HubBlueprint, QueryArgs, area_path, audit, fail, in_scope, not_found, page_of,
-                            require, runtime, scope)
+                            require, runtime, scope, taken)
 from hub.api.schemas import GroupUpdateSchema
 from hub.models import Area, Device, Group, GroupMember
 from hub.registry import upsert_group
@@ -113,7 +113,10 @@ class Groups(MethodView):
         """
         with runtime().db.session() as s:
             if s.get(Group, data["id"]) is not None:
-                fail(409, f"group {data['id']} already exists", field="id")
+                paths = scope(s)
+                visible = paths is None or s.scalar(select(Group.id).where(Group.id == data["id"],
+                                                                           _visible_condition(paths))) is not None
+                taken(s, "group", data["id"], visible)
             _check_write(s, data)
             group = upsert_group(s, data)
             s.flush()

@@ -14,7 +14,7 @@ from hub import accounts
 from hub.api.account_schemas import (PasswordOutSchema, PasswordResetSchema, TokenCreatedSchema, TokenCreateSchema,
                                      TokenOutSchema, UserCreatedSchema, UserCreateSchema, UserOutSchema,
                                      UserUpdateSchema)
-from hub.api.common import HubBlueprint, QueryArgs, actor, fail, not_found, page_of, runtime, scope
+from hub.api.common import HubBlueprint, QueryArgs, actor, fail, not_found, page_of, runtime, scope, taken
 from hub.login_throttle import LoginThrottle, lift_lockout
 from hub.models import ApiToken, User
 from hub.permissions import ROLES
@@ -88,6 +88,9 @@ class Users(MethodView):
         answered this once.
         """
         with runtime().db.session() as s:
+            existing = accounts.get_user(s, data["name"])
+            if existing is not None:
+                taken(s, "user", data["name"], accounts.may_manage(s, scope(s), existing), field="name")
             user, generated = accounts.create_user(s, actor(), data["name"], data["roles"], data["areas"],
                                                    password=data.get("password"), login=data["login"],
                                                    full_name=data["full_name"])

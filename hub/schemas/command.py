@@ -6,6 +6,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from hub.capabilities import PRIORITIES, VERBS
+from hub.schemas.fields import Instant, LedText, TextSchema
 from hub.schemas.target import TargetSchema
 
 _STREAM_URL = validate.Regexp(r"^(https?|rtsp|rtmp|icecast|srt)://\S+$",
@@ -32,8 +33,9 @@ class RelayParams(Schema):
 
 
 class LedShowParams(Schema):
-    text = fields.Str(validate=validate.Length(min=1, max=2000),
-                      metadata={"description": "Text to show, unless content_id names led content"})
+    text = LedText(validate=validate.Length(min=1, max=2000), metadata={"description": (
+        "Text to show, unless content_id names led content. NFC-normalised; control characters (line breaks "
+        "too), bidirectional overrides and zero-width characters are refused")})
     effect = fields.Str(load_default="scroll", validate=validate.OneOf(["static", "scroll", "blink"]))
     duration_s = fields.Int(validate=validate.Range(min=1, max=86400))
 
@@ -48,7 +50,7 @@ class PowerParams(Schema):
 
 class ScheduleSlot(Schema):
     content_id = fields.Str(required=True)
-    start = fields.AwareDateTime(required=True)
+    start = Instant(required=True)
     repeat = fields.Int(load_default=1, validate=validate.Range(min=1, max=20))
 
 
@@ -73,7 +75,7 @@ VERB_PARAMS: dict[str, type[Schema]] = {
 NEEDS_CONTENT = {"play"}
 
 
-class CommandSchema(Schema):
+class CommandSchema(TextSchema):
     id = fields.Str(dump_only=True)
     verb = fields.Str(required=True, validate=validate.OneOf(VERBS))
     params = fields.Dict(keys=fields.Str(), load_default=dict,
@@ -81,14 +83,15 @@ class CommandSchema(Schema):
     content_id = fields.Str(allow_none=True, validate=validate.Length(min=1, max=64))
     priority = fields.Str(validate=validate.OneOf(PRIORITIES),
                           metadata={"description": "Defaults to the content's class, else normal"})
-    start_at = fields.AwareDateTime(metadata={"description": (
+    start_at = Instant(metadata={"description": (
         "When to start (scheduled command, circular 39/2020's normal bulletins). Absent, or less than "
         "1 s ago: at once. Until then every delivery is `scheduled`; the hub publishes at this instant. "
         "Any priority class may be scheduled (an emergency drill at 09:00); immediate commands never "
         "supersede a scheduled one that has not started")})
-    expires_at = fields.AwareDateTime(metadata={"description": (
+    expires_at = Instant(metadata={"description": (
         "Deliveries not acked by then end `expired`. Default: start_at (or now) plus the hub's default "
-        "TTL; must be after start_at")})
+        "TTL; must be after start_at and at most the hub's max_command_ttl_s (default one day) after "
+        "the start")})
     idempotency_key = fields.Str(validate=validate.Length(min=1, max=200))
     issuer = fields.Str(dump_only=True)
     target = fields.Nested(TargetSchema, required=True)

@@ -6,6 +6,8 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from hub.capabilities import PRIORITIES
+from hub.schemas.fields import Instant, TextSchema
+from hub.text import led_text_problem, nfc
 
 CONTENT_KINDS = ("audio_file", "tts_text", "stream", "led_text", "led_image")
 # Which field each kind cannot do without.
@@ -34,7 +36,7 @@ class OriginSchema(Schema):
     external_id = fields.Str(validate=validate.Length(max=500))
 
 
-class ContentSchema(Schema):
+class ContentSchema(TextSchema):
     id = fields.Str(dump_only=True)
     title = fields.Str(required=True, validate=validate.Length(min=1, max=300))
     kind = fields.Str(required=True, validate=validate.OneOf(CONTENT_KINDS))
@@ -47,8 +49,8 @@ class ContentSchema(Schema):
     origin = fields.Nested(OriginSchema)
     priority = fields.Str(load_default="normal", validate=validate.OneOf(PRIORITIES),
                           metadata={"description": "Bulletin class of circular 39/2020/TT-BTTTT"})
-    valid_from = fields.AwareDateTime()
-    valid_until = fields.AwareDateTime()
+    valid_from = Instant()
+    valid_until = Instant()
     created_at = fields.AwareDateTime(dump_only=True)
 
     @validates_schema
@@ -57,6 +59,11 @@ class ContentSchema(Schema):
         need = _KIND_NEEDS.get(kind or "")
         if need and not data.get(need):
             raise ValidationError(f"content of kind {kind} needs {need}", field_name=need)
+        if kind == "led_text" and data.get("body"):  # shown on boards: the LED rule of hub.text
+            problem = led_text_problem(data["body"])
+            if problem:
+                raise ValidationError(problem, field_name="body")
+            data["body"] = nfc(data["body"])
         start, end = data.get("valid_from"), data.get("valid_until")
         if start and end and end <= start:
             raise ValidationError("must be later than valid_from", field_name="valid_until")

@@ -1,16 +1,17 @@
 """Schemas of the registry: areas, devices and groups, as imported and as served by the API."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from hub.capabilities import CAPABILITIES, DEVICE_KINDS
+from hub.schemas.fields import TextSchema
 from hub.schemas.status import DeviceStatusSchema
 
 _id = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
                       error="must be 1–64 letters, digits, or _ . : - (starting with a letter or digit)")
 
 
-class AreaSchema(Schema):
+class AreaSchema(TextSchema):
     code = fields.Str(required=True, validate=_id)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     type = fields.Str(load_default="area", validate=validate.Length(min=1, max=40),
@@ -20,7 +21,7 @@ class AreaSchema(Schema):
     path = fields.Str(dump_only=True)
 
 
-class DeviceSchema(Schema):
+class DeviceSchema(TextSchema):
     id = fields.Str(required=True, validate=_id)
     name = fields.Str(load_default="", validate=validate.Length(max=200))
     vendor = fields.Str(required=True, validate=validate.Length(min=1, max=64),
@@ -40,7 +41,7 @@ class DeviceSchema(Schema):
     created_at = fields.AwareDateTime(dump_only=True)
 
 
-class GroupSchema(Schema):
+class GroupSchema(TextSchema):
     id = fields.Str(required=True, validate=_id)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     area_code = fields.Str(allow_none=True, load_default=None, validate=_id)

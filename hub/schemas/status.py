@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from hub.schemas.fields import TextSchema
+
 ACTIVITIES = ("idle", "playing", "relaying", "showing", "off", "unknown")
 NETWORKS = ("2g", "3g", "4g", "5g", "ethernet", "wifi", "unknown")
 
@@ -13,7 +15,7 @@ class SignalSchema(Schema):
     quality = fields.Int(validate=validate.Range(min=0, max=100), metadata={"description": "0–100"})
 
 
-class DeviceStatusSchema(Schema):
+class DeviceStatusSchema(TextSchema):
     online = fields.Bool(required=True)
     activity = fields.Str(load_default="unknown", validate=validate.OneOf(ACTIVITIES))
     source = fields.Str(allow_none=True, validate=validate.Length(max=2000),

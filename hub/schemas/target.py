@@ -12,6 +12,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from hub.capabilities import CAPABILITIES, DEVICE_KINDS
+from hub.schemas.fields import TextSchema
 
 _code = fields.Str(validate=validate.Length(min=1, max=64))
 
@@ -23,7 +24,7 @@ class ExclusionSchema(Schema):
     tags = fields.List(_code)
 
 
-class TargetSchema(Schema):
+class TargetSchema(TextSchema):
     areas = fields.List(_code, metadata={"description": "Administrative unit codes; each includes its subtree"})
     devices = fields.List(_code, metadata={"description": "Device ids"})
     groups = fields.List(_code, metadata={"description": "Group ids"})

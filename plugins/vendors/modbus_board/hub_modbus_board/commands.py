@@ -129,7 +129,10 @@ def _led_show(device: DeviceRef, env: Envelope, flags: int | None) -> Plan:
         raise CommandError(f"duration_s {duration!r} is outside what the board holds (0-{DURATION_MAX} s)")
     wanted = unicode_wanted(device)
     unicode_ok = wanted and flags is not None and bool(flags & FLAG_UNICODE)
-    shown = for_board(text, unicode_ok)
+    try:
+        shown = for_board(text, unicode_ok)  # refuses what hub.text's LED rule refuses, whatever the door
+    except ValueError as exc:
+        raise CommandError(f"params.text: {exc}") from None
     data = shown.encode("utf-8")
     if len(data) > TEXT_MAX_BYTES:
         how = "NFC-normalised" if unicode_ok else "transliterated to ASCII"
