@@ -218,3 +218,10 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) ->
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def device_body(vendors: dict[str, str], did: str, kind: str, area: str, tags: list[str] | None = None,
+                **extra: Any) -> dict[str, Any]:
+    """A POST /api/devices body for a device of `kind` (its vendor taken from `vendors`)."""
+    return {"id": did, "name": f"Thiết bị {did}", "vendor": vendors[kind], "kind": kind, "area_code": area,
+            "address": f"addr-{did}", "tags": tags or [], **extra}
