@@ -166,6 +166,12 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
+def lock(session: Session) -> None:
+    """Take the lock appends take (held until the transaction ends), to read and write state
+    that must line up with the chain."""
+    _lock_head(session)
+
+
 def record(session: Session, actor: Actor | str, action: str, object_type: str, object_id: str | None = None,
            detail: Mapping[str, Any] | None = None, areas: Iterable[str] | None = None,
            via: str | None = None) -> AuditEntry:

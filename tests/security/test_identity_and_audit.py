@@ -11,13 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from hub import accounts, audit
 from hub.api import create_app
 from hub.auth import LOCAL_ADMIN, local_admin
 from hub.db import utcnow
-from hub.models import AuditEntry, Command, User
+from hub.models import AuditEntry, AuditRefusal, Command, User
 from hub.registry import upsert_device
 from hub.runtime import Runtime
 
@@ -156,7 +156,7 @@ def test_refused_writes_are_audited_at_most_once_a_minute_per_actor_and_endpoint
 
     # a minute on, the next refusal writes one row that counts the 29 held back and itself
     with rt.db.session() as s:
-        s.execute(text("UPDATE audit_refusals SET logged_at = :t"), {"t": utcnow() - timedelta(seconds=61)})
+        s.execute(update(AuditRefusal).values(logged_at=utcnow() - timedelta(seconds=61)))
     assert client.post("/api/commands", headers=viewer, json={"verb": "stop"}).status_code == 403
     last = denied(rt)[-1]
     assert last.object_id == "commands.Commands" and last.detail["refused"] == 30
