@@ -111,10 +111,14 @@ def start_keyed_chain(session: Session) -> None:
     head = _lock_head(session)
     if session.get(Meta, KEYED_FROM) is not None:
         return
-    key = _key(session)
-    seq, kid = head.seq + 1, key_id(key)
-    session.add(Meta(key=KEYED_FROM, value=f"{seq} {kid} {_marker_mac(key, seq, kid)}"))
+    session.add(Meta(key=KEYED_FROM, value=marker_value(_key(session), head.seq + 1)))
     session.flush()
+
+
+def marker_value(key: bytes, seq: int) -> str:
+    """The `audit_keyed_from` meta value: entries from `seq` on are keyed with `key`."""
+    kid = key_id(key)
+    return f"{seq} {kid} {_marker_mac(key, seq, kid)}"
 
 
 def _keyed_from(session: Session, key: bytes) -> tuple[int | None, str | None]:
@@ -248,7 +252,12 @@ def verify(session: Session, exported: tuple[int, str] | None = None) -> Verdict
         else:
             intact = plain_hash(e.prev_hash, e) == e.hash
         if not intact:
-            return Verdict(False, expected - 1, prev, e.seq, "its content does not match its hash (edited)")
+            problem = "its content does not match its hash (edited)"
+            if keyed_from is not None and e.seq >= keyed_from and plain_hash(e.prev_hash, e) == e.hash:
+                problem = (f"its hash is a plain sha256, not keyed as every entry from {keyed_from} on must be: "
+                           "rewritten by someone without the audit key (or written by a hub process older than "
+                           "schema 3 still running after the upgrade)")
+            return Verdict(False, expected - 1, prev, e.seq, problem)
         if exported is not None and e.seq == exported[0]:
             at_export = e.hash
         prev, expected = e.hash, expected + 1

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -123,12 +123,25 @@ class Database:
         for version in range(int(found) + 1, SCHEMA_VERSION + 1):
             with self.engine.begin() as conn:
                 done.append(migrations.apply(conn, version))
+                if version == 3:
+                    self._mark_keyed(conn)
                 conn.execute(Meta.__table__.update().where(Meta.key == "schema_version").values(value=str(version)))
         Base.metadata.create_all(self.engine)  # tables new since `found`
-        if int(found) < 3 <= SCHEMA_VERSION:
-            with self.session() as s:  # entries written from now on are keyed; earlier ones stay plain
-                self._start_keyed_chain(s)
         return done
+
+    def _mark_keyed(self, conn: Connection) -> None:
+        """Entries appended from now on are keyed; those before stay plain (hub.audit). In the
+        step's transaction, so that an interrupted upgrade cannot leave the marker out."""
+        from hub import audit
+
+        if self.audit_key is None:
+            log.warning("no audit key: the audit chain of %s is not marked keyed; `hub audit verify` will say so",
+                        self.safe_url)
+            return
+        meta = Meta.__table__
+        if conn.execute(select(meta.c.key).where(meta.c.key == audit.KEYED_FROM)).first() is None:
+            seq = conn.execute(select(AuditHead.__table__.c.seq).where(AuditHead.__table__.c.id == 1)).scalar() or 0
+            conn.execute(meta.insert().values(key=audit.KEYED_FROM, value=audit.marker_value(self.audit_key(), seq + 1)))
 
     def _start_keyed_chain(self, session: Session) -> None:
         from hub import audit

@@ -251,19 +251,25 @@ def test_verify_with_another_key_says_so(config_file: Path, rt: Runtime, legacy_
 
 def test_an_unkeyed_chain_from_before_the_upgrade_says_where_the_keyed_chain_starts(
         rt: Runtime, legacy_areas: None) -> None:
-    with rt.db.session() as s:  # three entries as an older hub wrote them, then the upgrade's marker
-        s.execute(text("DELETE FROM meta WHERE key = 'audit_keyed_from'"))
+    with rt.db.engine.begin() as c:  # back to schema 2, holding three entries as that hub wrote them
+        c.execute(text("DELETE FROM meta WHERE key = 'audit_keyed_from'"))
+        c.execute(text("DROP INDEX ux_commands_account_idempotency"))
+        for table, column in (("commands", "issuer_id"), ("commands", "account_idempotency_key"),
+                              ("audit", "actor_id")):
+            c.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        c.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
         prev = "0" * 64
         for seq in (1, 2, 3):
             e: Any = type("E", (), {"seq": seq, "at": utcnow(), "actor": "tn-admin", "via": "cli", "action": "x.y",
                                     "object_type": "x", "object_id": str(seq), "area_paths": "", "detail": None})
             digest = hashlib.sha256(prev.encode("ascii") + audit.canonical(e)).hexdigest()
-            s.execute(AuditEntry.__table__.insert().values(
-                seq=seq, at=e.at, actor=e.actor, via=e.via, action=e.action, object_type=e.object_type,
-                object_id=e.object_id, area_paths="", detail=None, prev_hash=prev, hash=digest))
+            c.execute(text("INSERT INTO audit (seq, at, actor, via, action, object_type, object_id, area_paths, "
+                           "detail, prev_hash, hash) VALUES (:seq, :at, 'tn-admin', 'cli', 'x.y', 'x', :oid, '', "
+                           "NULL, :prev, :hash)"),
+                      {"seq": seq, "at": e.at.replace(tzinfo=None), "oid": str(seq), "prev": prev, "hash": digest})
             prev = digest
-        s.execute(text("UPDATE audit_head SET seq = 3, hash = :h WHERE id = 1"), {"h": prev})
-        audit.start_keyed_chain(s)
+        c.execute(text("UPDATE audit_head SET seq = 3, hash = :h WHERE id = 1"), {"h": prev})
+    assert [line.split(":")[0] for line in rt.db.upgrade()] == ["3"]
     fill(rt, 2)
     with rt.db.session() as s:
         v = audit.verify(s)
