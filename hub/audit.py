@@ -7,7 +7,8 @@ deleted tail shows too. The key lives outside the database (hub.secret_key): som
 write the database but not read the key cannot recompute the links of rows they rewrote.
 Entries written before the chain was keyed (databases older than schema 3) keep their plain
 sha256 links; the meta row `audit_keyed_from` says, under the key's MAC, from which entry on
-every link is keyed, so that it cannot be moved to pass off rewritten rows as old ones. Appends are serialised across processes by locking that row (SELECT … FOR UPDATE on
+every link is keyed, so that it cannot be moved to pass off rewritten rows as old ones.
+Appends are serialised across processes by locking the head row (SELECT … FOR UPDATE on
 PostgreSQL; on SQLite by taking the database's write lock before reading it). `record` is the
 only function that writes an entry; call it inside the transaction of the change it describes,
 so that the change and its record commit or roll back together.
@@ -316,8 +317,9 @@ def visible_to(paths: Iterable[str] | None) -> Any:
 
 
 def query(session: Session, paths: Iterable[str] | None = None, *, actor: str | None = None,
-          actor_id: int | None = None, action: str | None = None, object_type: str | None = None, object_id: str | None = None,
-          area_path: str | None = None, since: datetime | None = None, until: datetime | None = None,
+          actor_id: int | None = None, action: str | None = None, object_type: str | None = None,
+          object_id: str | None = None, area_path: str | None = None, since: datetime | None = None,
+          until: datetime | None = None,
           newest_first: bool = True) -> Select[Any]:
     """Entries visible within `paths`, filtered. `action` ending in "." or "*" is a prefix."""
     stmt = select(AuditEntry).order_by(AuditEntry.seq.desc() if newest_first else AuditEntry.seq)

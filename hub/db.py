@@ -141,7 +141,8 @@ class Database:
         meta = Meta.__table__
         if conn.execute(select(meta.c.key).where(meta.c.key == audit.KEYED_FROM)).first() is None:
             seq = conn.execute(select(AuditHead.__table__.c.seq).where(AuditHead.__table__.c.id == 1)).scalar() or 0
-            conn.execute(meta.insert().values(key=audit.KEYED_FROM, value=audit.marker_value(self.audit_key(), seq + 1)))
+            value = audit.marker_value(self.audit_key(), seq + 1)
+            conn.execute(meta.insert().values(key=audit.KEYED_FROM, value=value))
 
     def _start_keyed_chain(self, session: Session) -> None:
         from hub import audit
