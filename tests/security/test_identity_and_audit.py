@@ -243,6 +243,19 @@ def test_a_deleted_tail_is_found_against_an_exported_head(config_file: Path, rt:
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_bad_exported_head_is_one_line_naming_it(config_file: Path, rt: Runtime, tmp_path: Path) -> None:
+    fill(rt, 1)
+    bad = tmp_path / "head.json"
+    for content, words in (("{", "not JSON"), ('{"seq": 1}', "needs seq and hash"), (None, "No such file")):
+        if content is None:
+            bad.unlink()
+        else:
+            bad.write_text(content, encoding="utf-8")
+        r = hub_cli(config_file, "audit", "verify", "--head", str(bad))
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode != 0 and len(lines) == 1 and "--head" in lines[0] and words in lines[0], r.stderr
+
+
 def test_verify_with_another_key_says_so(config_file: Path, rt: Runtime, legacy_areas: None) -> None:
     fill(rt, 2)
     r = hub_cli(config_file, "audit", "verify", env={"HUB_AUDIT_KEY": "x" * 48})
