@@ -171,6 +171,18 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
+def check_key(session: Session) -> None:
+    """AuditError unless this process holds the key the chain is written with: a host with
+    another key would write links that no longer verify."""
+    marker = session.get(Meta, KEYED_FROM)
+    mine = key_id(_key(session))
+    theirs = (marker.value.split() + ["?", "?"])[1] if marker is not None else mine
+    if theirs != mine:
+        raise AuditError(f"this process's audit key (id {mine}) is not the key the audit chain is written with "
+                         f"(id {theirs}): give every hub process the same key (HUB_AUDIT_KEY, or the same "
+                         "<state_dir>/audit_key file)")
+
+
 def lock(session: Session) -> None:
     """Take the lock appends take (held until the transaction ends), to read and write state
     that must line up with the chain."""
@@ -191,13 +203,9 @@ def record(session: Session, actor: Actor | str, action: str, object_type: str, 
         name, via = actor, via or ""
     head = _lock_head(session)
     key = _key(session)
-    marker = session.get(Meta, KEYED_FROM)
-    if marker is None and head.seq == 0:  # a database made without a key at hand: key it from the start
+    if session.get(Meta, KEYED_FROM) is None and head.seq == 0:  # made without a key at hand: key it now
         start_keyed_chain(session)
-    elif marker is not None and marker.value.split()[1:2] != [key_id(key)]:
-        raise AuditError(f"this process's audit key (id {key_id(key)}) is not the key of the audit chain "
-                         f"({marker.value.split()[1:2]}): give every hub process the same key (HUB_AUDIT_KEY, or "
-                         "the same <state_dir>/audit_key file)")
+    check_key(session)
     entry = AuditEntry(seq=head.seq + 1, at=utcnow(), actor=name[:100], actor_id=actor_id, via=via[:40],
                        action=action, object_type=object_type,
                        object_id=None if object_id is None else str(object_id)[:100],
@@ -237,7 +245,8 @@ def verify(session: Session, exported: tuple[int, str] | None = None) -> Verdict
     keyed_from, marker_problem = _keyed_from(session, key)
     if marker_problem is not None:
         return Verdict(False, 0, AUDIT_GENESIS, None, marker_problem)
-    prev, expected, at_export = AUDIT_GENESIS, 1, None
+    prev, expected = AUDIT_GENESIS, 1
+    at_export = AUDIT_GENESIS if exported is not None and exported[0] == 0 else None
     table = AuditEntry.__table__
     rows = session.execute(select(table).order_by(table.c.seq).execution_options(yield_per=1000))
     for row in rows:

@@ -262,6 +262,18 @@ def test_verify_with_another_key_says_so(config_file: Path, rt: Runtime, legacy_
     assert r.returncode != 0 and "audit key" in r.stderr and "not the key" in r.stderr, r.stderr
 
 
+def test_a_process_with_another_key_changes_nothing(config_file: Path, rt: Runtime, legacy_areas: None) -> None:
+    """A host given another key would write links that no longer verify: it refuses at once."""
+    fill(rt, 1)
+    r = hub_cli(config_file, "users", "add", "x-op", "--role", "operator", "--area", OWN, "--no-login",
+                env={"HUB_AUDIT_KEY": "y" * 48})
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0 and len(lines) == 1 and "audit key" in lines[0], r.stderr
+    with rt.db.session() as s:
+        assert accounts.get_user(s, "x-op") is None
+        assert audit.verify(s).ok
+
+
 def test_an_unkeyed_chain_from_before_the_upgrade_says_where_the_keyed_chain_starts(
         rt: Runtime, legacy_areas: None) -> None:
     with rt.db.engine.begin() as c:  # back to schema 2, holding three entries as that hub wrote them
