@@ -15,14 +15,14 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, false, not_, select
+from sqlalchemy import and_, delete, exists, false, func, not_, select, update
 from sqlalchemy.orm import Session
 
 from hub import audit
 from hub.areas import under_any
 from hub.auth import Actor
 from hub.db import utcnow
-from hub.models import ApiToken, Area, LoginSession, User, UserArea
+from hub.models import ApiToken, Area, LoginSession, Meta, User, UserArea
 from hub.passwords import PasswordError, check_new_password, generate_password, hash_password, needs_rehash, \
     verify_password
 from hub.permissions import ADMINISTRATOR, ROLES
@@ -142,14 +142,36 @@ def create_user(session: Session, by: Actor, name: str, roles: Iterable[str], ar
         else:
             _secret_ok(password, name, user_inputs=(full_name,))
     now = utcnow()
-    user = User(name=name, full_name=full_name, roles=roles, disabled=False, created_at=now, created_by=by.name,
+    user = User(id=_new_user_id(session), name=name, full_name=full_name, roles=roles, disabled=False,
+                created_at=now, created_by=by.name,
                 password_hash=hash_password(password) if login else None, password_changed_at=now if login else None,
                 areas=[UserArea(area_code=c) for c in codes])
     session.add(user)
     session.flush()
-    audit.record(session, by, "user.create", "user", name, {"roles": roles, "areas": codes, "login": login},
-                 areas=codes)
+    audit.record(session, by, "user.create", "user", name,
+                 {"id": user.id, "roles": roles, "areas": codes, "login": login}, areas=codes)
     return user, generated
+
+
+USER_ID_HIGH_WATER = "users_id_high_water"  # meta row: the largest account id ever given
+
+
+def _new_user_id(session: Session) -> int | None:
+    """An account id never given before. Commands, idempotency keys and audit entries name
+    their account by id, so a deleted account's id must not come back: SQLite (a rowid table
+    without AUTOINCREMENT) hands out max(id) + 1 again after the newest account is deleted.
+    PostgreSQL's sequence never goes back: None lets it choose."""
+    if session.get_bind().dialect.name != "sqlite":
+        return None
+    # write first: SQLite's write lock, so that two creations cannot read the same mark
+    session.execute(update(Meta).where(Meta.key == USER_ID_HIGH_WATER).values(value=Meta.value))
+    mark = session.get(Meta, USER_ID_HIGH_WATER, populate_existing=True)
+    top = max(int(mark.value) if mark else 0, session.scalar(select(func.max(User.id))) or 0) + 1
+    if mark is None:
+        session.add(Meta(key=USER_ID_HIGH_WATER, value=str(top)))
+    else:
+        mark.value = str(top)
+    return top
 
 
 def update_user(session: Session, by: Actor, user: User, *, roles: Iterable[str] | None = None,
@@ -192,10 +214,10 @@ def delete_user(session: Session, by: Actor, user: User) -> None:
     if by.user_id == user.id:
         raise AccountError("name", "you cannot delete your own account", status=409)
     codes = user.area_codes
-    name = user.name
+    name, uid = user.name, user.id
     session.delete(user)
     session.flush()
-    audit.record(session, by, "user.delete", "user", name, {"areas": codes}, areas=codes)
+    audit.record(session, by, "user.delete", "user", name, {"id": uid, "areas": codes}, areas=codes)
 
 
 def set_password(session: Session, by: Actor, user: User, password: str | None = None,

@@ -1,24 +1,31 @@
 """The audit log: who did what to which targets and when, append-only and tamper-evident.
 
 Every entry stores the hash of the entry before it and its own hash,
-sha256(prev_hash + canonical JSON of the entry), so that editing or deleting a row breaks the
-chain at that row; the one-row `audit_head` holds the last link, so that a deleted tail shows
-too. Appends are serialised across processes by locking that row (SELECT … FOR UPDATE on
+HMAC-SHA256(audit key, prev_hash + canonical JSON of the entry), so that editing or deleting a
+row breaks the chain at that row; the one-row `audit_head` holds the last link, so that a
+deleted tail shows too. The key lives outside the database (hub.secret_key): someone who can
+write the database but not read the key cannot recompute the links of rows they rewrote.
+Entries written before the chain was keyed (databases older than schema 3) keep their plain
+sha256 links; the meta row `audit_keyed_from` says, under the key's MAC, from which entry on
+every link is keyed, so that it cannot be moved to pass off rewritten rows as old ones.
+Appends are serialised across processes by locking the head row (SELECT … FOR UPDATE on
 PostgreSQL; on SQLite by taking the database's write lock before reading it). `record` is the
 only function that writes an entry; call it inside the transaction of the change it describes,
 so that the change and its record commit or roll back together.
 
-Tamper-evident is not tamper-proof: someone able to rewrite the whole table and the head can
-forge a consistent chain. `hub audit verify` prints the head hash; keeping that line somewhere
-else (a ticket, a signed e-mail) makes a rewritten history detectable later.
+Tamper-evident is not tamper-proof: someone who holds the key can forge a consistent chain,
+and someone who can write the database can still cut off the newest entries and point the head
+at an older one. `hub audit head --export FILE` writes the current head; kept somewhere else,
+`hub audit verify --head FILE` shows a cut tail (and, for the unkeyed part, a rewrite).
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Any
@@ -28,11 +35,13 @@ from sqlalchemy.orm import Session
 
 from hub.auth import Actor
 from hub.db import utcnow
-from hub.models import AUDIT_GENESIS, Area, AuditEntry, AuditHead
+from hub.models import AUDIT_GENESIS, Area, AuditEntry, AuditHead, Meta
 
 HASHED_FIELDS = ("seq", "at", "actor", "via", "action", "object_type", "object_id", "area_paths", "detail")
-EXPORT_FIELDS = ("seq", "at", "actor", "via", "action", "object_type", "object_id", "areas", "detail",
+KEYED_FIELDS = HASHED_FIELDS + ("actor_id",)  # a keyed link covers the account id too
+EXPORT_FIELDS = ("seq", "at", "actor", "actor_id", "via", "action", "object_type", "object_id", "areas", "detail",
                  "prev_hash", "hash")
+KEYED_FROM = "audit_keyed_from"  # meta row: "<first keyed seq> <key id> <mac>"
 
 
 class AuditError(RuntimeError):
@@ -43,15 +52,94 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def canonical(entry: Any) -> bytes:
+def canonical(entry: Any, fields: tuple[str, ...] = HASHED_FIELDS) -> bytes:
     """The bytes an entry's hash covers: its fields as sorted, compact JSON."""
-    doc = {k: getattr(entry, k) for k in HASHED_FIELDS}
+    doc = {k: getattr(entry, k, None) for k in fields}
     doc["at"] = _iso(doc["at"])
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def link_hash(prev_hash: str, entry: Any) -> str:
+def plain_hash(prev_hash: str, entry: Any) -> str:
+    """The link of an entry written before the chain was keyed."""
     return hashlib.sha256(prev_hash.encode("ascii") + canonical(entry)).hexdigest()
+
+
+def keyed_hash(key: bytes, prev_hash: str, entry: Any) -> str:
+    return hmac.new(key, prev_hash.encode("ascii") + canonical(entry, KEYED_FIELDS), hashlib.sha256).hexdigest()
+
+
+def link_hash(prev_hash: str, entry: Any, key: bytes | None = None) -> str:
+    """The link the hub writes now: keyed with `key` (default: this process's audit key)."""
+    return keyed_hash(key if key is not None else _default_key(), prev_hash, entry)
+
+
+# -- the key --------------------------------------------------------------------------------------
+_default_source: Callable[[], bytes] | None = None
+
+
+def use_default_key(source: Callable[[], bytes] | None) -> None:
+    """The key for callers without a session (hub.runtime sets it; sessions use their Database's)."""
+    global _default_source
+    _default_source = source
+
+
+def _default_key() -> bytes:
+    if _default_source is None:
+        raise AuditError("no audit key: build a hub.runtime.Runtime first")
+    return _default_source()
+
+
+def _key(session: Session) -> bytes:
+    db = session.info.get("hub.db")
+    source = getattr(db, "audit_key", None) or _default_source
+    if source is None:
+        raise AuditError("no audit key for this database: open it through a hub.runtime.Runtime")
+    return source()
+
+
+def key_id(key: bytes) -> str:
+    """Names a key without revealing it, so that a wrong key is told from a rewritten chain."""
+    return hmac.new(key, b"hub-audit-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def _marker_mac(key: bytes, seq: int, kid: str) -> str:
+    return hmac.new(key, f"hub-audit-keyed-from:{seq}:{kid}".encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def start_keyed_chain(session: Session) -> None:
+    """Mark the entries from the next one on as keyed (a new database: all of them; an upgraded
+    one: those after its last plain entry). Done once; never moves afterwards."""
+    head = _lock_head(session)
+    if session.get(Meta, KEYED_FROM) is not None:
+        return
+    session.add(Meta(key=KEYED_FROM, value=marker_value(_key(session), head.seq + 1)))
+    session.flush()
+
+
+def marker_value(key: bytes, seq: int) -> str:
+    """The `audit_keyed_from` meta value: entries from `seq` on are keyed with `key`."""
+    kid = key_id(key)
+    return f"{seq} {kid} {_marker_mac(key, seq, kid)}"
+
+
+def _keyed_from(session: Session, key: bytes) -> tuple[int | None, str | None]:
+    """(first keyed seq, None), or (None, what is wrong with the marker)."""
+    row = session.get(Meta, KEYED_FROM)
+    if row is None:
+        return None, (f"the marker of the keyed chain (meta row {KEYED_FROM}) is missing: it is written when the "
+                      "database is created or upgraded, so it was removed")
+    parts = row.value.split()
+    if len(parts) != 3 or not parts[0].isdigit():
+        return None, f"the marker of the keyed chain (meta row {KEYED_FROM}) is unreadable: it was edited"
+    seq, kid, mac = int(parts[0]), parts[1], parts[2]
+    if kid != key_id(key):
+        return None, (f"this process's audit key (id {key_id(key)}) is not the key the chain was written with "
+                      f"(id {kid}): verify with the audit key of the hub's hosts (HUB_AUDIT_KEY or "
+                      f"<state_dir>/audit_key), or the marker's key id was edited")
+    if not hmac.compare_digest(mac, _marker_mac(key, seq, kid)):
+        return None, (f"the marker of the keyed chain (meta row {KEYED_FROM}) does not match the audit key: it "
+                      "was edited (to move the start of the keyed chain)")
+    return seq, None
 
 
 def _plain(detail: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -83,22 +171,46 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
+def check_key(session: Session) -> None:
+    """AuditError unless this process holds the key the chain is written with: a host with
+    another key would write links that no longer verify."""
+    marker = session.get(Meta, KEYED_FROM)
+    mine = key_id(_key(session))
+    theirs = (marker.value.split() + ["?", "?"])[1] if marker is not None else mine
+    if theirs != mine:
+        raise AuditError(f"this process's audit key (id {mine}) is not the key the audit chain is written with "
+                         f"(id {theirs}): give every hub process the same key (HUB_AUDIT_KEY, or the same "
+                         "<state_dir>/audit_key file)")
+
+
+def lock(session: Session) -> None:
+    """Take the lock appends take (held until the transaction ends), to read and write state
+    that must line up with the chain."""
+    _lock_head(session)
+
+
 def record(session: Session, actor: Actor | str, action: str, object_type: str, object_id: str | None = None,
            detail: Mapping[str, Any] | None = None, areas: Iterable[str] | None = None,
            via: str | None = None) -> AuditEntry:
     """Append one entry. `areas` are the area codes the action touched (default: the actor's
     own areas); readers limited to some subtrees see the entries touching them."""
+    actor_id = None
     if isinstance(actor, Actor):
-        name, via = actor.name, via if via is not None else actor.via
+        name, via, actor_id = actor.name, via if via is not None else actor.via, actor.user_id
         if areas is None:
             areas = actor.areas or ()
     else:
         name, via = actor, via or ""
     head = _lock_head(session)
-    entry = AuditEntry(seq=head.seq + 1, at=utcnow(), actor=name[:100], via=via[:40], action=action,
-                       object_type=object_type, object_id=None if object_id is None else str(object_id)[:100],
+    key = _key(session)
+    if session.get(Meta, KEYED_FROM) is None and head.seq == 0:  # made without a key at hand: key it now
+        start_keyed_chain(session)
+    check_key(session)
+    entry = AuditEntry(seq=head.seq + 1, at=utcnow(), actor=name[:100], actor_id=actor_id, via=via[:40],
+                       action=action, object_type=object_type,
+                       object_id=None if object_id is None else str(object_id)[:100],
                        area_paths=_paths(session, areas or ()), detail=_plain(detail), prev_hash=head.hash)
-    entry.hash = link_hash(entry.prev_hash, entry)
+    entry.hash = keyed_hash(key, entry.prev_hash, entry)
     session.add(entry)
     head.seq, head.hash = entry.seq, entry.hash
     session.flush()
@@ -113,16 +225,28 @@ class Verdict:
     head: str
     broken_seq: int | None = None
     problem: str | None = None
+    keyed_from: int | None = None  # the first entry whose link is keyed
 
     def __str__(self) -> str:
-        if self.ok:
-            return f"chain intact, {self.entries} entries, head {self.head}"
-        return f"chain broken at entry {self.broken_seq}: {self.problem}"
+        if not self.ok:
+            where = f"at entry {self.broken_seq}" if self.broken_seq is not None else "(no entry named)"
+            return f"chain broken {where}: {self.problem}"
+        out = f"chain intact, {self.entries} entries, head {self.head}"
+        if self.keyed_from is not None and self.keyed_from > 1:
+            out += (f"; keyed from entry {self.keyed_from} (entries 1–{self.keyed_from - 1} were written before "
+                    "the chain was keyed: plain hashes, which only an exported head vouches for)")
+        return out
 
 
-def verify(session: Session) -> Verdict:
-    """Walk the chain from the first entry; report the first broken link."""
+def verify(session: Session, exported: tuple[int, str] | None = None) -> Verdict:
+    """Walk the chain from the first entry; report the first broken link. `exported` is a head
+    (seq, hash) kept elsewhere (`hub audit head --export`): the chain must still pass through it."""
+    key = _key(session)
+    keyed_from, marker_problem = _keyed_from(session, key)
+    if marker_problem is not None:
+        return Verdict(False, 0, AUDIT_GENESIS, None, marker_problem)
     prev, expected = AUDIT_GENESIS, 1
+    at_export = AUDIT_GENESIS if exported is not None and exported[0] == 0 else None
     table = AuditEntry.__table__
     rows = session.execute(select(table).order_by(table.c.seq).execution_options(yield_per=1000))
     for row in rows:
@@ -133,8 +257,19 @@ def verify(session: Session) -> Verdict:
         if e.prev_hash != prev:
             return Verdict(False, expected - 1, prev, e.seq, f"its prev_hash does not match the hash of entry "
                                                              f"{e.seq - 1} (that entry was edited or replaced)")
-        if link_hash(e.prev_hash, e) != e.hash:
-            return Verdict(False, expected - 1, prev, e.seq, "its content does not match its hash (edited)")
+        if keyed_from is not None and e.seq >= keyed_from:
+            intact = hmac.compare_digest(keyed_hash(key, e.prev_hash, e), e.hash)
+        else:
+            intact = plain_hash(e.prev_hash, e) == e.hash
+        if not intact:
+            problem = "its content does not match its hash (edited)"
+            if keyed_from is not None and e.seq >= keyed_from and plain_hash(e.prev_hash, e) == e.hash:
+                problem = (f"its hash is a plain sha256, not keyed as every entry from {keyed_from} on must be: "
+                           "rewritten by someone without the audit key (or written by a hub process older than "
+                           "schema 3 still running after the upgrade)")
+            return Verdict(False, expected - 1, prev, e.seq, problem)
+        if exported is not None and e.seq == exported[0]:
+            at_export = e.hash
         prev, expected = e.hash, expected + 1
     count = expected - 1
     head = session.get(AuditHead, 1)
@@ -144,7 +279,24 @@ def verify(session: Session) -> Verdict:
         return Verdict(False, count, prev, count + 1,
                        f"the head records {head.seq} entries ending in {head.hash[:16]}…, the log ends at entry "
                        f"{count}: entries were removed from the end")
-    return Verdict(True, count, prev)
+    if exported is not None:
+        seq, digest = exported
+        if seq > count:
+            return Verdict(False, count, prev, count + 1,
+                           f"the exported head is entry {seq} ({digest[:16]}…), the log ends at entry {count}: "
+                           f"entries {count + 1}–{seq} were removed")
+        if at_export != digest:
+            return Verdict(False, count, prev, seq, f"entry {seq} is not the one exported ({digest[:16]}…): the log "
+                                                    "was rewritten up to it")
+    return Verdict(True, count, prev, keyed_from=keyed_from)
+
+
+def current_head(session: Session) -> dict[str, Any]:
+    """The head to keep elsewhere (`hub audit head --export`)."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        raise AuditError("the audit log has no head row: run `hub init-db`")
+    return {"seq": head.seq, "hash": head.hash, "exported_at": _iso(utcnow())}
 
 
 class _Row:
@@ -174,8 +326,9 @@ def visible_to(paths: Iterable[str] | None) -> Any:
 
 
 def query(session: Session, paths: Iterable[str] | None = None, *, actor: str | None = None,
-          action: str | None = None, object_type: str | None = None, object_id: str | None = None,
-          area_path: str | None = None, since: datetime | None = None, until: datetime | None = None,
+          actor_id: int | None = None, action: str | None = None, object_type: str | None = None,
+          object_id: str | None = None, area_path: str | None = None, since: datetime | None = None,
+          until: datetime | None = None,
           newest_first: bool = True) -> Select[Any]:
     """Entries visible within `paths`, filtered. `action` ending in "." or "*" is a prefix."""
     stmt = select(AuditEntry).order_by(AuditEntry.seq.desc() if newest_first else AuditEntry.seq)
@@ -184,6 +337,8 @@ def query(session: Session, paths: Iterable[str] | None = None, *, actor: str | 
         stmt = stmt.where(cond)
     if actor is not None:
         stmt = stmt.where(AuditEntry.actor == actor)
+    if actor_id is not None:
+        stmt = stmt.where(AuditEntry.actor_id == actor_id)
     if action is not None:
         if action.endswith(("*", ".")):
             stmt = stmt.where(AuditEntry.action.startswith(action.rstrip("*"), autoescape=True))

@@ -282,7 +282,7 @@ def audit_export(fmt: str, out: Path | None, since: str | None, until: str | Non
     from hub import audit
 
     since_dt, until_dt = _when(since, "--since"), _when(until, "--until")
-    rt = checked_runtime()
+    rt = checked_runtime(audit_key=False)  # reading needs no key
     with rt.db.session() as s:
         stmt = audit.query(s, None, actor=actor, action=action, since=since_dt, until=until_dt, newest_first=False)
         entries = s.scalars(stmt.execution_options(yield_per=1000))
@@ -294,17 +294,58 @@ def audit_export(fmt: str, out: Path | None, since: str | None, until: str | Non
             click.echo(f"wrote {n} entries to {out}", err=True)
 
 
+def _exported_head(path: Path) -> tuple[int, str]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise Failure(f"--head {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise Failure(f"--head {path}: not JSON ({exc})") from None
+    seq, digest = (doc.get("seq"), doc.get("hash")) if isinstance(doc, dict) else (None, None)
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or not isinstance(digest, str) \
+            or len(digest) != 64:
+        raise Failure(f"--head {path}: not a head written by `hub audit head --export` (needs seq and hash)")
+    return seq, digest
+
+
 @audit_group.command("verify")
-def audit_verify() -> None:
+@click.option("--head", "head_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A head written earlier by `hub audit head --export`: the chain must still reach it.")
+def audit_verify(head_file: Path | None) -> None:
     """Check the hash chain; exit 1 at the first broken link."""
     from hub import audit
 
-    rt = checked_runtime()
+    exported = _exported_head(head_file) if head_file is not None else None
+    rt = checked_runtime(audit_key=False)  # a wrong key is verify's to report, with the rest
     with rt.db.session() as s:
-        verdict = audit.verify(s)
+        try:
+            verdict = audit.verify(s, exported)
+        except audit.AuditError as exc:
+            raise Failure(str(exc)) from None
     if not verdict.ok:
         raise Failure(str(verdict))
-    click.echo(str(verdict))
+    click.echo(str(verdict) + (f"; reaches the exported head (entry {exported[0]})" if exported else ""))
+
+
+@audit_group.command("head")
+@click.option("--export", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write it to this file (JSON), to keep somewhere the database's administrators cannot write.")
+def audit_head(out: Path | None) -> None:
+    """Show the chain's head (its last entry and hash); keep it elsewhere to detect a cut tail."""
+    from hub import audit
+
+    rt = checked_runtime(audit_key=False)
+    with rt.db.session() as s:
+        head = audit.current_head(s)
+    if out is None:
+        click.echo(f"{head['seq']} {head['hash']}")
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(head) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise Failure(f"--export {out}: {exc.strerror}") from None
+    click.echo(f"head: entry {head['seq']}, {head['hash']} written to {out}")
 
 
 # -- MQTT device credentials ----------------------------------------------------------------------

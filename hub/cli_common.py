@@ -27,13 +27,19 @@ def runtime():  # noqa: ANN201
         raise Failure(str(exc)) from None
 
 
-def checked_runtime():  # noqa: ANN201
+def checked_runtime(audit_key: bool = True):  # noqa: ANN201
+    """The runtime, its database current and (unless `audit_key` is false) its audit key the
+    chain's: a one-line error before any change rather than a traceback in the middle."""
+    from hub.audit import AuditError, check_key
     from hub.db import SchemaError
 
     rt = runtime()
     try:
         rt.db.check()
-    except SchemaError as exc:
+        if audit_key:
+            with rt.db.session() as s:
+                check_key(s)
+    except (SchemaError, AuditError) as exc:
         raise Failure(str(exc)) from None
     return rt
 

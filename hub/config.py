@@ -54,6 +54,10 @@ class Settings:
     # Signs the console's session cookies. From HUB_SECRET_KEY or `secret_key: ${…}`; when
     # absent, one is generated once into <state_dir>/secret_key (see hub.secret_key).
     secret_key: str | None = field(default=None, repr=False)
+    # Keys the audit log's hash chain (HMAC), so that someone who can write the database cannot
+    # rewrite it unseen. From HUB_AUDIT_KEY or `audit_key: ${…}`; when absent, one is generated
+    # once into <state_dir>/audit_key (see hub.secret_key). Never stored in the database.
+    audit_key: str | None = field(default=None, repr=False)
     state_dir: str = "var"
     cookie_secure: bool = False  # set true behind TLS: the browser then sends the cookie over https only
     session_lifetime_s: int = 8 * 3600  # a working day; a console login ends after it
@@ -109,7 +113,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
                  "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
                  "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
-                 "max_command_ttl_s",
+                 "max_command_ttl_s", "audit_key",
                  "state_dir", "cookie_secure", "session_lifetime_s", *INT_AT_LEAST}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -127,6 +131,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if "HUB_RETRY_BACKOFF_S" in env:
         s.retry_backoff_s = tuple(float(v) for v in env["HUB_RETRY_BACKOFF_S"].split(",") if v.strip())
     s.secret_key = env.get("HUB_SECRET_KEY") or s.secret_key or None
+    s.audit_key = env.get("HUB_AUDIT_KEY") or s.audit_key or None
     s.state_dir = env.get("HUB_STATE_DIR", s.state_dir)
     if "HUB_COOKIE_SECURE" in env:
         s.cookie_secure = env["HUB_COOKIE_SECURE"].strip().lower() in ("1", "true", "yes", "on")
@@ -141,6 +146,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                           f"({s.max_command_ttl_s})")
     if s.secret_key is not None and len(str(s.secret_key)) < 32:
         where = "HUB_SECRET_KEY" if env.get("HUB_SECRET_KEY") else f"{s.source}: secret_key"
+        raise ConfigError(f"{where} must be at least 32 characters (generate one with "
+                          f"`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+    if s.audit_key is not None and len(str(s.audit_key)) < 32:
+        where = "HUB_AUDIT_KEY" if env.get("HUB_AUDIT_KEY") else f"{s.source}: audit_key"
         raise ConfigError(f"{where} must be at least 32 characters (generate one with "
                           f"`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
     return s

@@ -5,19 +5,24 @@ refuses to start on a database stamped with another version, rather than corrupt
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.models import AUDIT_GENESIS, AuditHead, Base, Meta
 
-SCHEMA_VERSION = 2  # 2: commands.start_at, released_at, cancelled_at, cancelled_by (scheduling)
+# 2: commands.start_at, released_at, cancelled_at, cancelled_by (scheduling)
+# 3: commands.issuer_id, account_idempotency_key; audit.actor_id (identity by account id)
+SCHEMA_VERSION = 3
+
+log = logging.getLogger(__name__)
 
 
 class SchemaError(RuntimeError):
@@ -51,10 +56,12 @@ def make_engine(url: str) -> Engine:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, audit_key: Callable[[], bytes] | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # The audit chain's key (hub.audit), read from outside the database; a Runtime sets it.
+        self.audit_key = audit_key
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info={"hub.db": self})
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -80,6 +87,8 @@ class Database:
                 raise SchemaError(self._version_problem(row.value))
             if s.get(AuditHead, 1) is None:  # the row every audit append locks (hub.audit)
                 s.add(AuditHead(id=1, seq=0, hash=AUDIT_GENESIS))
+                s.flush()
+                self._start_keyed_chain(s)
 
     def check(self) -> None:
         try:
@@ -114,9 +123,35 @@ class Database:
         for version in range(int(found) + 1, SCHEMA_VERSION + 1):
             with self.engine.begin() as conn:
                 done.append(migrations.apply(conn, version))
+                if version == 3:
+                    self._mark_keyed(conn)
                 conn.execute(Meta.__table__.update().where(Meta.key == "schema_version").values(value=str(version)))
         Base.metadata.create_all(self.engine)  # tables new since `found`
         return done
+
+    def _mark_keyed(self, conn: Connection) -> None:
+        """Entries appended from now on are keyed; those before stay plain (hub.audit). In the
+        step's transaction, so that an interrupted upgrade cannot leave the marker out."""
+        from hub import audit
+
+        if self.audit_key is None:
+            log.warning("no audit key: the audit chain of %s is not marked keyed; `hub audit verify` will say so",
+                        self.safe_url)
+            return
+        meta = Meta.__table__
+        if conn.execute(select(meta.c.key).where(meta.c.key == audit.KEYED_FROM)).first() is None:
+            seq = conn.execute(select(AuditHead.__table__.c.seq).where(AuditHead.__table__.c.id == 1)).scalar() or 0
+            value = audit.marker_value(self.audit_key(), seq + 1)
+            conn.execute(meta.insert().values(key=audit.KEYED_FROM, value=value))
+
+    def _start_keyed_chain(self, session: Session) -> None:
+        from hub import audit
+
+        if self.audit_key is None:  # a bare Database (tests of the schema); a Runtime always has a key
+            log.warning("no audit key: the audit chain of %s is not marked keyed; `hub audit verify` will say so",
+                        self.safe_url)
+            return
+        audit.start_keyed_chain(session)
 
     def check_initialised(self) -> None:
         try:

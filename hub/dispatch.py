@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from hub import audit
 from hub.auth import Actor, Forbidden
 from hub.capabilities import PRIORITIES, PRIORITY_RANK, VERB_SLOT, required_capabilities
 from hub.db import utcnow
-from hub.models import DELIVERY_STATES, Command, Content, Delivery, Device
+from hub.models import DELIVERY_STATES, Command, Content, Delivery, Device, User
 from hub.permissions import COMMAND_SENDERS, describe, may_send_commands
 from hub.runtime import Runtime
 from hub.targeting import TargetError, resolve
@@ -75,11 +75,26 @@ def counts(session: Session, command_id: str) -> dict[str, int]:
     return out
 
 
-def _existing(session: Session, issuer: str, key: str | None) -> Command | None:
+def issued_by(session: Session, actor: Actor) -> Any:
+    """SQL condition: the command was issued by this actor — by this *account*, for an account.
+    A row from before schema 3 names only its issuer: it is the account's if the account already
+    existed when the command was made (a name taken again later is another account)."""
+    legacy = and_(Command.issuer_id.is_(None), Command.issuer == actor.name)
+    if actor.user_id is None:
+        return legacy
+    since = session.scalar(select(User.created_at).where(User.id == actor.user_id))
+    if since is None:  # the account is gone
+        return Command.issuer_id == actor.user_id
+    return or_(Command.issuer_id == actor.user_id, and_(legacy, Command.created_at >= since))
+
+
+def _existing(session: Session, actor: Actor, key: str | None) -> Command | None:
     if not key:
         return None
-    return session.scalars(select(Command).where(Command.issuer == issuer,
-                                                 Command.idempotency_key == key)).one_or_none()
+    mine = issued_by(session, actor)
+    return session.scalars(select(Command).where(mine, or_(Command.account_idempotency_key == key,
+                                                           and_(Command.issuer_id.is_(None),
+                                                                Command.idempotency_key == key)))).first()
 
 
 def _replay(session: Session, cmd: Command, digest: str) -> Submitted:
@@ -152,7 +167,7 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
     now = utcnow()
     digest = request_hash(data)
     with rt.db.session() as session:
-        prior = _existing(session, actor.name, data.get("idempotency_key"))
+        prior = _existing(session, actor, data.get("idempotency_key"))
         if prior is not None:
             return _replay(session, prior, digest)
         content = _content(session, data, now)
@@ -168,7 +183,9 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
         params = json.loads(json.dumps(data.get("params") or {}, default=lambda o: o.isoformat()))
         cmd = Command(id=uuid.uuid4().hex, verb=data["verb"], params=params,
                       content_id=content.id if content else None, priority=priority, expires_at=expires_at,
-                      idempotency_key=data.get("idempotency_key"), request_hash=digest, issuer=actor.name,
+                      idempotency_key=None if actor.user_id is not None else data.get("idempotency_key"),
+                      account_idempotency_key=data.get("idempotency_key") if actor.user_id is not None else None,
+                      request_hash=digest, issuer=actor.name, issuer_id=actor.user_id,
                       target=json.loads(json.dumps(target, default=str)), created_at=now, total=len(devices),
                       start_at=start_at,
                       # a start_at within the grace is sent at once: nothing left for the scheduler
@@ -188,7 +205,7 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
             session.flush()
         except IntegrityError:  # a concurrent request with the same idempotency key won the race
             session.rollback()
-            prior = _existing(session, actor.name, data.get("idempotency_key"))
+            prior = _existing(session, actor, data.get("idempotency_key"))
             if prior is None:
                 raise
             return _replay(session, prior, digest)

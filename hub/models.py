@@ -148,6 +148,8 @@ class Content(Base):
 class Command(Base):
     __tablename__ = "commands"
     __table_args__ = (UniqueConstraint("issuer", "idempotency_key", name="uq_command_idempotency"),
+                      Index("ux_commands_account_idempotency", "issuer_id", "account_idempotency_key",
+                            unique=True),
                       # the scheduler's question, "unreleased, by start", without scanning history
                       Index("ix_commands_due", "released_at", "start_at"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -156,9 +158,15 @@ class Command(Base):
     content_id: Mapped[str | None] = mapped_column(ForeignKey("contents.id"))
     priority: Mapped[str] = mapped_column(String(10))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # Idempotency keys belong to the issuing *account* (issuer_id, account_idempotency_key): a name
+    # taken again after its account was deleted must not replay or collide with the old one's keys.
+    # `idempotency_key`, unique per issuer *name*, holds the keys of actors that are no account
+    # (local-admin, cli:<user>) and of rows written before schema 3 (hub.dispatch.issued_by).
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
-    issuer: Mapped[str] = mapped_column(String(100))
+    issuer: Mapped[str] = mapped_column(String(100))  # the name, as shown; identity is issuer_id
+    issuer_id: Mapped[int | None] = mapped_column(Integer)  # users.id; no foreign key: it outlives the user
+    account_idempotency_key: Mapped[str | None] = mapped_column(String(200))
     target: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -199,6 +207,7 @@ class AuditEntry(Base):
     seq: Mapped[int] = mapped_column(Integer, unique=True)
     at: Mapped[datetime] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(100), index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer)  # users.id of an account; names can be taken again
     via: Mapped[str] = mapped_column(String(40), default="")
     action: Mapped[str] = mapped_column(String(60), index=True)
     object_type: Mapped[str] = mapped_column(String(40))
@@ -219,6 +228,20 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditRefusal(Base):
+    """How many refused writes of one actor on one endpoint the audit log has not yet counted:
+    hub.audit_refusals writes at most one `access.denied` entry a minute per such pair."""
+
+    __tablename__ = "audit_refusals"
+    actor_key: Mapped[str] = mapped_column(String(120), primary_key=True)  # user:<id>, or name:<name>
+    endpoint: Mapped[str] = mapped_column(String(120), primary_key=True)
+    method: Mapped[str] = mapped_column(String(10), primary_key=True)
+    logged_at: Mapped[datetime]  # when the last entry was written
+    pending: Mapped[int] = mapped_column(Integer, default=0)  # refusals since, not yet in an entry
+    first_pending_at: Mapped[datetime | None]
+    last_pending_at: Mapped[datetime | None]
 
 
 class User(Base):

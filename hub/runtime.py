@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
 from rq import Queue
 
+from hub import audit
 from hub.config import Settings, get_settings
 from hub.db import Database
 from hub.plugins import Plugins, get_plugins
@@ -27,6 +29,9 @@ class Runtime:
                  redis: Redis | None = None, plugins: Plugins | None = None) -> None:
         self.settings = settings or get_settings()
         self.db = db or Database(self.settings.database_url)
+        if self.db.audit_key is None:
+            self.db.audit_key = _audit_key_reader(self.settings)
+        audit.use_default_key(self.db.audit_key)  # for callers of hub.audit without a session
         self._redis = redis
         self._plugins = plugins
         self._adapters: dict[str, VendorAdapter] = {}
@@ -86,6 +91,20 @@ class Runtime:
         for vendor in list(self._adapters):
             self.drop_adapter(vendor)
         self.db.dispose()
+
+
+def _audit_key_reader(settings: Settings) -> Callable[[], bytes]:
+    """The audit key, read (or generated) on first use and then kept."""
+    from hub.secret_key import audit_key
+
+    key: list[bytes] = []
+
+    def read() -> bytes:
+        if not key:
+            key.append(audit_key(settings))
+        return key[0]
+
+    return read
 
 
 _runtime: Runtime | None = None

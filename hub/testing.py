@@ -58,7 +58,7 @@ class HubHarness:
         settings = Settings(database_url=f"sqlite:///{Path(workdir) / f'harness-{uuid.uuid4().hex[:8]}.sqlite3'}",
                             queue=f"harness-{uuid.uuid4().hex[:10]}", retry_backoff_s=retry_backoff_s,
                             default_ttl_s=default_ttl_s, sweep_interval_s=0.2, plugins={vendor: dict(config)},
-                            heartbeat_timeout_s=heartbeat_timeout_s)
+                            heartbeat_timeout_s=heartbeat_timeout_s, state_dir=str(workdir))
         self.rt = Runtime(settings, redis=redis, plugins=plugins)
         self.ingest: Ingest | None = None
 
@@ -218,3 +218,10 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) ->
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def device_body(vendors: dict[str, str], did: str, kind: str, area: str, tags: list[str] | None = None,
+                **extra: Any) -> dict[str, Any]:
+    """A POST /api/devices body for a device of `kind` (its vendor taken from `vendors`)."""
+    return {"id": did, "name": f"Thiết bị {did}", "vendor": vendors[kind], "kind": kind, "area_code": area,
+            "address": f"addr-{did}", "tags": tags or [], **extra}

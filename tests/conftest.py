@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 import socket
+import types
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from redis import Redis
 
 from hub.config import Settings, load_settings
+from hub.hookspecs import hookimpl
 from hub.plugins import Plugins
 from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
+from hub.vendor import Manifest, Outcome, Outgoing, Result, VendorAdapter
 
 DATA = Path(__file__).parent / "data"
 MQTT_HOST = os.environ.get("HUB_TEST_MQTT_HOST", "127.0.0.1")
@@ -121,3 +125,45 @@ def hub(rt: Runtime, legacy_areas: None) -> Iterator[Runtime]:
     set_runtime(rt)
     yield rt
     set_runtime(None)
+
+
+# -- a stand-in vendor, registered only when the real plugin cannot serve -------------------------
+REAL_VENDOR = "mqtt_speaker"
+
+
+class FakeAdapter(VendorAdapter):
+    manifest = Manifest(name="fake_vendor", title="Fake vendor for API tests", version="0.0",
+                        protocols=("none",), device_kinds=("speaker", "led_board"),
+                        capabilities=frozenset({"audio.play_url", "audio.stop", "audio.volume", "led.text",
+                                                "led.brightness", "power.switch", "status.heartbeat"}))
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+        return [Result(o.device.id, Outcome.PENDING) for o in batch]
+
+
+def _fake_module() -> types.ModuleType:
+    mod = types.ModuleType("hub_fake_vendor")
+
+    @hookimpl
+    def register_vendors(register: Any) -> None:
+        register(FakeAdapter)
+
+    mod.register_vendors = register_vendors
+    FakeAdapter.__module__ = mod.__name__
+    return mod
+
+
+@pytest.fixture
+def vendors(rt: Runtime) -> dict[str, str]:
+    """Vendor for speakers and for LED boards: the real mqtt_speaker plugin when installed."""
+    installed = rt.plugins.vendors()
+    real = installed.get(REAL_VENDOR)
+    out = {}
+    for kind in ("speaker", "led_board"):
+        if real is not None and kind in real.manifest.device_kinds:
+            out[kind] = REAL_VENDOR
+    if len(out) < 2:
+        rt.plugins.register_module(_fake_module(), "fake_vendor")
+        for kind in ("speaker", "led_board"):
+            out.setdefault(kind, "fake_vendor")
+    return out

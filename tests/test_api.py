@@ -385,8 +385,9 @@ def test_verb_a_device_lacks_is_unsupported(rt: Runtime, seeded: FlaskClient) ->
 def test_restricted_actor_sees_and_commands_only_its_commune(rt: Runtime, seeded: FlaskClient,
                                                               vendors: dict[str, str]) -> None:
     admin = seeded
-    # An administrator of one commune: roles are the permission table's business (test_permissions.py);
-    # this is about areas, for reads, commands and every kind of write.
+    # An administrator of one commune: roles are the permission table's business
+    # (tests/security/test_role_area_matrix.py); this is about areas, for reads, commands and every
+    # kind of write.
     op = restricted_client(rt, "27694", roles=("administrator",))
     assert ids(op.get("/api/devices")) == ["led-27694-1", "spk-27694-1", "spk-27694-2"]
     assert ids(op.get("/api/devices?area=794")) == ["led-27694-1", "spk-27694-1", "spk-27694-2"]

@@ -101,7 +101,9 @@ def fresh_runtime():
 def _upgrade_db(url: str) -> Result:
     set_settings(None)  # each CLI call reads HUB_DATABASE_URL anew
     set_runtime(None)
-    return CliRunner().invoke(cli, ["upgrade-db"], env={"HUB_DATABASE_URL": url})
+    # the generated audit key goes next to the database, not into the repository's var/
+    state_dir = str(Path(url.removeprefix("sqlite:///")).parent / "var")
+    return CliRunner().invoke(cli, ["upgrade-db"], env={"HUB_DATABASE_URL": url, "HUB_STATE_DIR": state_dir})
 
 
 def test_hub_upgrade_db_says_what_it_did_in_one_line_each(tmp_path: Path, fresh_runtime: None) -> None:

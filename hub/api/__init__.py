@@ -140,6 +140,20 @@ def _check_permission(actor: Actor) -> flask.Response | None:
     return None
 
 
+def _record_refusal(runtime: Runtime, actor: Actor, resp: flask.Response) -> None:
+    """Audit a refused write (hub.audit_refusals: at most one entry a minute per actor and endpoint)."""
+    from hub.audit_refusals import record_refusal
+
+    req = flask.request
+    body = resp.get_json(silent=True)
+    message = body.get("message") if isinstance(body, dict) else None
+    try:
+        with runtime.db.session() as s:
+            record_refusal(s, actor, req.endpoint or "?", req.method, req.path, str(message or ""))
+    except Exception:  # the refusal stands either way; a broken audit shows in the log, not to the caller
+        log.exception("could not audit the refusal of %s %s to %s", req.method, req.path, actor.name)
+
+
 def create_app(rt: Runtime | None = None,
                authenticator: Callable[[Request], Actor] | None = None) -> Flask:
     """Build the API app for a runtime (default: the process runtime) and an authenticator
@@ -201,6 +215,14 @@ def create_app(rt: Runtime | None = None,
             return errors.json_error(403, str(exc) or "forbidden")
         flask.g.actor = actor
         return _check_permission(actor) or _check_url_text() or _check_body()
+
+    @app.after_request
+    def _audit_refused_write(resp: flask.Response) -> flask.Response:
+        req = flask.request
+        actor = flask.g.get("actor")
+        if resp.status_code == 403 and actor is not None and req.method not in permissions.SAFE_METHODS:
+            _record_refusal(runtime, actor, resp)
+        return resp
 
     for module in (areas, devices, groups, contents, commands, plugins, health, auth, users, audit):
         api.register_blueprint(module.blp)

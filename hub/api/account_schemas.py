@@ -111,6 +111,9 @@ class AuditOutSchema(Schema):
     seq = fields.Int()
     at = fields.AwareDateTime()
     actor = fields.Str()
+    actor_id = fields.Int(allow_none=True, metadata={"description": "The account's id (a name can be taken again "
+                                                                    "after its account is deleted); none for "
+                                                                    "cli:<user>, local-admin and older entries"})
     via = fields.Str()
     action = fields.Str()
     object_type = fields.Str()
@@ -127,3 +130,5 @@ class VerdictSchema(Schema):
     head = fields.Str(metadata={"description": "Hash of the last entry: keep it elsewhere to detect a rewrite"})
     broken_seq = fields.Int(allow_none=True)
     problem = fields.Str(allow_none=True)
+    keyed_from = fields.Int(allow_none=True, metadata={"description": "First entry whose link is keyed with the "
+                                                                      "audit key; earlier ones predate it"})

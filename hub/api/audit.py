@@ -20,6 +20,7 @@ blp = HubBlueprint("audit", __name__, url_prefix="/api/audit",
 
 class AuditQuery(QueryArgs):
     actor = ma.fields.Str(metadata={"description": "Account name (or cli:<os user>, local-admin)"})
+    actor_id = ma.fields.Int(metadata={"description": "Account id: one account, not everyone who held its name"})
     action = ma.fields.Str(metadata={"description": "Exact (device.update), or a prefix ending in . or * (device.)"})
     object_type = ma.fields.Str()
     object_id = ma.fields.Str()
@@ -61,4 +62,5 @@ class AuditVerify(MethodView):
         """
         with runtime().db.session() as s:
             v = audit.verify(s)
-        return {"ok": v.ok, "entries": v.entries, "head": v.head, "broken_seq": v.broken_seq, "problem": v.problem}
+        return {"ok": v.ok, "entries": v.entries, "head": v.head, "broken_seq": v.broken_seq, "problem": v.problem,
+                "keyed_from": v.keyed_from}

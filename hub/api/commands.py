@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from hub.api.common import HubBlueprint, QueryArgs, actor, in_scope, not_found, page_of, runtime, scope
 from hub.api.schemas import CommandOutSchema, CommandResultSchema, DeliverySchema
 from hub.capabilities import PRIORITIES, VERBS
-from hub.dispatch import cancel, submit
+from hub.dispatch import cancel, issued_by, submit
 from hub.models import DELIVERY_STATES, Area, Command, Delivery, Device
 from hub.schemas.command import VERB_PARAMS, CommandSchema
 
@@ -43,8 +43,11 @@ def _device_in_scope(paths: tuple[str, ...]) -> Any:
                                   .where(in_scope(Area.path, paths)))
 
 
-def _sees_all_of(cmd: Command, paths: tuple[str, ...] | None) -> bool:
-    return paths is None or cmd.issuer == actor().name
+def _sees_all_of(session: Session, cmd: Command, paths: tuple[str, ...] | None) -> bool:
+    """The issuer — the same account, not merely the same name — sees all of its command."""
+    if paths is None:
+        return True
+    return session.scalar(select(exists().where(Command.id == cmd.id, issued_by(session, actor()))))
 
 
 def _visible_command(session: Session, command_id: str) -> Command:
@@ -53,7 +56,7 @@ def _visible_command(session: Session, command_id: str) -> Command:
     paths = scope(session)
     if cmd is None:
         not_found("command", command_id)
-    if not _sees_all_of(cmd, paths):
+    if not _sees_all_of(session, cmd, paths):
         reaches = session.scalar(select(exists().where(Delivery.command_id == cmd.id, _device_in_scope(paths))))
         if not reaches:
             not_found("command", command_id)
@@ -68,8 +71,12 @@ def _counts(session: Session, cmd: Command, paths: tuple[str, ...] | None) -> di
 def _bulk_counts(session: Session, cmds: list[Command], paths: tuple[str, ...] | None) -> dict[str, dict[str, int]]:
     """`_counts` for a page of commands in two queries rather than one per command."""
     out = {c.id: dict.fromkeys(DELIVERY_STATES, 0) for c in cmds}
-    whole = [c.id for c in cmds if _sees_all_of(c, paths)]
-    scoped = [c.id for c in cmds if not _sees_all_of(c, paths)]
+    if paths is None:
+        whole, scoped = [c.id for c in cmds], []
+    else:
+        ids = [c.id for c in cmds]
+        mine = set(session.scalars(select(Command.id).where(Command.id.in_(ids), issued_by(session, actor()))))
+        whole, scoped = [i for i in ids if i in mine], [i for i in ids if i not in mine]
     for id_list, cond in ((whole, None), (scoped, _device_in_scope(paths) if scoped else None)):
         if not id_list:
             continue
@@ -86,7 +93,7 @@ def command_dict(cmd: Command, n: dict[str, int]) -> dict[str, Any]:
     return {"id": cmd.id, "verb": cmd.verb, "params": cmd.params, "content_id": cmd.content_id,
             "priority": cmd.priority, "start_at": cmd.start_at, "released_at": cmd.released_at,
             "cancelled_at": cmd.cancelled_at, "cancelled_by": cmd.cancelled_by,
-            "expires_at": cmd.expires_at, "idempotency_key": cmd.idempotency_key,
+            "expires_at": cmd.expires_at, "idempotency_key": cmd.account_idempotency_key or cmd.idempotency_key,
             "issuer": cmd.issuer, "target": cmd.target, "created_at": cmd.created_at, "total": cmd.total,
             "counts": n}
 
@@ -106,7 +113,7 @@ class Commands(MethodView):
             stmt = select(Command).order_by(Command.created_at.desc(), Command.id)
             if paths is not None:
                 reaches = exists().where(Delivery.command_id == Command.id, _device_in_scope(paths))
-                stmt = stmt.where(or_(Command.issuer == actor().name, reaches))
+                stmt = stmt.where(or_(issued_by(s, actor()), reaches))
             for key, value in filters.items():
                 stmt = stmt.where(getattr(Command, key) == value)
             page = page_of(s, stmt, pagination_parameters)
@@ -186,7 +193,7 @@ class Deliveries(MethodView):
             cmd = _visible_command(s, command_id)
             paths = scope(s)
             stmt = select(Delivery).where(Delivery.command_id == cmd.id).order_by(Delivery.device_id)
-            if not _sees_all_of(cmd, paths):
+            if not _sees_all_of(s, cmd, paths):
                 stmt = stmt.where(_device_in_scope(paths))
             if state is not None:
                 stmt = stmt.where(Delivery.state == state)
