@@ -14,7 +14,8 @@ import shutil
 
 import pytest
 
-from tests.faults.drill import SCENARIOS, TTL_S, run_scenario
+from tests.faults.drill import SCENARIOS, TTL_S
+from tests.faults.drill_scenarios import run_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(TTL_S) + 180)]
 

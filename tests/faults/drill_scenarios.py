@@ -1,0 +1,91 @@
+"""The fault drill's scenarios (machinery in tests/faults/drill.py): each takes a started Drill,
+injects its fault during an emergency fan-out and returns the commands to judge, as
+(command id, must reach every device), with notes on where the fault landed."""
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.faults.drill import DEVICES, NOT_LANDED, TTL_S, Drill, Report, database
+
+Outcome = tuple[list[tuple[str, bool]], list[str]]
+
+def worker_kill(d: Drill) -> Outcome:
+    """kill -9 of a worker while it runs a batch of an emergency fan-out, once the first rows are
+    sent; the other worker goes on."""
+    cid = d.play()
+    d.wait_for("first rows sent", lambda: d.started_sending(cid))
+    victim = d.busy_worker(timeout=10)
+    if victim is None:
+        return [(cid, True)], [f"{NOT_LANDED}: no worker was seen running a batch, nothing killed"]
+    c = d.counts(cid)
+    d.kill9(victim)
+    return [(cid, True)], [f"killed {victim} with rows {dict(c)}"]
+
+
+def ingest_kill(d: Drill) -> Outcome:
+    """kill -9 of the ingest once the first rows are sent; a new ingest 3 s later."""
+    cid = d.play()
+    d.wait_for("first rows sent", lambda: d.started_sending(cid))
+    c = d.counts(cid)
+    d.kill9("ingest-1")
+    time.sleep(3.0)
+    d.spawn("ingest")
+    return [(cid, True)], [f"killed ingest-1 with rows {dict(c)}, new ingest 3 s later"]
+
+
+def broker_restart(d: Drill) -> Outcome:
+    """Mosquitto stopped (it saves its persistence) once the first rows are sent, back 3 s later."""
+    cid = d.play()
+    d.wait_for("first rows sent", lambda: d.started_sending(cid))
+    c = d.counts(cid)
+    d.broker.restart(down_s=3.0)
+    return [(cid, True)], [f"broker stopped with rows {dict(c)}, back 3 s later"]
+
+
+def supersede_restart(d: Drill) -> Outcome:
+    """Three emergency plays (same slot) 0.15 s apart while worker-1 is restarted (SIGTERM, warm
+    shutdown, a new worker). Only the last must reach every device; the earlier ones may be
+    superseded, but never on a device that played them."""
+    first = d.play()
+    d.procs["worker-1"].p.send_signal(signal.SIGTERM)
+    time.sleep(0.15)
+    second = d.play()
+    time.sleep(0.15)
+    third = d.play()
+    note = "worker-1 restarted during the three commands"
+    try:  # a warm shutdown ends the running job first
+        d.procs["worker-1"].p.wait(90)
+    except subprocess.TimeoutExpired:
+        d.kill9("worker-1")
+        note += " (it did not stop within 90 s of SIGTERM: killed)"
+    d.spawn("worker")
+    return [(first, False), (second, False), (third, True)], [note]
+
+
+SCENARIO_FUNCS: dict[str, Callable[[Drill], Outcome]] = {
+    "worker_kill": worker_kill, "ingest_kill": ingest_kill, "broker_restart": broker_restart,
+    "supersede_restart": supersede_restart,
+}
+
+
+def run_scenario(name: str, workdir: Path, devices: int = DEVICES, ttl_s: float = TTL_S,
+                 db: tuple[str, str] | None = None) -> Report:
+    """Set up, inject the fault, wait for every row to be terminal (TTL + slack at most), judge.
+    `db` is (url, label) of an empty database; by default PostgreSQL when it answers, else SQLite."""
+    with (contextlib.nullcontext(db) if db else database(workdir)) as (url, label), \
+            Drill(workdir, url, label, devices, ttl_s) as d:
+        report = Report(name, label, devices, ttl_s)
+        commands, report.notes = SCENARIO_FUNCS[name](d)
+        for cid, _ in commands:
+            d.wait_terminal(cid, ttl_s + 15)
+        time.sleep(1.0)  # a last ack or status on its way to the fleet's records
+        report.verdicts = [d.verdict(cid, must_arrive=must) for cid, must in commands]
+        dead = [p.name for p in d.procs.values() if not p.alive() and p.p.returncode not in (0, -9, -15)]
+        if dead:
+            report.notes.append(f"exited on their own: {dead}\n{d.logs()}")
+        return report
