@@ -39,9 +39,10 @@ def ingest_kill(d: Drill) -> Outcome:
 
 
 def broker_restart(d: Drill) -> Outcome:
-    """Mosquitto stopped (it saves its persistence) once the first rows are sent, back 3 s later."""
+    """Mosquitto stopped (it saves its persistence) while a worker publishes the first batches,
+    back 3 s later."""
     cid = d.play()
-    d.wait_for("first rows sent", lambda: d.started_sending(cid))
+    d.wait_for("a batch under way", lambda: d.busy_worker(timeout=0.05) is not None or d.started_sending(cid))
     c = d.counts(cid)
     d.broker.restart(down_s=3.0)
     return [(cid, True)], [f"broker stopped with rows {dict(c)}, back 3 s later"]
