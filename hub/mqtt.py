@@ -35,6 +35,7 @@ import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
 
+_SESSION_MARK = b"session\n"
 # Listeners on one host beyond this many for one base id are surely a leak, not a deployment.
 MAX_LISTENER_SLOTS = 64
 
@@ -69,10 +70,19 @@ class ListenerId:
     def __init__(self, client_id: str, lock_fd: int | None) -> None:
         self.client_id = client_id
         self._fd = lock_fd
+        # The slot's file remembers that the broker held a session for this id: a process killed
+        # without ending it expects the broker to hand it back (SessionWatch warns if not).
+        self.had_session = lock_fd is not None and os.pread(lock_fd, len(_SESSION_MARK), 0) == _SESSION_MARK
+
+    def mark_session(self) -> None:
+        if self._fd is not None:
+            os.pwrite(self._fd, _SESSION_MARK, 0)
 
     def release(self) -> None:
+        """On purpose (the listener ended its session): the next holder expects none."""
         fd, self._fd = self._fd, None
         if fd is not None:
+            os.ftruncate(fd, 0)
             os.close(fd)  # closing the descriptor drops the flock
 
     def __repr__(self) -> str:
@@ -104,7 +114,7 @@ def claim_listener_id(base: str, lock_dir: Path | None = None) -> ListenerId:
     raise RuntimeError(f"{MAX_LISTENER_SLOTS} MQTT listeners named {stem}-* already run on this host")
 
 
-LOST_SESSION = ("MQTT broker %s did not keep the persistent session of listener %s across its reconnection: "
+LOST_SESSION = ("MQTT broker %s did not keep the persistent session of listener %s while it was away: "
                 "whatever devices published for it meanwhile (acks, status, presence) is lost, and deliveries "
                 "waiting for those acks will end expired. The broker most likely runs without persistence "
                 "(`persistence true`), or cannot write it: Mosquitto started as root runs as user `mosquitto` "
@@ -116,9 +126,11 @@ class SessionWatch:
     """Tells when a broker answers a listener's reconnection without the session it had: the
     broker lost what it queued for the listener, which no other sign reveals to the hub."""
 
-    def __init__(self, client_id: str, broker: str, logger: logging.Logger) -> None:
+    def __init__(self, client_id: str, broker: str, logger: logging.Logger, had_session: bool = False,
+                 on_session: Any = None) -> None:
         self.client_id, self.broker, self.log = client_id, broker, logger
-        self.had_session = False
+        self.had_session = had_session  # a previous holder of the id left a session behind
+        self._on_session = on_session  # called once the broker holds a session for us
         self.connects = 0  # CONNACKs accepted
         self.lost = 0  # reconnections that found the session gone
 
@@ -127,6 +139,8 @@ class SessionWatch:
         if self.had_session and not session_present:
             self.lost += 1
             self.log.warning(LOST_SESSION, self.broker, self.client_id)
+        if self.connects == 1 and self._on_session is not None:
+            self._on_session()
         self.had_session = True  # a clean_session=False CONNACK: the broker holds one from now on
 
 
@@ -161,7 +175,8 @@ def listener_client(settings: Mapping[str, Any], base: str, logger: logging.Logg
     fixed = settings.get("listener_client_id")
     lid = ListenerId(fixed, None) if fixed else claim_listener_id(base)
     client = make_client(settings, logger, client_id=lid.client_id, clean_session=False, cls=_ListenerClient)
-    client.watch = SessionWatch(lid.client_id, f"{settings.get('host')}:{settings.get('port')}", log)
+    client.watch = SessionWatch(lid.client_id, f"{settings.get('host')}:{settings.get('port')}", log,
+                                had_session=lid.had_session, on_session=lid.mark_session)
     client.on_connect = None  # the watch runs even for an adapter that sets no callback
     return lid, client
 

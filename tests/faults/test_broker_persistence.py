@@ -133,3 +133,47 @@ def test_persistence_dir_script_lets_a_root_started_broker_keep_sessions(tmp_pat
         assert any(store.iterdir()), "the broker saved nothing"
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _listener(port: int, base: str):
+    from hub.mqtt import listener_client
+
+    settings = {"host": "127.0.0.1", "port": port, "client_id": None, "username": None, "password": None,
+                "tls": False, "ca_file": None, "max_inflight": 100, "connect_timeout_s": 2, "keepalive_s": 30}
+    lid, client = listener_client(settings, base, logging.getLogger("hubtest.paho"))
+    client.connect("127.0.0.1", port, keepalive=30)
+    client.loop_start()
+    wait_until(lambda: client.watch.connects >= 1, 10, "the listener's CONNACK")
+    return lid, client
+
+
+def test_warns_when_a_restarted_listener_finds_its_session_gone(tmp_path, caplog) -> None:
+    """The ingest killed, the broker restarted without persistence meanwhile: the new ingest
+    (same host, so the same listener id) finds no session on its first connection and says so.
+    An ingest that stopped on purpose ended its session: its successor expects none."""
+    _need("mosquitto")
+    broker = Mosquitto("mosquitto-nopersist", free_port(), tmp_path, shipped=False)
+    broker.start()
+    base = f"hubtest-{uuid.uuid4().hex[:8]}-listener"
+    caplog.set_level(logging.INFO, logger="hub.mqtt")
+    try:
+        lid, client = _listener(broker.port, base)
+        client.disconnect()  # MQTT 3.1.1 keeps a persistent session across DISCONNECT
+        client.loop_stop()
+        os.close(lid._fd)  # the process dies: the kernel drops its lock, the slot's file stays
+        broker.restart(down_s=0.5)
+        lid2, client2 = _listener(broker.port, base)
+        assert lid2.client_id == lid.client_id and lid2.had_session
+        client2.disconnect()
+        client2.loop_stop()
+        lid2.release()  # stopped on purpose
+        lid3, client3 = _listener(broker.port, base)
+        assert lid3.client_id == lid.client_id and not lid3.had_session
+        client3.disconnect()
+        client3.loop_stop()
+        lid3.release()
+    finally:
+        broker.stop(kill=True)
+    warned = [r for r in caplog.records if r.name == "hub.mqtt" and r.getMessage().startswith(WARNED)]
+    assert len(warned) == 1, [r.getMessage() for r in caplog.records]
+    assert lid.client_id in warned[0].getMessage()
