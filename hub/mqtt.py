@@ -35,7 +35,8 @@ import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
 
-_SESSION_MARK = b"session\n"
+_SESSION_MARK = b"session\n"  # in a listener slot's lock file: the broker holds a session for it
+
 # Listeners on one host beyond this many for one base id are surely a leak, not a deployment.
 MAX_LISTENER_SLOTS = 64
 
