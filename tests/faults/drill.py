@@ -28,7 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -142,47 +142,6 @@ class Verdict:
         return (f"rows[{states}] received={self.received} played={self.played} "
                 f"played_but_not_acked[{bad}] acked_not_played={self.acked_not_played} missed={self.missed} "
                 f"duplicates={self.duplicates} late={self.late} t99_terminal={t99}")
-
-
-@dataclass
-class Report:
-    scenario: str
-    db: str
-    devices: int
-    ttl_s: float
-    verdicts: list[Verdict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def text(self) -> str:
-        head = f"[drill {self.scenario}] {self.db}, {self.devices} devices, ttl {self.ttl_s:g}s"
-        body = [f"  command {i + 1}: {v.line()}" for i, v in enumerate(self.verdicts)]
-        return "\n".join([head, *body, *(f"  note: {n}" for n in self.notes)])
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "db": self.db, "devices": self.devices, "ttl_s": self.ttl_s,
-                "notes": [n.split("\n")[0] for n in self.notes], "problems": self.problems(),
-                "commands": [{"states": dict(v.states), "received": v.received, "played": v.played,
-                              "played_but_not_acked": v.played_not_acked, "acked_not_played": v.acked_not_played,
-                              "missed": v.missed, "duplicates": v.duplicates, "late": v.late,
-                              "t99_terminal_s": None if v.t99_s is None else round(v.t99_s, 2)}
-                             for v in self.verdicts]}
-
-    def problems(self) -> list[str]:
-        out = [n for n in self.notes if n.startswith(NOT_LANDED)]  # a drill that proved nothing fails
-        for i, v in enumerate(self.verdicts):
-            tag = f"command {i + 1}"
-            wrong = v.played_not_acked.get("expired", 0) + v.played_not_acked.get("superseded", 0)
-            if wrong:
-                out.append(f"{tag}: {wrong} rows expired/superseded for devices that played it")
-            if v.acked_not_played:
-                out.append(f"{tag}: {v.acked_not_played} rows acked for devices that never acted on it")
-            if v.missed:
-                out.append(f"{tag}: {v.missed} reachable devices never received it")
-            if v.duplicates:
-                out.append(f"{tag}: {v.duplicates} duplicates of a played command")
-            if v.late:
-                out.append(f"{tag}: {v.late} rows not terminal within the TTL")
-        return out
 
 
 class Drill:
@@ -339,6 +298,37 @@ class Drill:
                 return True
             time.sleep(0.01)
         return False
+
+    @contextlib.contextmanager
+    def slow_database(self) -> Iterator[None]:
+        """Writes to `deliveries` wait while this is held (reads go on), as under a database that
+        stalls: it pins a worker inside its batch, or an ingest between hearing acks and storing
+        them, so that a kill lands there every time rather than by luck of timing."""
+        url = self.rt.settings.database_url
+        if url.startswith("sqlite"):
+            import sqlite3
+
+            conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                conn.execute("ROLLBACK")
+                conn.close()
+            return
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("LOCK TABLE deliveries IN EXCLUSIVE MODE"))  # SELECTs still run
+            try:
+                yield
+            finally:
+                conn.rollback()
+        engine.dispose()
+
+    def answered(self, command_id: str) -> int:
+        """Devices that have answered the command (published their ack)."""
+        return sum(1 for a in self.addresses
+                   if any(c.id == command_id and c.ok is not None for c in list(self.fleet.device(a).commands)))
 
     def started_sending(self, command_id: str) -> bool:
         c = self.counts(command_id)

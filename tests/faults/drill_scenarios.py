@@ -8,34 +8,85 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tests.faults.drill import DEVICES, NOT_LANDED, TTL_S, Drill, Report, database
+from tests.faults.drill import DEVICES, NOT_LANDED, TTL_S, Drill, Verdict, database
 
 Outcome = tuple[list[tuple[str, bool]], list[str]]
 
+
+@dataclass
+class Report:
+    scenario: str
+    db: str
+    devices: int
+    ttl_s: float
+    verdicts: list[Verdict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        head = f"[drill {self.scenario}] {self.db}, {self.devices} devices, ttl {self.ttl_s:g}s"
+        body = [f"  command {i + 1}: {v.line()}" for i, v in enumerate(self.verdicts)]
+        return "\n".join([head, *body, *(f"  note: {n}" for n in self.notes)])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "db": self.db, "devices": self.devices, "ttl_s": self.ttl_s,
+                "notes": [n.split("\n")[0] for n in self.notes], "problems": self.problems(),
+                "commands": [{"states": dict(v.states), "received": v.received, "played": v.played,
+                              "played_but_not_acked": v.played_not_acked, "acked_not_played": v.acked_not_played,
+                              "missed": v.missed, "duplicates": v.duplicates, "late": v.late,
+                              "t99_terminal_s": None if v.t99_s is None else round(v.t99_s, 2)}
+                             for v in self.verdicts]}
+
+    def problems(self) -> list[str]:
+        out = [n for n in self.notes if n.startswith(NOT_LANDED)]  # a drill that proved nothing fails
+        for i, v in enumerate(self.verdicts):
+            tag = f"command {i + 1}"
+            wrong = v.played_not_acked.get("expired", 0) + v.played_not_acked.get("superseded", 0)
+            if wrong:
+                out.append(f"{tag}: {wrong} rows expired/superseded for devices that played it")
+            if v.acked_not_played:
+                out.append(f"{tag}: {v.acked_not_played} rows acked for devices that never acted on it")
+            if v.missed:
+                out.append(f"{tag}: {v.missed} reachable devices never received it")
+            if v.duplicates:
+                out.append(f"{tag}: {v.duplicates} duplicates of a played command")
+            if v.late:
+                out.append(f"{tag}: {v.late} rows not terminal within the TTL")
+        return out
+
+
 def worker_kill(d: Drill) -> Outcome:
-    """kill -9 of a worker while it runs a batch of an emergency fan-out, once the first rows are
-    sent; the other worker goes on."""
+    """kill -9 of a worker inside a batch of an emergency fan-out (a database stall holds it
+    there: it has taken its rows and published or is about to); the other worker goes on."""
     cid = d.play()
-    d.wait_for("first rows sent", lambda: d.started_sending(cid))
-    victim = d.busy_worker(timeout=10)
-    if victim is None:
-        return [(cid, True)], [f"{NOT_LANDED}: no worker was seen running a batch, nothing killed"]
-    c = d.counts(cid)
-    d.kill9(victim)
-    return [(cid, True)], [f"killed {victim} with rows {dict(c)}"]
+    with d.slow_database():
+        victim = d.busy_worker(timeout=10)
+        if victim is None:
+            return [(cid, True)], [f"{NOT_LANDED}: no worker was seen running a batch, nothing killed"]
+        time.sleep(0.5)  # it reaches the stalled write
+        c = d.counts(cid)
+        d.kill9(victim)
+    return [(cid, True)], [f"killed {victim} inside a batch (database stalled), rows {dict(c)}"]
 
 
 def ingest_kill(d: Drill) -> Outcome:
-    """kill -9 of the ingest once the first rows are sent; a new ingest 3 s later."""
+    """kill -9 of the ingest while devices' acks stream in and its writes stall (a database
+    stall); a new ingest 3 s later."""
     cid = d.play()
     d.wait_for("first rows sent", lambda: d.started_sending(cid))
-    c = d.counts(cid)
-    d.kill9("ingest-1")
+    with d.slow_database():
+        if not d.wait_for("devices to answer", lambda: d.answered(cid) > 0, timeout=10):
+            return [(cid, True)], [f"{NOT_LANDED}: no device answered, ingest not killed"]
+        time.sleep(0.5)  # their acks reach the ingest, which cannot store them yet
+        c, heard = d.counts(cid), d.answered(cid)
+        d.kill9("ingest-1")
     time.sleep(3.0)
     d.spawn("ingest")
-    return [(cid, True)], [f"killed ingest-1 with rows {dict(c)}, new ingest 3 s later"]
+    return [(cid, True)], [f"killed ingest-1 with {heard} devices' acks out and rows {dict(c)} "
+                           "(database stalled); new ingest 3 s later"]
 
 
 def broker_restart(d: Drill) -> Outcome:
