@@ -1,6 +1,7 @@
 """The fault drill: an operator's bad day on real processes, one scenario per test —
 a worker killed (-9) mid fan-out, the ingest killed (-9) mid fan-out and restarted, the broker
-restarted mid fan-out, three commands to the same slot while a worker restarts — then every
+restarted mid fan-out, three commands to the same slot while a worker restarts (a short database
+stall pins each kill inside a batch, or between the ingest hearing acks and storing them) — then every
 delivery row's final state checked against what each simulated device received and did
 (tests/faults/drill.py). Run one with `-k`, e.g.
 
