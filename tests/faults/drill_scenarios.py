@@ -4,6 +4,7 @@ injects its fault during an emergency fan-out and returns the commands to judge,
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import time
@@ -61,8 +62,18 @@ class Report:
 def worker_kill(d: Drill) -> Outcome:
     """kill -9 of a worker inside a batch of an emergency fan-out (a database stall holds it
     there: it has taken its rows and published or is about to); the other worker goes on."""
-    cid = d.play()
+    workers = [p for p in d.live() if p.name.startswith("worker")]
+    for p in workers:  # held for a moment so that no batch starts before the stall
+        os.killpg(p.p.pid, signal.SIGSTOP)
+    try:
+        cid = d.play()
+    except BaseException:
+        for p in workers:
+            os.killpg(p.p.pid, signal.SIGCONT)
+        raise
     with d.slow_database():
+        for p in workers:
+            os.killpg(p.p.pid, signal.SIGCONT)
         victim = d.busy_worker(timeout=10)
         if victim is None:
             return [(cid, True)], [f"{NOT_LANDED}: no worker was seen running a batch, nothing killed"]
@@ -100,14 +111,14 @@ def broker_restart(d: Drill) -> Outcome:
 
 
 def supersede_restart(d: Drill) -> Outcome:
-    """Three emergency plays (same slot) 0.15 s apart while worker-1 is restarted (SIGTERM, warm
-    shutdown, a new worker). Only the last must reach every device; the earlier ones may be
-    superseded, but never on a device that played them."""
+    """Three emergency plays (same slot), each sent while a batch of the previous one is under
+    way, while worker-1 restarts (SIGTERM, warm shutdown, a new worker). Only the last must
+    reach every device; the earlier ones may be superseded, never on a device that played them."""
     first = d.play()
+    d.busy_worker(timeout=5)  # each next command comes while a batch of the previous is under way
     d.procs["worker-1"].p.send_signal(signal.SIGTERM)
-    time.sleep(0.15)
     second = d.play()
-    time.sleep(0.15)
+    d.busy_worker(timeout=5)
     third = d.play()
     note = "worker-1 restarted during the three commands"
     try:  # a warm shutdown ends the running job first
