@@ -111,16 +111,24 @@ def broker_restart(d: Drill) -> Outcome:
 
 
 def supersede_restart(d: Drill) -> Outcome:
-    """Three emergency plays (same slot), each sent while a batch of the previous one is under
-    way, while worker-1 restarts (SIGTERM, warm shutdown, a new worker). Only the last must
-    reach every device; the earlier ones may be superseded, never on a device that played them."""
+    """Three emergency plays (same slot) in quick succession while worker-1 restarts (SIGTERM,
+    warm shutdown, a new worker). The broker stalls for a second from the first batch on, so
+    batches of the first command are on the wire — published, not yet confirmed — when the next
+    commands come. Only the last must reach every device; the earlier ones may be superseded,
+    never on a device that played them."""
     first = d.play()
-    d.busy_worker(timeout=5)  # each next command comes while a batch of the previous is under way
-    d.procs["worker-1"].p.send_signal(signal.SIGTERM)
-    second = d.play()
     d.busy_worker(timeout=5)
-    third = d.play()
-    note = "worker-1 restarted during the three commands"
+    d.broker.pause()
+    try:
+        d.procs["worker-1"].p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # the workers publish the next batches into the stalled broker
+        second = d.play()
+        time.sleep(0.2)
+        third = d.play()
+        time.sleep(0.5)
+    finally:
+        d.broker.resume()
+    note = "broker stalled 1 s from the first batch on; worker-1 restarted during the three commands"
     try:  # a warm shutdown ends the running job first
         d.procs["worker-1"].p.wait(90)
     except subprocess.TimeoutExpired:
