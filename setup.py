@@ -29,7 +29,7 @@ setup(
     extras_require={
         "embedded": ["fakeredis>=2.20", "amqtt>=0.11"],
         "postgres": ["psycopg[binary]>=3.1"],
-        "server": ["gunicorn>=22"],
+        "server": ["gunicorn>=25.1"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "fakeredis>=2.20", "amqtt>=0.11", "psycopg[binary]>=3.1",
                  "jsonschema>=4.20", "schemathesis>=4.0,<5", "hypothesis>=6.100"],
     },

@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only fanout,status,scheduler,api,fixes] [--no-postgres]`: every
+"""`python -m bench [--quick] [--only fanout,status,scheduler,api,fixes,faults] [--no-postgres]`: every
 figure next to its floor measured in the same run; results in bench/results/latest.json and
 bench/README.md (a full run), latest-quick.json or latest-only-<sections>.json (the others)."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from bench.common import RESULTS, dump, loadavg, log, machine, mosquitto, postgres_db, workdir
 
 SQLITE = "sqlite:///{dir}/hub.sqlite3"
-SECTIONS = "fanout,status,scheduler,api,fixes"
+SECTIONS = "fanout,status,scheduler,api,fixes,faults"
 
 
 def main() -> int:
@@ -23,6 +23,7 @@ def main() -> int:
     ap.add_argument("--only", default=SECTIONS)
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--api-seconds", type=float, default=None)
+    ap.add_argument("--fault-devices", type=int, default=None, help="devices per fault scenario (1,000; quick 300)")
     args = ap.parse_args()
     only = set(args.only.split(","))
     started = time.time()
@@ -78,6 +79,14 @@ def main() -> int:
         if "fixes" in only:
             from bench import fixes
             res["hub_fixes"] = fixes.run(wd, 10_000, 10_000 if args.quick else 100_000)
+        if "faults" in only:
+            from bench import faults
+            res["faults"] = []
+            n = args.fault_devices or (300 if args.quick else 1000)
+            for label, url in backends:
+                reset = (lambda url=url: _reset_pg(url)) if label != "sqlite" else None
+                res["faults"] += faults.run(wd, n, url, label, reset)
+            res["load"]["after_faults"] = loadavg()
     res["load"]["end"] = loadavg()
     res["wall_s"] = round(time.time() - started, 1)
     from bench.report import render, write_readme

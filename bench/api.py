@@ -73,7 +73,10 @@ WORKERS = 2  # one per core; the README's production line uses -w 4 on bigger ma
 def _serve(workdir: Path, name: str, factory: str, env: dict[str, str]) -> tuple[Proc, int]:
     port = free_port()
     gunicorn = str(Path(PY).with_name("gunicorn"))
+    # A control socket of its own: gunicorn's default (~/.gunicorn/gunicorn.ctl) is shared by
+    # every gunicorn of the user on the machine, so one would take over another's.
     p = Proc(name, [gunicorn, "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+                    "--control-socket", str(workdir / f"{name}-gunicorn.ctl"),
                     f"bench.apiserver:{factory}()"], workdir, env)
     wait_port(port, 60)
     return p, port

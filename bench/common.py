@@ -165,20 +165,10 @@ def hub_config(workdir: Path, db_url: str, mqtt_port: int, prefix: str, **extra:
 
 
 def purge_queues(rt: Any) -> None:
-    from rq import Queue
-    from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
-
+    """The run's queues, jobs and rq registries (keys without expiry) off the shared Redis."""
     from hub.runtime import QUEUE_ORDER
-    r = rt.redis
-    for p in QUEUE_ORDER:
-        q = Queue(rt.queue_name(p), connection=r)
-        ids = set(q.job_ids)
-        for reg in (StartedJobRegistry, FinishedJobRegistry, FailedJobRegistry):
-            with contextlib.suppress(Exception):
-                ids.update(reg(queue=q).get_job_ids())
-        for jid in ids:
-            r.delete(f"rq:job:{jid}", f"rq:results:{jid}")
-        q.delete(delete_jobs=True)
+    from hub.testing import purge_queues as purge
+    purge(rt.redis, [rt.queue_name(p) for p in QUEUE_ORDER])
 
 
 def make_runtime(config: Path) -> Any:

@@ -68,6 +68,12 @@ def render(res: dict[str, Any]) -> str:
             f"({h.get('workers')} workers, {_s(h.get('rss_mb_total'), ' MB')} in all) | p50 {_s(f.get('p50_ms'), ' ms')}, "
             f"p95 {_s(f.get('p95_ms'), ' ms')}, {f.get('rps')} req/s (bare WSGI app, same gunicorn) | "
             f"p95 {_s(r.get('ratio_p95'), '×')} | {GOALS['api']} | {r.get('load_during')} |")
+    if res.get("faults"):
+        from bench.faults import rows
+        lines += ["", "Time to 99 % terminal under each fault (the fault drill, tests/faults/drill.py, larger), "
+                  "every row checked against what its device did:", "",
+                  "| fault | set-up | 99 % terminal | rows by state | devices played | disagreements | where the fault "
+                  "landed | load during |", "|---|---|---|---|---|---|---|---|", *rows(res["faults"])]
     fx = res.get("hub_fixes")
     if fx:
         lines += ["", f"Hub changes, old code path vs current, same run ({fx.get('unit')}):", "",

@@ -33,18 +33,22 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+log = logging.getLogger(__name__)
+
+_SESSION_MARK = b"session\n"  # in a listener slot's lock file: the broker holds a session for it
+
 # Listeners on one host beyond this many for one base id are surely a leak, not a deployment.
 MAX_LISTENER_SLOTS = 64
 
 
 def make_client(settings: Mapping[str, Any], logger: logging.Logger, *, client_id: str | None = None,
-                clean_session: bool = True) -> mqtt.Client:
+                clean_session: bool = True, cls: type[mqtt.Client] = mqtt.Client) -> mqtt.Client:
     """An unconnected MQTT 3.1.1 client from adapter settings with the keys client_id, username,
     password, tls, ca_file, max_inflight and connect_timeout_s. By default a clean session under
     `settings["client_id"]`; a listener passes its own stable `client_id` and
     `clean_session=False` (see the module's docstring)."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or settings["client_id"],
-                         protocol=mqtt.MQTTv311, clean_session=clean_session)
+    client = cls(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or settings["client_id"],
+                 protocol=mqtt.MQTTv311, clean_session=clean_session)
     client.enable_logger(logger)
     if settings["username"] is not None:
         client.username_pw_set(settings["username"], settings["password"])
@@ -67,10 +71,19 @@ class ListenerId:
     def __init__(self, client_id: str, lock_fd: int | None) -> None:
         self.client_id = client_id
         self._fd = lock_fd
+        # The slot's file remembers that the broker held a session for this id: a process killed
+        # without ending it expects the broker to hand it back (SessionWatch warns if not).
+        self.had_session = lock_fd is not None and os.pread(lock_fd, len(_SESSION_MARK), 0) == _SESSION_MARK
+
+    def mark_session(self) -> None:
+        if self._fd is not None:
+            os.pwrite(self._fd, _SESSION_MARK, 0)
 
     def release(self) -> None:
+        """On purpose (the listener ended its session): the next holder expects none."""
         fd, self._fd = self._fd, None
         if fd is not None:
+            os.ftruncate(fd, 0)
             os.close(fd)  # closing the descriptor drops the flock
 
     def __repr__(self) -> str:
@@ -102,12 +115,72 @@ def claim_listener_id(base: str, lock_dir: Path | None = None) -> ListenerId:
     raise RuntimeError(f"{MAX_LISTENER_SLOTS} MQTT listeners named {stem}-* already run on this host")
 
 
+LOST_SESSION = ("MQTT broker %s did not keep the persistent session of listener %s while it was away: "
+                "whatever devices published for it meanwhile (acks, status, presence) is lost, and deliveries "
+                "waiting for those acks will end expired. The broker most likely runs without persistence "
+                "(`persistence true`), or cannot write it: Mosquitto started as root runs as user `mosquitto` "
+                "and, when `persistence_location` is not writable by that user, logs only 'Permission denied' "
+                "at each autosave (see deploy/README.md)")
+
+
+class SessionWatch:
+    """Tells when a broker answers a listener's reconnection without the session it had: the
+    broker lost what it queued for the listener, which no other sign reveals to the hub."""
+
+    def __init__(self, client_id: str, broker: str, logger: logging.Logger, had_session: bool = False,
+                 on_session: Any = None) -> None:
+        self.client_id, self.broker, self.log = client_id, broker, logger
+        self.had_session = had_session  # a previous holder of the id left a session behind
+        self._on_session = on_session  # called once the broker holds a session for us
+        self.connects = 0  # CONNACKs accepted
+        self.lost = 0  # reconnections that found the session gone
+
+    def connected(self, session_present: bool) -> None:
+        self.connects += 1
+        if self.had_session and not session_present:
+            self.lost += 1
+            self.log.warning(LOST_SESSION, self.broker, self.client_id)
+        if self.connects == 1 and self._on_session is not None:
+            self._on_session()
+        self.had_session = True  # a clean_session=False CONNACK: the broker holds one from now on
+
+
+class _ListenerClient(mqtt.Client):
+    """A client whose on_connect callback, whatever the adapter sets, first tells `watch`
+    whether the broker kept the session (the check lives here, once, for every adapter)."""
+
+    watch: SessionWatch
+
+    @property
+    def on_connect(self) -> Any:
+        return mqtt.Client.on_connect.fget(self)
+
+    @on_connect.setter
+    def on_connect(self, func: Any) -> None:
+        watch = self.watch
+
+        def checked(client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+            if not reason_code.is_failure:
+                watch.connected(bool(flags.session_present))
+            if func is not None:
+                func(client, userdata, flags, reason_code, properties)
+
+        mqtt.Client.on_connect.fset(self, checked)
+
+
 def listener_client(settings: Mapping[str, Any], base: str, logger: logging.Logger) -> tuple[ListenerId, mqtt.Client]:
     """A listener's id — `settings["listener_client_id"]` when set, else the lowest free
-    `<base>-<host>-<n>` (claim_listener_id) — and its unconnected client on a persistent session."""
+    `<base>-<host>-<n>` (claim_listener_id) — and its unconnected client on a persistent session.
+    The client warns (on `hub.mqtt`'s logger) when a reconnection finds the session gone
+    (`client.watch`, a SessionWatch)."""
     fixed = settings.get("listener_client_id")
     lid = ListenerId(fixed, None) if fixed else claim_listener_id(base)
-    return lid, make_client(settings, logger, client_id=lid.client_id, clean_session=False)
+    client = make_client(settings, logger, client_id=lid.client_id, clean_session=False, cls=_ListenerClient)
+    client.watch = SessionWatch(lid.client_id, f"{settings.get('host')}:{settings.get('port')}", log,
+                                had_session=lid.had_session, on_session=lid.mark_session)
+    client.on_connect = None  # the watch runs even for an adapter that sets no callback
+    return lid, client
+
 
 def end_session(settings: Mapping[str, Any], client_id: str, logger: logging.Logger) -> None:
     """End the persistent session `client_id` holds on the broker, when a listener stops on

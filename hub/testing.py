@@ -82,11 +82,10 @@ class HubHarness:
         if self.ingest is not None:
             self.ingest.stop()
             self.ingest = None
-        for p in QUEUE_ORDER:
-            try:
-                self.rt.queue(p).delete(delete_jobs=True)
-            except Exception:  # the queue may be the thing a fault test took down
-                pass
+        try:
+            purge_queues(self.rt.redis, [self.rt.queue_name(p) for p in QUEUE_ORDER])
+        except Exception:  # the queue may be the thing a fault test took down
+            pass
         self.rt.close()
         set_runtime(None)
 
@@ -160,6 +159,28 @@ class HubHarness:
             if (st is not None and predicate(st)) or time.monotonic() > deadline:
                 return st
             time.sleep(0.05)
+
+
+def purge_queues(redis: Any, names: list[str]) -> None:
+    """Remove rq queues and everything rq keeps about them: their jobs and results, and the
+    registries (finished, failed, started, …), which are keys of their own with no expiry — on a
+    shared Redis, a run with queue names of its own must not leave them behind."""
+    from rq import Queue
+    from rq.registry import (DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry,
+                             StartedJobRegistry)
+
+    for name in names:
+        q = Queue(name, connection=redis)
+        ids = set(q.job_ids)
+        for reg in (StartedJobRegistry, FinishedJobRegistry, FailedJobRegistry, DeferredJobRegistry,
+                    ScheduledJobRegistry):
+            ids.update(reg(queue=q).get_job_ids(cleanup=False))
+        for jid in ids:
+            redis.delete(f"rq:job:{jid}", f"rq:results:{jid}")
+        q.delete(delete_jobs=True)
+        for pattern in (f"rq:*:{name}", f"rq:*:{name}:*"):
+            for key in redis.scan_iter(pattern):
+                redis.delete(key)
 
 
 class RecordingSink:

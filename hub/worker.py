@@ -18,7 +18,24 @@ from hub.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-class HubWorker(SimpleWorker):
+class _PromptPubSub(SimpleWorker):
+    """rq listens for its control commands on a Redis pubsub thread that waits up to 60 s per
+    poll, and stops it at teardown with redis-py's `stop()`, which since redis-py 8 waits for the
+    thread to finish that poll. When the thread is between messages as the worker unsubscribes,
+    it sits out the whole 60 s: a burst worker (the test harness, certification runs) then
+    returns a minute late, and a warm shutdown takes a minute. Poll every `pubsub_poll_s`."""
+
+    pubsub_poll_s = 1.0
+
+    def subscribe(self) -> None:
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=self.pubsub_poll_s, daemon=True,
+                                                       exception_handler=self._pubsub_exception_handler)
+
+
+class HubWorker(_PromptPubSub):
     """The production worker: one process, signals for warm shutdown.
 
     A SimpleWorker runs the job on its only thread, so rq's heartbeats stop for as long as the
@@ -54,11 +71,12 @@ class HubWorker(SimpleWorker):
             t.join(timeout=5)
 
 
-class ThreadWorker(SimpleWorker):
-    """A worker that can run in a non-main thread (embedded demo): no signal handlers, and a
-    timer rather than SIGALRM to enforce job timeouts."""
+class ThreadWorker(_PromptPubSub):
+    """A worker that can run in a non-main thread (embedded demo, HubHarness' burst runs): no
+    signal handlers, and a timer rather than SIGALRM to enforce job timeouts."""
 
     death_penalty_class = TimerDeathPenalty
+    pubsub_poll_s = 0.05  # a burst worker's teardown waits for at most one poll
 
     def _install_signal_handlers(self) -> None:
         pass

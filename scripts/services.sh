@@ -53,6 +53,8 @@ else
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || install_pkg mosquitto
   mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
   sed "s/@PORT@/$MQTT_PORT/" "$here/deploy/mosquitto/dev.conf" > /tmp/hub-mosquitto.conf
+  # a broker that persists must be able to write where it does, as the user it runs as
+  "$here/deploy/mosquitto/persistence-dir.sh" /tmp/hub-mosquitto.conf >/dev/null
   "$mosq" -d -c /tmp/hub-mosquitto.conf
   wait_for mosquitto "$MQTT_PORT" && say "mosquitto started on 127.0.0.1:$MQTT_PORT"
 fi
