@@ -22,3 +22,30 @@ def to_ascii(text: str) -> str:
 def for_board(text: str, unicode_ok: bool) -> str:
     """What to send to a board: NFC text if it shows Unicode, else its ASCII transliteration."""
     return nfc(text) if unicode_ok else to_ascii(text)
+
+
+def has_unpaired_surrogate(value: object) -> bool:
+    """Whether a string anywhere in `value` (dict keys and values, lists) holds a lone UTF-16
+    surrogate. JSON lets a device send one ("\\ud800"); Python decodes it, but no UTF-8 database
+    driver can store it, so one such report used to fail every write batch it landed in."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(has_unpaired_surrogate(k) or has_unpaired_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(has_unpaired_surrogate(v) for v in value)
+    return False
+
+
+def printable_repr(value: object, limit: int = 4000) -> str:
+    """An ASCII repr of anything (surrogates and other escapes shown, never raised on), cut to
+    `limit` characters: what the ingest keeps of a report it could not store."""
+    try:
+        text = ascii(value)
+    except Exception as exc:  # noqa: BLE001 - a repr that raises must not stop the quarantine
+        text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+    return text if len(text) <= limit else text[:limit - 15] + f"... ({len(text)} chars)"
