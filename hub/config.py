@@ -35,8 +35,8 @@ class Settings:
     requeue_after_s: float = 60.0
     heartbeat_timeout_s: float = 180.0
     failure_threshold: int = 3
-    # Fault drills only: the ingest holds each write transaction open this long before it commits
-    # (tests kill it between hearing acks and storing them). Leave it 0.
+    # Fault drills only: the ingest holds each batch this long before it writes it (tests kill it
+    # between hearing acks and storing them). Leave it 0.
     ingest_commit_delay_s: float = 0.0
     # Scheduled commands (hub.scheduler). The scheduler hands a worker the commands due in the
     # next `scheduler_window_s` this long before the first of them starts, so the worker can load

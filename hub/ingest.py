@@ -100,8 +100,8 @@ class Ingest:
         self._next_requeue = 0.0
         self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
         self.watch_interval_s = 30.0
-        # Fault drills only (0 in production): hold each write transaction open this long before
-        # committing, so a test can kill the process between hearing items and storing them.
+        # Fault drills only (0 in production): hold each batch this long before writing it, so a
+        # test can kill the process between hearing items and storing them.
         self.commit_delay_s = float(rt.settings.ingest_commit_delay_s or 0.0)
 
     def start(self) -> None:
@@ -294,6 +294,8 @@ class Ingest:
         return {k: self._addresses[k] for k in keys if k in self._addresses}
 
     def _write(self, items: list[_Item]) -> None:
+        if self.commit_delay_s:  # a drill: heard, not yet stored (outside the transaction: SQLite locks)
+            time.sleep(self.commit_delay_s)
         with self.rt.db.session() as s:
             ids = self._device_ids(s, {(it.vendor, it.address) for it in items})
             acks, reports, rejected = [], [], []
@@ -316,8 +318,6 @@ class Ingest:
             applied = finish_by_device(s, acks)
             changes = self._store_status(s, reports, {did for _, did, _, _, _ in acks})
             quarantine.store(s, rejected)
-            if self.commit_delay_s:
-                time.sleep(self.commit_delay_s)
         # Counted once committed: a flush that fails is retried with the same items.
         self.stats["rejected"] += len(rejected)
         self.stats["acks"] += len(acks)
