@@ -22,7 +22,7 @@ from tests.ingest_fixtures import postgres_url, runtime_with_devices, sent_comma
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(600)]
 N = 2000
-SWEEPS = 5
+SWEEPS = 12
 
 
 def _statuses(ing: Ingest, ids: list[str], at, rng: random.Random) -> None:  # noqa: ANN001
