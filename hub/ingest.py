@@ -33,6 +33,7 @@ from hub.runtime import Runtime
 from hub.vendor import Ack, Done, VendorAdapter
 
 log = logging.getLogger(__name__)
+REJECTED_PER_DEVICE_AND_BATCH = 5  # unparsable messages of one device kept per write batch
 
 @dataclass
 class _Item:
@@ -96,7 +97,7 @@ class Ingest:
         # same batch: status_coalesced); status_stale: ignored, older than what was stored.
         self.stats = {"acks": 0, "acks_applied": 0, "status": 0, "status_coalesced": 0, "status_stale": 0,
                       "presence": 0, "unknown_device": 0, "expired": 0, "transitions": 0, "requeued_jobs": 0,
-                      "quarantined": 0, "rejected": 0}
+                      "quarantined": 0, "rejected": 0, "rejected_not_kept": 0}
         self._next_requeue = 0.0
         self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
         self.watch_interval_s = 30.0
@@ -165,6 +166,8 @@ class Ingest:
                 if time.monotonic() - last_watch >= self.watch_interval_s:
                     last_watch = time.monotonic()
                     self.refresh_watch()
+                    with self.rt.db.session() as s:
+                        quarantine.prune(s, self.rt.settings.quarantine_max_rows)
             except Exception:
                 log.exception("sweep failed; retrying")
 
@@ -299,11 +302,18 @@ class Ingest:
         with self.rt.db.session() as s:
             ids = self._device_ids(s, {(it.vendor, it.address) for it in items})
             acks, reports, rejected = [], [], []
+            per_address: dict[tuple[str, str], int] = {}
+            flooded = 0
             for it in items:
                 did = ids.get((it.vendor, it.address))
                 if it.kind == "rejected":
                     kind, payload, why = it.value
-                    rejected.append(quarantine.Entry(it.vendor, it.address, kind, payload, why, it.at, did))
+                    # a few per device and batch say enough; a flood of garbage must not fill the table
+                    if per_address.setdefault((it.vendor, it.address), 0) < REJECTED_PER_DEVICE_AND_BATCH:
+                        per_address[(it.vendor, it.address)] += 1
+                        rejected.append(quarantine.Entry(it.vendor, it.address, kind, payload, why, it.at, did))
+                    else:
+                        flooded += 1
                     continue
                 if did is None:
                     self.stats["unknown_device"] += 1
@@ -319,7 +329,8 @@ class Ingest:
             changes = self._store_status(s, reports, {did for _, did, _, _, _ in acks})
             quarantine.store(s, rejected)
         # Counted once committed: a flush that fails is retried with the same items.
-        self.stats["rejected"] += len(rejected)
+        self.stats["rejected"] += len(rejected) + flooded
+        self.stats["rejected_not_kept"] += flooded
         self.stats["acks"] += len(acks)
         self.stats["acks_applied"] += applied
         self._announce(changes)

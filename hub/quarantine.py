@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import Select, delete, false, func, select
 from sqlalchemy.orm import Session
 
 from hub.areas import under_any
@@ -48,6 +48,16 @@ def store(session: Session, entries: list[Entry]) -> None:
         {"at": e.at, "vendor": _text(e.vendor, 64), "address": _text(e.address, 200), "kind": _text(e.kind, 20),
          "device_id": e.device_id and _text(e.device_id, 64), "payload": printable_repr(e.payload),
          "reason": _text(e.reason, 500)} for e in entries])
+
+
+def prune(session: Session, keep: int) -> int:
+    """Delete all but the newest `keep` rows: a device spamming malformed messages must not fill
+    the disk. Returns rows deleted."""
+    newest = session.scalar(select(func.max(IngestQuarantine.id)))
+    if newest is None or newest <= keep:
+        return 0
+    return session.execute(delete(IngestQuarantine).where(IngestQuarantine.id <= newest - keep)
+                           .execution_options(synchronize_session=False)).rowcount or 0
 
 
 def query(area_paths: Iterable[str] | None, *, vendor: str | None = None,

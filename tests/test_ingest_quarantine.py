@@ -77,3 +77,26 @@ def test_hub_ingest_quarantine_lists_everything(quarantined) -> None:
     r = subprocess.run([sys.executable, "-m", "hub.cli", "ingest", "quarantine", "--limit", "0"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode != 0 and "--limit" in r.stderr
+
+
+def test_a_flood_of_garbage_does_not_fill_the_quarantine(tmp_path: Path) -> None:
+    from hub import quarantine
+    from hub.ingest import REJECTED_PER_DEVICE_AND_BATCH
+
+    rt, _ids = runtime_with_devices(f"sqlite:///{tmp_path / 'hub.sqlite3'}", 1)
+    ing = Ingest(rt, vendors=[])
+    confirmed: list[int] = []
+    for i in range(50):
+        ing.sink.rejected("loopback", "dev-00000", "status", b"garbage", "not JSON", done=lambda i=i: confirmed.append(i))
+    while ing.flush():
+        pass
+    try:
+        assert sorted(confirmed) == list(range(50))
+        with rt.db.session() as s:
+            assert quarantine.count(s) == REJECTED_PER_DEVICE_AND_BATCH
+            assert ing.stats["rejected_not_kept"] == 50 - REJECTED_PER_DEVICE_AND_BATCH
+            assert quarantine.prune(s, keep=2) == REJECTED_PER_DEVICE_AND_BATCH - 2
+        with rt.db.session() as s:
+            assert quarantine.count(s) == 2
+    finally:
+        rt.db.dispose()
