@@ -161,8 +161,11 @@ class ListenerAcks:
         client.manual_ack_set(self.manual)
 
     def connected(self) -> None:
-        """From on_connect: messages of earlier connections are the broker's to resend."""
+        """From on_connect and on_disconnect: messages of an earlier connection are the broker's
+        to resend."""
         self._connection += 1
+
+    disconnected = connected
 
     def completion(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> Callable[[], None]:
         if not self.manual or msg.qos == 0:

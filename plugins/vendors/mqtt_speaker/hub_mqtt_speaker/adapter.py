@@ -310,6 +310,7 @@ class MqttSpeakerAdapter(VendorAdapter):
 
     def _on_listener_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                                 properties: Any) -> None:
+        self._acks.disconnected()
         self._listening.clear()
         self._subscribed.clear()
         self._listener_gone.set()

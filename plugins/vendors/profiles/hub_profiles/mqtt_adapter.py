@@ -313,6 +313,7 @@ class MqttProfileAdapter(VendorAdapter):
 
     def _on_listener_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                                 properties: Any) -> None:
+        self._acks.disconnected()
         self._listen_subs.ready.clear()
         self._listener_gone.set()
         if reason_code != 0:
