@@ -49,7 +49,10 @@ def reported_verdict(online: bool | None, faults: list[Any] | None) -> tuple[str
     if not online:
         return "offline", "device reports itself offline"
     if faults:
-        return "degraded", "faults: " + ", ".join(map(str, faults))
+        reason = "faults: " + ", ".join(map(str, faults))
+        # state_reason and device_events.reason hold 300 characters; PostgreSQL refuses more, and
+        # a device listing many faults must not make its report unstorable
+        return "degraded", reason if len(reason) <= 300 else reason[:297] + "..."
     return "online", None
 
 

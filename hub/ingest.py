@@ -30,6 +30,7 @@ from hub.db import utcnow
 from hub.deliveries import expire_due, finish_by_device
 from hub.models import Device, DeviceStatus
 from hub.runtime import Runtime
+from hub.text import printable_repr
 from hub.vendor import Ack, Done, VendorAdapter
 
 log = logging.getLogger(__name__)
@@ -280,7 +281,7 @@ class Ingest:
                                                   self._addresses.get((it.vendor, it.address)))])
         self.stats["quarantined"] += 1
         log.warning("quarantined a %s from %s/%s: %s", it.kind, it.vendor, it.address,
-                    quarantine.printable_repr(reason, 300))
+                    printable_repr(reason, 300))
 
     def _device_ids(self, session: Any, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
         missing = keys - self._addresses.keys()

@@ -105,3 +105,20 @@ def test_one_bad_item_never_blocks_the_batch(database_url: str) -> None:  # noqa
 def _quarantined(rt) -> int:  # noqa: ANN001
     with rt.db.session() as s:
         return s.scalar(select(func.count(IngestQuarantine.id))) or 0
+
+
+def test_a_device_listing_many_faults_is_stored_not_quarantined(database_url: str) -> None:  # noqa: F811
+    """The health verdict's reason lists the faults; PostgreSQL holds 300 characters of it."""
+    rt, ids = runtime_with_devices(database_url, 1)
+    ing = Ingest(rt, vendors=[])
+    faults = [f"fault {i:02d} " + "x" * 90 for i in range(20)]
+    ing.sink.status("loopback", ids[0].lower(), {"online": True, "faults": faults, "reported_at": GOOD_TS})
+    try:
+        while ing.flush():
+            pass
+        assert ing.stats["quarantined"] == 0 and ing.stats["status"] == 1
+        with rt.db.session() as s:
+            row = s.get(DeviceStatus, ids[0])
+            assert row.faults == faults and row.operating_state == "degraded" and len(row.state_reason) == 300
+    finally:
+        rt.db.dispose()
