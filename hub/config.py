@@ -38,6 +38,11 @@ class Settings:
     requeue_after_s: float = 60.0
     heartbeat_timeout_s: float = 180.0
     failure_threshold: int = 3
+    # Fault drills only: the ingest holds each batch this long before it writes it (tests kill it
+    # between hearing acks and storing them). Leave it 0.
+    ingest_commit_delay_s: float = 0.0
+    # The ingest's quarantine (hub.quarantine) keeps the newest this many messages it could not store.
+    quarantine_max_rows: int = 100_000
     # Scheduled commands (hub.scheduler). The scheduler hands a worker the commands due in the
     # next `scheduler_window_s` this long before the first of them starts, so the worker can load
     # rows, build payloads and open its adapter first and publish on time.
@@ -112,6 +117,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         data = _expand(data, path, env)  # the environment given, so that a caller's stands alone
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
                  "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
+                 "ingest_commit_delay_s", "quarantine_max_rows",
                  "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
                  "max_command_ttl_s", "audit_key",
                  "state_dir", "cookie_secure", "session_lifetime_s", *INT_AT_LEAST}

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.models import AUDIT_GENESIS, AuditHead, Base, Meta
 
 # 2: commands.start_at, released_at, cancelled_at, cancelled_by (scheduling)
-# 3: commands.issuer_id, account_idempotency_key; audit.actor_id (identity by account id)
+# 3: commands.issuer_id, account_idempotency_key; audit.actor_id (identity by account id);
+#    ingest_quarantine (a new table)
 SCHEMA_VERSION = 3
 
 log = logging.getLogger(__name__)

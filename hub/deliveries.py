@@ -84,7 +84,11 @@ def expire_due(session: Session, now: datetime | None = None) -> list[str]:
     now = now or utcnow()
     due = session.execute(select(Delivery.id, Delivery.device_id, Delivery.state)
                           .join(Command, Command.id == Delivery.command_id)
-                          .where(Delivery.state.in_(ACTIVE_STATES), Command.expires_at <= now)).all()
+                          .where(Delivery.state.in_(ACTIVE_STATES), Command.expires_at <= now)
+                          # PostgreSQL: lock the rows now, in id order, and pass over those an ack is
+                          # being written to (they end acked, or expire at the next sweep), so the
+                          # sweeper never waits on the ingest's writer while holding rows it needs.
+                          .order_by(Delivery.id).with_for_update(of=Delivery, skip_locked=True)).all()
     expired: list[str] = []
     for state in ACTIVE_STATES:
         rows = [(d, dev) for d, dev, st in due if st == state]

@@ -10,6 +10,7 @@ event; repeating the same state changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +49,10 @@ def reported_verdict(online: bool | None, faults: list[Any] | None) -> tuple[str
     if not online:
         return "offline", "device reports itself offline"
     if faults:
-        return "degraded", "faults: " + ", ".join(map(str, faults))
+        reason = "faults: " + ", ".join(map(str, faults))
+        # state_reason and device_events.reason hold 300 characters; PostgreSQL refuses more, and
+        # a device listing many faults must not make its report unstorable
+        return "degraded", reason if len(reason) <= 300 else reason[:297] + "..."
     return "online", None
 
 
@@ -122,8 +126,27 @@ def sweep(session: Session, policy: HealthPolicy, now: datetime) -> list[StateCh
     return changes
 
 
+def lock_status_rows(session: Session, device_ids: Iterable[str]) -> None:
+    """On PostgreSQL, lock these devices' device_status rows now, in device id order.
+
+    Every transaction that updates several device_status rows takes their locks this way first
+    (the ingest's writer, the sweeper's failure count), so two of them can never each hold a row
+    the other waits for. An UPDATE … WHERE device_id IN (…) alone locks in whatever order its
+    plan scans the table; 2,000 rows expiring at once against the writer's status updates
+    deadlocked that way. `SELECT … ORDER BY … FOR UPDATE` sorts first, then locks row by row.
+    SQLite locks the whole database per write transaction: nothing to order there."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    ids = sorted(set(device_ids))
+    for i in range(0, len(ids), 900):
+        session.execute(select(DeviceStatus.device_id).where(DeviceStatus.device_id.in_(ids[i:i + 900]))
+                        .order_by(DeviceStatus.device_id).with_for_update()).all()
+
+
 def count_failures(session: Session, device_ids: list[str]) -> None:
     """Deliveries that failed on the link or expired unanswered count towards going offline."""
+    device_ids = sorted(set(device_ids))  # one count per device and sweep, as the IN list always gave
+    lock_status_rows(session, device_ids)
     for i in range(0, len(device_ids), 900):
         session.execute(update(DeviceStatus).where(DeviceStatus.device_id.in_(device_ids[i:i + 900]))
                         .values(consecutive_failures=DeviceStatus.consecutive_failures + 1)

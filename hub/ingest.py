@@ -3,6 +3,14 @@ sweeper that ends overdue deliveries `expired`.
 
 Adapters' listeners call the sink from their own threads; one writer thread drains the buffer
 so that a burst of thousands of acks costs a few transactions, not thousands.
+
+Two promises a province relies on:
+* one bad message never stops the others: a batch that fails on its content is split until the
+  one item at fault is found; that item goes to the quarantine (hub.quarantine), the rest are
+  written. Only a failure of the database itself (locked, unreachable) puts items back to retry.
+* nothing heard is lost to a crash: an item's `done` callback (vendor.ResultSink) runs only
+  once its batch is committed (or it is quarantined), and MQTT listeners acknowledge the
+  message to the broker only then, so the broker redelivers whatever a killed ingest held.
 """
 from __future__ import annotations
 
@@ -14,40 +22,61 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 
-from hub import events, health, ingest_status
+from hub import events, health, ingest_status, quarantine
 from hub.db import utcnow
 from hub.deliveries import expire_due, finish_by_device
 from hub.models import Device, DeviceStatus
 from hub.runtime import Runtime
-from hub.vendor import Ack, VendorAdapter
+from hub.text import printable_repr
+from hub.vendor import Ack, Done, VendorAdapter
 
 log = logging.getLogger(__name__)
+REJECTED_PER_DEVICE_AND_BATCH = 5  # unparsable messages of one device kept per write batch
 
 @dataclass
 class _Item:
-    kind: str  # ack | status | presence
+    kind: str  # ack | status | presence | rejected (value: (kind, payload, reason))
     vendor: str
     address: str
     value: Any
     at: datetime
+    done: Done | None = None  # called once the item is committed or quarantined
 
 
 class BufferedSink:
-    """The ResultSink handed to adapters. Thread-safe; never blocks the listener."""
+    """The ResultSink handed to adapters. Thread-safe; never blocks the listener. It confirms
+    commits (vendor.ResultSink): each method takes an optional `done`."""
+
+    confirms_commit = True
 
     def __init__(self) -> None:
         self.buffer: queue.SimpleQueue[_Item] = queue.SimpleQueue()
 
-    def ack(self, vendor: str, address: str, ack: Ack) -> None:
-        self.buffer.put(_Item("ack", vendor, address, ack, utcnow()))
+    def ack(self, vendor: str, address: str, ack: Ack, done: Done | None = None) -> None:
+        self.buffer.put(_Item("ack", vendor, address, ack, utcnow(), done))
 
-    def status(self, vendor: str, address: str, status: dict[str, Any]) -> None:
-        self.buffer.put(_Item("status", vendor, address, status, utcnow()))
+    def status(self, vendor: str, address: str, status: dict[str, Any], done: Done | None = None) -> None:
+        self.buffer.put(_Item("status", vendor, address, status, utcnow(), done))
 
-    def presence(self, vendor: str, address: str, online: bool) -> None:
-        self.buffer.put(_Item("presence", vendor, address, online, utcnow()))
+    def presence(self, vendor: str, address: str, online: bool, done: Done | None = None) -> None:
+        self.buffer.put(_Item("presence", vendor, address, online, utcnow(), done))
+
+    def rejected(self, vendor: str, address: str, kind: str, payload: Any, reason: str,
+                 done: Done | None = None) -> None:
+        """A message the listener could not parse: kept in the quarantine."""
+        self.buffer.put(_Item("rejected", vendor, address, (kind, payload, reason), utcnow(), done))
+
+
+def _database_trouble(exc: BaseException) -> bool:
+    """Whether a failed write says the database is unavailable (locked, unreachable, a deadlock
+    to retry) rather than that something in the batch cannot be stored."""
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                        sa_exc.DisconnectionError)):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 class Ingest:
@@ -68,10 +97,14 @@ class Ingest:
         # status: reports applied (written, or superseded by a newer one of the same device in the
         # same batch: status_coalesced); status_stale: ignored, older than what was stored.
         self.stats = {"acks": 0, "acks_applied": 0, "status": 0, "status_coalesced": 0, "status_stale": 0,
-                      "presence": 0, "unknown_device": 0, "expired": 0, "transitions": 0, "requeued_jobs": 0}
+                      "presence": 0, "unknown_device": 0, "expired": 0, "transitions": 0, "requeued_jobs": 0,
+                      "quarantined": 0, "rejected": 0, "rejected_not_kept": 0}
         self._next_requeue = 0.0
         self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
         self.watch_interval_s = 30.0
+        # Fault drills only (0 in production): hold each batch this long before writing it, so a
+        # test can kill the process between hearing items and storing them.
+        self.commit_delay_s = float(rt.settings.ingest_commit_delay_s or 0.0)
 
     def start(self) -> None:
         watched = self._devices_by_vendor()
@@ -134,15 +167,21 @@ class Ingest:
                 if time.monotonic() - last_watch >= self.watch_interval_s:
                     last_watch = time.monotonic()
                     self.refresh_watch()
+                    with self.rt.db.session() as s:
+                        quarantine.prune(s, self.rt.settings.quarantine_max_rows)
             except Exception:
                 log.exception("sweep failed; retrying")
 
     def sweep(self) -> None:
         """Expire overdue deliveries and take silent or failing devices offline."""
         now = utcnow()
+        # Two transactions: each locks device_status rows in device id order (health), and one
+        # transaction taking two ordered sets one after the other would not be ordered as a whole
+        # — the PostgreSQL deadlock with the writer seen when 2,000 rows expired at once.
         with self.rt.db.session() as s:
             expired = expire_due(s, now)
             health.count_failures(s, expired)
+        with self.rt.db.session() as s:
             changes = health.sweep(s, self.policy, now)
         self.stats["expired"] += len(expired)
         self._announce(changes)
@@ -189,7 +228,8 @@ class Ingest:
                             channel=f"{self.rt.settings.queue}.events")
 
     def flush(self) -> int:
-        """Write everything buffered now; returns how many items were written."""
+        """Write everything buffered now; returns how many items were handled (written,
+        quarantined, or dropped as from unknown devices)."""
         items: list[_Item] = []
         while len(items) < self.max_batch:
             try:
@@ -198,13 +238,50 @@ class Ingest:
                 break
         if not items:
             return 0
+        todo = [items]
+        chunk: list[_Item] = []
         try:
-            self._write(items)
+            while todo:
+                chunk = todo.pop()
+                try:
+                    self._write(chunk)
+                except Exception as exc:
+                    if _database_trouble(exc):
+                        raise
+                    if len(chunk) == 1:
+                        self._quarantine(chunk[0], exc)
+                    else:  # find the item at fault: halves, first half first (arrival order)
+                        half = len(chunk) // 2
+                        todo += [chunk[half:], chunk[:half]]
+                        chunk = []
+                        continue
+                self._confirm(chunk)
+                chunk = []
         except Exception:
-            for it in items:  # put back, so nothing is lost to a failed transaction
-                self.sink.buffer.put(it)
+            for rest in [chunk, *reversed(todo)]:  # put back what is not stored, so nothing is lost
+                for it in rest:
+                    self.sink.buffer.put(it)
             raise
         return len(items)
+
+    @staticmethod
+    def _confirm(items: list[_Item]) -> None:
+        for it in items:
+            if it.done is not None:
+                try:
+                    it.done()
+                except Exception:  # noqa: BLE001 - a listener's trouble must not stop the writer
+                    log.warning("confirming a %s from %s/%s failed", it.kind, it.vendor, it.address, exc_info=True)
+
+    def _quarantine(self, it: _Item, exc: Exception) -> None:
+        """Keep the one item that cannot be stored, with why, instead of retrying it for ever."""
+        reason = f"could not be stored: {type(exc).__name__}: {exc}"
+        with self.rt.db.session() as s:
+            quarantine.store(s, [quarantine.Entry(it.vendor, it.address, it.kind, it.value, reason, it.at,
+                                                  self._addresses.get((it.vendor, it.address)))])
+        self.stats["quarantined"] += 1
+        log.warning("quarantined a %s from %s/%s: %s", it.kind, it.vendor, it.address,
+                    printable_repr(reason, 300))
 
     def _device_ids(self, session: Any, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
         missing = keys - self._addresses.keys()
@@ -221,11 +298,24 @@ class Ingest:
         return {k: self._addresses[k] for k in keys if k in self._addresses}
 
     def _write(self, items: list[_Item]) -> None:
+        if self.commit_delay_s:  # a drill: heard, not yet stored (outside the transaction: SQLite locks)
+            time.sleep(self.commit_delay_s)
         with self.rt.db.session() as s:
             ids = self._device_ids(s, {(it.vendor, it.address) for it in items})
-            acks, reports = [], []
+            acks, reports, rejected = [], [], []
+            per_address: dict[tuple[str, str], int] = {}
+            flooded = 0
             for it in items:
                 did = ids.get((it.vendor, it.address))
+                if it.kind == "rejected":
+                    kind, payload, why = it.value
+                    # a few per device and batch say enough; a flood of garbage must not fill the table
+                    if per_address.setdefault((it.vendor, it.address), 0) < REJECTED_PER_DEVICE_AND_BATCH:
+                        per_address[(it.vendor, it.address)] += 1
+                        rejected.append(quarantine.Entry(it.vendor, it.address, kind, payload, why, it.at, did))
+                    else:
+                        flooded += 1
+                    continue
                 if did is None:
                     self.stats["unknown_device"] += 1
                     continue
@@ -238,7 +328,10 @@ class Ingest:
                     reports.append((did, it))
             applied = finish_by_device(s, acks)
             changes = self._store_status(s, reports, {did for _, did, _, _, _ in acks})
+            quarantine.store(s, rejected)
         # Counted once committed: a flush that fails is retried with the same items.
+        self.stats["rejected"] += len(rejected) + flooded
+        self.stats["rejected_not_kept"] += flooded
         self.stats["acks"] += len(acks)
         self.stats["acks_applied"] += applied
         self._announce(changes)
@@ -248,6 +341,9 @@ class Ingest:
         """Apply status and presence in arrival order (hub.ingest_status); a device that answered
         is not failing."""
         reported = {did for did, _ in reports}
+        # PostgreSQL: take every row lock this batch needs now, in device id order, as the sweeper
+        # does (health.lock_status_rows); the statements below each lock in their own order.
+        health.lock_status_rows(s, answered | reported)
         # Devices that only acked need one thing: consecutive_failures back to 0. Do it in SQL for
         # the whole batch rather than loading thousands of ORM rows (bench/: 10,000-device fan-out).
         ack_only = sorted(answered - reported)

@@ -31,7 +31,8 @@ STEPS: dict[int, Step] = {
             columns={"commands": ("start_at", "released_at", "cancelled_at", "cancelled_by")},
             indexes=(("commands", "ix_commands_due"), ("devices", "ix_devices_area_id")),
             drop_indexes=(("devices", "ix_devices_area_code"),)),
-    3: Step(why="commands, idempotency keys and audit entries keyed on the account's id, not its name",
+    3: Step(why="commands, idempotency keys and audit entries keyed on the account's id, not its name; "
+                "ingest_quarantine (a new table, made by create_all)",
             columns={"commands": ("issuer_id", "account_idempotency_key"), "audit": ("actor_id",)},
             indexes=(("commands", "ux_commands_account_idempotency"),)),
 }

@@ -114,6 +114,21 @@ class DeviceEvent(Base):
     reason: Mapped[str | None] = mapped_column(String(300))
 
 
+class IngestQuarantine(Base):
+    """A device message the ingest could not understand or store, kept instead of blocking the
+    others: who sent it, what it was (an ASCII repr, so that anything can be stored) and why."""
+
+    __tablename__ = "ingest_quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    vendor: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(200))
+    device_id: Mapped[str | None] = mapped_column(String(64), index=True)  # None: not a registered device
+    kind: Mapped[str] = mapped_column(String(20))  # ack | status | presence (unparsed: the raw message)
+    payload: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(500))
+
+
 class Group(Base):
     __tablename__ = "groups"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

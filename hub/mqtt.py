@@ -27,7 +27,7 @@ import re
 import socket
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +206,46 @@ def end_session(settings: Mapping[str, Any], client_id: str, logger: logging.Log
             logger.info("could not end MQTT session %s: no CONNACK", client_id)
     finally:
         cleaner.loop_stop()
+
+
+def _nothing() -> None:
+    return None
+
+
+class ListenerAcks:
+    """When a listener acknowledges (PUBACK) what it hears: on receipt, as paho does by default,
+    or only once the hub has committed it.
+
+    With a sink that confirms commits (hub.vendor.confirms_commit: the hub's ingest) the client
+    is put in paho's manual-acknowledgement mode and `completion(msg)` is handed to the sink as
+    `done`: the broker keeps each message in flight on the persistent session until then, and
+    sends it again to the next connection under the same id — a killed ingest loses nothing it
+    had heard. An acknowledgement due to a connection that has since dropped is not sent: the
+    broker redelivers the message on the new one (with, possibly, the same packet id for another
+    message, which an old acknowledgement would wrongly settle). The broker's
+    `max_inflight_messages` bounds how many messages wait unacknowledged (deploy/README.md)."""
+
+    def __init__(self, manual: bool) -> None:
+        self.manual = manual
+        self._connection = 0
+
+    def attach(self, client: mqtt.Client) -> None:
+        """Before connecting."""
+        client.manual_ack_set(self.manual)
+
+    def connected(self) -> None:
+        """From on_connect and on_disconnect: messages of an earlier connection are the broker's
+        to resend."""
+        self._connection += 1
+
+    disconnected = connected
+
+    def completion(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> Callable[[], None]:
+        if not self.manual or msg.qos == 0:
+            return _nothing
+        connection, mid, qos = self._connection, msg.mid, msg.qos
+
+        def done() -> None:
+            if connection == self._connection:
+                client.ack(mid, qos)
+        return done

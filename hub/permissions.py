@@ -55,6 +55,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     "users.TokenById": {"GET": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
     "audit.AuditLog": {"GET": AUDIT_READERS},
     "audit.AuditVerify": {"GET": ADMINISTRATORS},
+    "ingest.Quarantine": {"GET": ADMINISTRATORS},
 }
 
 # Served without credentials: the API's own description, and the door in.

@@ -109,3 +109,20 @@ def for_board(text: str, unicode_ok: bool) -> str:
     TextError (a ValueError) for text the LED rule refuses, whatever the door it came by."""
     shown = led_text(text)
     return shown if unicode_ok else to_ascii(shown)
+
+
+def has_unpaired_surrogate(value: object) -> bool:
+    """Whether a string anywhere in `value` (dict keys and values, lists) holds a lone UTF-16
+    surrogate: no UTF-8 database driver can store one, so one such device report used to fail
+    every write batch it landed in."""
+    return surrogate_path(value) is not None
+
+
+def printable_repr(value: object, limit: int = 4000) -> str:
+    """An ASCII repr of anything (surrogates and other escapes shown, never raised on), cut to
+    `limit` characters: what the ingest keeps of a report it could not store."""
+    try:
+        text = ascii(value)
+    except Exception as exc:  # noqa: BLE001 - a repr that raises must not stop the quarantine
+        text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+    return text if len(text) <= limit else text[:limit - 15] + f"... ({len(text)} chars)"

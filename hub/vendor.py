@@ -7,7 +7,8 @@ later are handed to a `ResultSink` from `listen`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
@@ -15,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 from marshmallow import Schema
 
 from hub.capabilities import DEVICE_KINDS, unknown_capabilities
+from hub.text import has_unpaired_surrogate
 
 
 class ManifestError(ValueError):
@@ -111,6 +113,19 @@ class Ack:
     reason: str | None = None
     detail: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        # Every plugin's parse_ack builds one: refuse here, once for all of them, what no database
+        # can store (a lone surrogate, NaN in the detail), so that one device cannot fail the
+        # ingest's writes.
+        for name in ("command_id", "reason", "detail"):
+            if has_unpaired_surrogate(getattr(self, name)):
+                raise StatusParseError(f"ack: {name} contains an unpaired surrogate (not valid Unicode)")
+        if self.detail is not None:
+            try:
+                json.dumps(self.detail, allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise StatusParseError(f"ack: detail is not storable JSON: {exc}") from None
+
 
 @dataclass(frozen=True)
 class Health:
@@ -118,14 +133,32 @@ class Health:
     detail: str = ""
 
 
+Done = Callable[[], None]
+
+
 class ResultSink(Protocol):
-    """Where an adapter's listener hands what devices send back. Thread-safe."""
+    """Where an adapter's listener hands what devices send back. Thread-safe.
+
+    Confirmation (optional on both sides): a sink whose `confirms_commit` attribute is true —
+    the hub's ingest — also takes a keyword `done`, a callable it calls (from another thread,
+    at most once) when what the item says is committed to the database, or stored in the
+    ingest's quarantine, or dropped on purpose (an unknown device). A listener whose transport
+    redelivers what it did not acknowledge (MQTT QoS 1 on a persistent session) acknowledges
+    then, not on receipt, so that a crashed ingest loses nothing it had heard. Such a sink also
+    has `rejected(vendor, address, kind, payload, reason, done=None)` for a message the
+    listener could not parse: it is kept in the quarantine. Listeners must check
+    `confirms_commit(sink)` first: sinks that do not confirm are called exactly as before."""
 
     def ack(self, vendor: str, address: str, ack: Ack) -> None: ...
 
     def status(self, vendor: str, address: str, status: dict[str, Any]) -> None: ...
 
     def presence(self, vendor: str, address: str, online: bool) -> None: ...
+
+
+def confirms_commit(sink: object) -> bool:
+    """Whether `sink` takes `done=` and `rejected()` (see ResultSink)."""
+    return bool(getattr(sink, "confirms_commit", False))
 
 
 class TransientError(RuntimeError):

@@ -159,7 +159,7 @@ def create_app(rt: Runtime | None = None,
     """Build the API app for a runtime (default: the process runtime) and an authenticator
     (default: accounts — a session cookie with its CSRF token, or an API token; tests and the
     command line may pass hub.auth.local_admin)."""
-    from hub.api import audit, auth, areas, commands, contents, devices, groups, health, plugins, users
+    from hub.api import audit, auth, areas, commands, contents, devices, groups, health, ingest, plugins, users
     from hub.authenticate import AccountsAuthenticator
 
     app = Flask("hub.api", static_folder=None)  # no /static route: nothing to serve, nothing to guard
@@ -224,7 +224,7 @@ def create_app(rt: Runtime | None = None,
             _record_refusal(runtime, actor, resp)
         return resp
 
-    for module in (areas, devices, groups, contents, commands, plugins, health, auth, users, audit):
+    for module in (areas, devices, groups, contents, commands, plugins, health, auth, users, audit, ingest):
         api.register_blueprint(module.blp)
     commands.document_verb_params(api)
     return app

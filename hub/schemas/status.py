@@ -1,12 +1,32 @@
 """What a device reports about itself, normalised across vendors."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from datetime import datetime, timezone
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from hub.schemas.fields import TextSchema
 
 ACTIVITIES = ("idle", "playing", "relaying", "showing", "off", "unknown")
 NETWORKS = ("2g", "3g", "4g", "5g", "ethernet", "wifi", "unknown")
+# A device's clock outside these is broken, not a report to store: 9999-12-31T23:59:59-01:00 does
+# not even exist in UTC (OverflowError on the way into the database), and a far-future time
+# would make every later report of the device look older than it (hub.ingest_status).
+EARLIEST_REPORT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST_REPORT = datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+
+def report_time_problem(at: datetime) -> str | None:
+    """Why an aware `at` cannot be a device's report time, or None when it can."""
+    try:
+        utc = at.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return f"{at.isoformat()} is outside the range of representable times"
+    if not EARLIEST_REPORT <= utc < LATEST_REPORT:
+        return (f"{at.isoformat()} is outside {EARLIEST_REPORT.year}–{LATEST_REPORT.year - 1}: "
+                "the device's clock is wrong")
+    return None
 
 
 class SignalSchema(Schema):
@@ -28,3 +48,16 @@ class DeviceStatusSchema(TextSchema):
     faults = fields.List(fields.Str(validate=validate.Length(max=100)), load_default=list)
     firmware = fields.Str(allow_none=True, validate=validate.Length(max=100))
     reported_at = fields.AwareDateTime(required=True)
+
+    @validates_schema
+    def _storable(self, data: dict[str, Any], **_: Any) -> None:
+        """Every plugin's parse_status ends here: refuse what no database can store, so that one
+        device cannot fail the ingest's writes (see hub.ingest for what still slips through)."""
+        # Lone surrogates never get here: TextSchema refuses them before loading, naming the path.
+        errors: dict[str, list[str]] = {}
+        at = data.get("reported_at")
+        problem = report_time_problem(at) if isinstance(at, datetime) else None
+        if problem:
+            errors["reported_at"] = [problem]
+        if errors:
+            raise ValidationError(errors)

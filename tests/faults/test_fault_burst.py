@@ -68,9 +68,9 @@ def _slow_ingest(rt: Runtime) -> Ingest:
     for name in ("ack", "status", "presence"):
         real = getattr(sink, name)
 
-        def slow(*args, _real=real):
+        def slow(*args, _real=real, **kwargs):  # kwargs: the sink's `done` (hub.vendor.ResultSink)
             time.sleep(LISTENER_DELAY_S)
-            return _real(*args)
+            return _real(*args, **kwargs)
         setattr(sink, name, slow)
     real_write = ing._write
 

@@ -11,9 +11,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from hub.mqtt import ListenerId, end_session, listener_client, make_client
+from hub.mqtt import ListenerAcks, ListenerId, end_session, listener_client, make_client
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink,
-                        TransientError, VendorAdapter)
+                        TransientError, VendorAdapter, confirms_commit)
 
 from hub_mqtt_speaker import __version__, parsing, protocol
 
@@ -91,6 +91,7 @@ class MqttSpeakerAdapter(VendorAdapter):
         self._listener: mqtt.Client | None = None
         self._listener_id: ListenerId | None = None
         self._sink: ResultSink | None = None
+        self._acks = ListenerAcks(False)  # see listen()
         self._connack = threading.Event()
         self._last_error: str | None = None
         self._listen_error: str | None = None
@@ -282,6 +283,10 @@ class MqttSpeakerAdapter(VendorAdapter):
         client.on_disconnect = self._on_listener_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        # A sink that confirms commits (the hub's ingest) gets each message's PUBACK as its
+        # `done`: the broker resends what a crashed ingest heard but had not stored.
+        self._acks = ListenerAcks(confirms_commit(sink))
+        self._acks.attach(client)
         self._listener_id, self._listener = lid, client
         self._listening.clear()
         # Asynchronous: a broker that is down now is retried by paho (1 s doubling to 30 s),
@@ -296,6 +301,7 @@ class MqttSpeakerAdapter(VendorAdapter):
             log.warning("%s: listener %s: %s", VENDOR, self.listener_client_id, self._listen_error)
             return
         self._listen_error = None
+        self._acks.connected()
         self._listening.set()
         # With session_present the broker still has the subscriptions (and has just started
         # delivering what it queued for us); a broker that lost the session (no persistence
@@ -304,6 +310,7 @@ class MqttSpeakerAdapter(VendorAdapter):
 
     def _on_listener_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                                 properties: Any) -> None:
+        self._acks.disconnected()
         self._listening.clear()
         self._subscribed.clear()
         self._listener_gone.set()
@@ -340,31 +347,49 @@ class MqttSpeakerAdapter(VendorAdapter):
         sink = self._sink
         if sink is None:
             return
+        done = self._acks.completion(client, msg)
+        confirm = {"done": done} if confirms_commit(sink) else {}
+        address, kind = msg.topic, "unparsed"
         try:
             _prefix, address, kind = protocol.split_topic(msg.topic)
             if kind == protocol.ACK:
                 ack = self.parse_ack(address, bytes(msg.payload))
-                deliver = lambda: sink.ack(VENDOR, address, ack)  # noqa: E731
+                deliver = lambda: sink.ack(VENDOR, address, ack, **confirm)  # noqa: E731
             elif kind == protocol.STATUS:
                 status = self.parse_status(address, bytes(msg.payload))
-                deliver = lambda: sink.status(VENDOR, address, status)  # noqa: E731
+                deliver = lambda: sink.status(VENDOR, address, status, **confirm)  # noqa: E731
             elif kind == protocol.ONLINE:
                 online = protocol.decode_online(msg.payload)
                 if online is None:  # a retained presence being cleared, nothing to report
+                    done()
                     return
-                deliver = lambda: sink.presence(VENDOR, address, online)  # noqa: E731
+                deliver = lambda: sink.presence(VENDOR, address, online, **confirm)  # noqa: E731
             else:
+                done()
                 return
         except ValueError as exc:  # StatusParseError and ProtocolError are both ValueErrors
-            log.warning("%s: dropped message on %s: %s", VENDOR, msg.topic, exc)
+            self._refuse(sink, msg, address, kind, str(exc), done)
             return
         except Exception as exc:  # noqa: BLE001
-            log.warning("%s: dropped message on %s: unexpected %r", VENDOR, msg.topic, exc)
+            self._refuse(sink, msg, address, kind, f"unexpected {exc!r}", done)
             return
         try:
             deliver()
         except Exception as exc:  # noqa: BLE001 - a faulty sink must not kill the listener
+            # not acknowledged: the broker offers it again after the next reconnection
             log.warning("%s: sink failed on message from %s: %r", VENDOR, msg.topic, exc)
+
+    @staticmethod
+    def _refuse(sink: ResultSink, msg: mqtt.MQTTMessage, address: str, kind: str, why: str,
+                done: Any) -> None:
+        log.warning("%s: dropped message on %s: %s", VENDOR, msg.topic, why)
+        if confirms_commit(sink):  # kept in the ingest's quarantine, then acknowledged
+            try:
+                sink.rejected(VENDOR, address, kind, bytes(msg.payload), why, done=done)  # type: ignore[attr-defined]
+                return
+            except Exception as exc:  # noqa: BLE001
+                log.warning("%s: could not quarantine a message on %s: %r", VENDOR, msg.topic, exc)
+        done()
 
     # -- parsing ---------------------------------------------------------------------------
 

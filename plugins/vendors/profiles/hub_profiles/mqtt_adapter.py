@@ -19,8 +19,9 @@ from typing import Any, ClassVar
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from hub.mqtt import ListenerId, end_session, listener_client, make_client
-from hub.vendor import Ack, Health, Outcome, Outgoing, Result, ResultSink, TransientError, VendorAdapter
+from hub.mqtt import ListenerAcks, ListenerId, end_session, listener_client, make_client
+from hub.vendor import (Ack, Health, Outcome, Outgoing, Result, ResultSink, TransientError, VendorAdapter,
+                        confirms_commit)
 
 from hub_profiles import mqtt_parse
 from hub_profiles.context import RenderContext, expired_reason
@@ -164,6 +165,7 @@ class MqttProfileAdapter(VendorAdapter):
         self._listener: mqtt.Client | None = None  # listen(): replies, status, presence
         self._listener_id: ListenerId | None = None
         self._sink: ResultSink | None = None
+        self._acks = ListenerAcks(False)  # PUBACK after the ingest's commit (listen())
         self._connack = threading.Event()
         self._gone = threading.Event()
         self._listener_gone = threading.Event()
@@ -291,6 +293,8 @@ class MqttProfileAdapter(VendorAdapter):
         client.on_disconnect = self._on_listener_disconnect
         client.on_message = self._on_listener_message
         client.on_subscribe = self._listen_subs.on_subscribe
+        self._acks = ListenerAcks(confirms_commit(sink))
+        self._acks.attach(client)
         self._listener_id, self._listener = lid, client
         client.connect_async(s["host"], s["port"], keepalive=s["keepalive_s"])
         client.loop_start()
@@ -302,12 +306,14 @@ class MqttProfileAdapter(VendorAdapter):
             log.warning("%s: listener %s: %s", self.vendor, self.listener_client_id, self._listen_error)
             return
         self._listen_error = None
+        self._acks.connected()
         # The broker may still hold the session's subscriptions (session_present), or may have
         # lost them; renewing is harmless either way.
         self._listen_subs.renew(client)
 
     def _on_listener_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                                 properties: Any) -> None:
+        self._acks.disconnected()
         self._listen_subs.ready.clear()
         self._listener_gone.set()
         if reason_code != 0:
@@ -491,32 +497,49 @@ class MqttProfileAdapter(VendorAdapter):
 
     def _on_listener_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Runs on paho's network thread: anything escaping here would stop all listening.
+        sink = self._sink
+        if sink is None:
+            return
+        done = self._acks.completion(client, msg)
+        confirm = {"done": done} if confirms_commit(sink) else {}
         try:
-            sink = self._sink
-            if sink is not None:
-                deliver = self._route(msg.topic, bytes(msg.payload), sink)
-                if deliver is not None:
-                    deliver()
-        except ValueError as exc:  # StatusParseError is one
-            log.warning("%s: dropped message on %s: %s", self.vendor, msg.topic, exc)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("%s: dropped message on %s: unexpected %r", self.vendor, msg.topic, exc)
+            deliver = self._route(msg.topic, bytes(msg.payload), sink, confirm)
+        except Exception as exc:  # noqa: BLE001 - StatusParseError is a ValueError; anything else too
+            why = str(exc) if isinstance(exc, ValueError) else f"unexpected {exc!r}"
+            log.warning("%s: dropped message on %s: %s", self.vendor, msg.topic, why)
+            if confirm:  # kept in the ingest's quarantine, acknowledged once stored
+                try:
+                    sink.rejected(self.vendor, msg.topic, "unparsed", bytes(msg.payload), why,  # type: ignore[attr-defined]
+                                  done=done)
+                    return
+                except Exception:  # noqa: BLE001
+                    log.warning("%s: could not quarantine a message on %s", self.vendor, msg.topic, exc_info=True)
+            done()
+            return
+        if deliver is None:
+            done()
+            return
+        try:
+            deliver()
+        except Exception as exc:  # noqa: BLE001 - not acknowledged: offered again after a reconnection
+            log.warning("%s: sink failed on message from %s: %r", self.vendor, msg.topic, exc)
 
-    def _route(self, topic: str, payload: bytes, sink: ResultSink) -> Callable[[], None] | None:
-        vendor = self.vendor
+    def _route(self, topic: str, payload: bytes, sink: ResultSink,
+               confirm: dict[str, Any] | None = None) -> Callable[[], None] | None:
+        vendor, kw = self.vendor, confirm or {}
         if self._reply_route and (address := self._reply_route.address(topic)) is not None:
             ack = self.parse_ack(address, payload)
-            return lambda: sink.ack(vendor, address, ack)
+            return lambda: sink.ack(vendor, address, ack, **kw)
         if self._status_route and (address := self._status_route.address(topic)) is not None:
             status = self.parse_status(address, payload)
-            return lambda: sink.status(vendor, address, status)
+            return lambda: sink.status(vendor, address, status, **kw)
         if self._presence_route and (address := self._presence_route.address(topic)) is not None:
             status_spec = self.profile.status
             assert isinstance(status_spec, MqttStatus) and status_spec.presence is not None
             online = mqtt_parse.parse_presence(status_spec.presence, address, payload)
             if online is None:
                 return None
-            return lambda: sink.presence(vendor, address, online)
+            return lambda: sink.presence(vendor, address, online, **kw)
         return None
 
     def parse_status(self, address: str, payload: bytes) -> dict[str, Any]:
