@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from hub.addresses import DEFAULT_SERIAL_PREFIXES, parse_net_rule
+
 _ENV_REF = re.compile(r"^\$\{([A-Z0-9_]+)\}$")
 
 
@@ -51,6 +53,13 @@ class Settings:
     state_dir: str = "var"
     cookie_secure: bool = False  # set true behind TLS: the browser then sends the cookie over https only
     session_lifetime_s: int = 8 * 3600  # a working day; a console login ends after it
+    # Where devices may be (hub.addresses): serial ports under these path prefixes; network
+    # devices and gateways only at these hosts/networks and ports ("10.80.0.0/16:502",
+    # "gw.vendor.vn:443"); none until a province lists them. The hub's own Redis, database, MQTT
+    # broker and API (api_listen) are refused whatever the list says.
+    device_serial_prefixes: list[str] = field(default_factory=lambda: list(DEFAULT_SERIAL_PREFIXES))
+    device_networks: list[str] = field(default_factory=list)
+    api_listen: str = "127.0.0.1:8080"  # where the API is served (gunicorn -b): never a device
     source: str = "defaults"
 
     def plugin_config(self, name: str) -> dict[str, Any]:
@@ -89,7 +98,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
                  "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
                  "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
-                 "state_dir", "cookie_secure", "session_lifetime_s"}
+                 "state_dir", "cookie_secure", "session_lifetime_s", "device_serial_prefixes",
+                 "device_networks", "api_listen"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown keys: {', '.join(unknown)}")
@@ -111,6 +121,19 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s.cookie_secure = env["HUB_COOKIE_SECURE"].strip().lower() in ("1", "true", "yes", "on")
     if not isinstance(s.cookie_secure, bool):
         raise ConfigError(f"{s.source}: cookie_secure must be true or false")
+    if "HUB_DEVICE_NETWORKS" in env:
+        s.device_networks = [n.strip() for n in env["HUB_DEVICE_NETWORKS"].split(",") if n.strip()]
+    for key in ("device_serial_prefixes", "device_networks"):
+        value = getattr(s, key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{s.source}: {key} must be a list of strings")
+    if not all(p.startswith("/") for p in s.device_serial_prefixes):
+        raise ConfigError(f"{s.source}: device_serial_prefixes: each must be an absolute path prefix (/dev/ttyUSB)")
+    for entry in s.device_networks:
+        try:
+            parse_net_rule(entry)
+        except ValueError as exc:
+            raise ConfigError(f"{s.source}: device_networks: {exc}") from None
     if s.secret_key is not None and len(str(s.secret_key)) < 32:
         where = "HUB_SECRET_KEY" if env.get("HUB_SECRET_KEY") else f"{s.source}: secret_key"
         raise ConfigError(f"{where} must be at least 32 characters (generate one with "

@@ -12,6 +12,7 @@ from typing import Any
 from redis import Redis
 from rq import Queue
 
+from hub.addresses import AddressPolicy
 from hub.config import Settings, get_settings
 from hub.db import Database
 from hub.plugins import Plugins, get_plugins
@@ -60,7 +61,13 @@ class Runtime:
         schema = cls.manifest.config_schema
         if schema is not None:
             config = schema().load(config)
-        return cls(config)
+        adapter = cls(config)
+        adapter.address_policy = self.address_policy()
+        return adapter
+
+    def address_policy(self) -> AddressPolicy:
+        """Where devices may be, from the settings as they stand (hub.addresses)."""
+        return AddressPolicy.from_settings(self.settings)
 
     def adapter(self, vendor: str) -> VendorAdapter:
         """The open adapter for `vendor`, shared by this process's jobs."""

@@ -43,11 +43,15 @@ class Outcome:
 
 
 class HubHarness:
-    """Use as a context manager. `vendor` is the plugin's manifest name, `config` its settings."""
+    """Use as a context manager. `vendor` is the plugin's manifest name, `config` its settings.
+    `device_networks` / `device_serial_prefixes`: where devices may be (hub.addresses); loopback
+    by default, where simulators listen."""
 
     def __init__(self, workdir: Path, vendor: str, config: dict[str, Any], *, plugins: Plugins | None = None,
                  retry_backoff_s: tuple[float, ...] = (0.1, 0.2), default_ttl_s: int = 30,
-                 redis_url: str | None = None, listen: bool = True, heartbeat_timeout_s: float = 180.0) -> None:
+                 redis_url: str | None = None, listen: bool = True, heartbeat_timeout_s: float = 180.0,
+                 device_networks: tuple[str, ...] = ("127.0.0.1", "::1"),
+                 device_serial_prefixes: tuple[str, ...] | None = None) -> None:
         self.vendor = vendor
         self.listen = listen
         if plugins is None:
@@ -58,7 +62,12 @@ class HubHarness:
         settings = Settings(database_url=f"sqlite:///{Path(workdir) / f'harness-{uuid.uuid4().hex[:8]}.sqlite3'}",
                             queue=f"harness-{uuid.uuid4().hex[:10]}", retry_backoff_s=retry_backoff_s,
                             default_ttl_s=default_ttl_s, sweep_interval_s=0.2, plugins={vendor: dict(config)},
-                            heartbeat_timeout_s=heartbeat_timeout_s)
+                            heartbeat_timeout_s=heartbeat_timeout_s,
+                            # simulators listen on loopback ports; the hub's own Redis and broker
+                            # stay refused (hub.addresses)
+                            device_networks=list(device_networks))
+        if device_serial_prefixes is not None:
+            settings.device_serial_prefixes = list(device_serial_prefixes)
         self.rt = Runtime(settings, redis=redis, plugins=plugins)
         self.ingest: Ingest | None = None
 
@@ -98,7 +107,7 @@ class HubHarness:
         if capabilities is not None:
             data["capabilities"] = capabilities
         with self.rt.db.session() as s:
-            upsert_device(s, self.rt.plugins, data)
+            upsert_device(s, self.rt.plugins, data, policy=self.rt.address_policy())
         if self.ingest is not None:  # polling adapters learn of the device now, not at the next refresh
             self.ingest.refresh_watch()
         return device_id
