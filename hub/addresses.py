@@ -61,6 +61,10 @@ class NetRule:
 def parse_net_rule(text: str) -> NetRule:
     """`10.80.0.0/16`, `10.80.3.7:502`, `[fd00::/8]:502`, `gw.vendor.vn:443`, `127.0.0.1:1024-65535`."""
     raw = str(text).strip()
+    try:  # a bare network or address, IPv6 ones without brackets included
+        return NetRule(raw, ipaddress.ip_network(raw, strict=False), None, None)
+    except ValueError:
+        pass
     m = re.match(r"^\[(?P<v6>[^\]]+)\](?::(?P<p6>.+))?$", raw) or \
         re.match(r"^(?P<h>[^:]+)(?::(?P<p>.+))?$", raw)
     if m is None:

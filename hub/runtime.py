@@ -11,6 +11,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue
+from rq.serializers import JSONSerializer
 
 from hub.addresses import AddressPolicy
 from hub.config import Settings, get_settings
@@ -21,6 +22,10 @@ from hub.vendor import VendorAdapter
 log = logging.getLogger(__name__)
 
 QUEUE_ORDER = ("emergency", "priority", "normal")  # workers drain emergency jobs first
+# Jobs are JSON, never pickle: whoever can write to Redis must not be able to run code in a
+# worker (which holds the MQTT login that reaches every speaker). Queue, worker and every
+# Job.fetch must agree; job arguments are ids and lists of them.
+JOB_SERIALIZER = JSONSerializer
 
 
 class Runtime:
@@ -49,7 +54,7 @@ class Runtime:
         return f"{self.settings.queue}.{priority}"
 
     def queue(self, priority: str) -> Queue:
-        return Queue(self.queue_name(priority), connection=self.redis)
+        return Queue(self.queue_name(priority), connection=self.redis, serializer=JOB_SERIALIZER)
 
     def queues(self) -> list[Queue]:
         return [self.queue(p) for p in QUEUE_ORDER]

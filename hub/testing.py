@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.addresses import AddressPolicy
 from hub.areas import AreaRow, import_areas
 from hub.auth import LOCAL_ADMIN
 from hub.config import Settings
@@ -169,6 +170,15 @@ class HubHarness:
             if (st is not None and predicate(st)) or time.monotonic() > deadline:
                 return st
             time.sleep(0.05)
+
+
+def loopback_address_policy(*serial_prefixes: str, networks: tuple[str, ...] = ()) -> AddressPolicy:
+    """The policy for plugin tests that build adapters by hand (hub.addresses.set_default_policy):
+    devices on loopback ports, where simulators listen, plus serial ports under the default
+    prefixes and `serial_prefixes`. The default Redis and MQTT ports stay refused."""
+    settings = Settings(device_networks=["127.0.0.1", "::1", *networks])
+    settings.device_serial_prefixes = [*settings.device_serial_prefixes, *serial_prefixes]
+    return AddressPolicy.from_settings(settings)
 
 
 class RecordingSink:

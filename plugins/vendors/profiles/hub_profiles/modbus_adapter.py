@@ -200,6 +200,7 @@ class ModbusProfileAdapter(VendorAdapter):
         if (why := expired_reason(env)) is not None:
             return Result(device.id, Outcome.FAILED, reason=why)
         try:
+            self.check_address(device.address)  # hub.addresses: before any connection is made
             endpoint = parse_address(device.address, self.defaults)
             ctx = RenderContext(env, device, values=command.values,
                                 unicode_text="led.text_unicode" in (device.capabilities or self.profile.capabilities))
@@ -255,6 +256,7 @@ class ModbusProfileAdapter(VendorAdapter):
         status = self.profile.status
         if not isinstance(status, ModbusStatus):
             raise StatusParseError(f"status from {address}: the profile reads no status")
+        self.check_address(address)  # watched devices and poll_addresses alike
         endpoint = parse_address(address, self.defaults)
         link = self._link(endpoint)
         snapshot: dict[str, Any] = {}
