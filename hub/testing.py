@@ -25,9 +25,9 @@ from hub.db import utcnow
 from hub.dispatch import Submitted, submit
 from hub.embedded import redis_or_fake
 from hub.ingest import Ingest
-from hub.models import TERMINAL_STATES, Content, Delivery, DeviceStatus
+from hub.models import TERMINAL_STATES, Content, Delivery, Device, DeviceStatus
 from hub.plugins import Plugins
-from hub.registry import upsert_device
+from hub.registry import default_capabilities, upsert_device
 from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
 from hub.schemas import CommandSchema, ContentSchema
 from hub.worker import make_worker
@@ -102,13 +102,23 @@ class HubHarness:
 
     # -- devices and commands -------------------------------------------------------------------
     def add_device(self, device_id: str, address: str, kind: str = "speaker", *,
-                   capabilities: list[str] | None = None, config: dict[str, Any] | None = None) -> str:
+                   capabilities: list[str] | None = None, config: dict[str, Any] | None = None,
+                   checked: bool = True) -> str:
+        """Register a device as the API would. `checked=False` writes the row as it stands, the
+        way an earlier release stored addresses it never checked (to test an adapter's own check)."""
         data: dict[str, Any] = {"id": device_id, "vendor": self.vendor, "kind": kind, "area_code": AREA,
                                 "address": address, "tags": [], "config": config or {}}
         if capabilities is not None:
             data["capabilities"] = capabilities
         with self.rt.db.session() as s:
-            upsert_device(s, self.rt.plugins, data, policy=self.rt.address_policy())
+            if checked:
+                upsert_device(s, self.rt.plugins, data, policy=self.rt.address_policy())
+            else:
+                caps = capabilities if capabilities is not None else \
+                    default_capabilities(self.rt.plugins, self.vendor, kind)
+                s.add(Device(id=device_id, name="", vendor=self.vendor, kind=kind, area_code=AREA, address=address,
+                             capabilities=sorted(caps), config=config or {}, admin_state="enabled",
+                             created_at=utcnow()))
         if self.ingest is not None:  # polling adapters learn of the device now, not at the next refresh
             self.ingest.refresh_watch()
         return device_id

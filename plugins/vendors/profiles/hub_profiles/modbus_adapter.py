@@ -200,8 +200,8 @@ class ModbusProfileAdapter(VendorAdapter):
         if (why := expired_reason(env)) is not None:
             return Result(device.id, Outcome.FAILED, reason=why)
         try:
-            self.check_address(device.address)  # hub.addresses: before any connection is made
             endpoint = parse_address(device.address, self.defaults)
+            self.check_address(device.address)  # hub.addresses: before any connection is made
             ctx = RenderContext(env, device, values=command.values,
                                 unicode_text="led.text_unicode" in (device.capabilities or self.profile.capabilities))
             writes = [(w, _fit(w.ref, w.value.evaluate(ctx))) for w in command.writes]
@@ -256,8 +256,8 @@ class ModbusProfileAdapter(VendorAdapter):
         status = self.profile.status
         if not isinstance(status, ModbusStatus):
             raise StatusParseError(f"status from {address}: the profile reads no status")
-        self.check_address(address)  # watched devices and poll_addresses alike
         endpoint = parse_address(address, self.defaults)
+        self.check_address(address)  # watched devices and poll_addresses alike
         link = self._link(endpoint)
         snapshot: dict[str, Any] = {}
         try:
