@@ -328,7 +328,9 @@ class SerialAddress(AddressSchema):
 
     def check(self, address: str, policy: AddressPolicy) -> None:
         super().check(address, policy)
-        port = address.rpartition(self.board_separator)[0] if self.board_separator in address else address
+        port, sep, board = address.rpartition(self.board_separator)
+        if not sep or not board.isdigit() or not board.isascii():
+            raise AddressError("form", f"must be PORT{self.board_separator}BOARD, BOARD a decimal number")
         self.check_port(port, policy)
 
     def check_port(self, port: str, policy: AddressPolicy) -> None:
