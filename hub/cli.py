@@ -133,7 +133,7 @@ def import_devices_cmd(file: Path) -> None:
     rt = _checked_runtime()
     try:
         with rt.db.session() as s:
-            n = import_device_file(s, rt.plugins, file)
+            n = import_device_file(s, rt.plugins, file, rt.address_policy())
             audit.record(s, cli_actor(), "devices.import", "device", None, {"rows": n, "source": str(file)})
     except RegistryError as exc:
         raise Failure(str(exc)) from None

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from hub.addresses import DEFAULT_SERIAL_PREFIXES, parse_net_rule
+
 _ENV_REF = re.compile(r"^\$\{([A-Z0-9_]+)\}$")
 # integer settings and their least sensible value
 INT_AT_LEAST = {"login_max_failures": 1, "login_lockout_s": 1, "login_window_s": 1, "login_address_max_failures": 1,
@@ -80,6 +82,13 @@ class Settings:
     # Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client's
     # address (0: none, the address is the connection's). Behind nginx on the same host: 1.
     trusted_proxies: int = 0
+    # Where devices may be (hub.addresses): serial ports under these path prefixes; network
+    # devices and gateways only at these hosts/networks and ports ("10.80.0.0/16:502",
+    # "gw.vendor.vn:443"); none until a province lists them. The hub's own Redis, database, MQTT
+    # broker and API (api_listen) are refused whatever the list says.
+    device_serial_prefixes: list[str] = field(default_factory=lambda: list(DEFAULT_SERIAL_PREFIXES))
+    device_networks: list[str] = field(default_factory=list)
+    api_listen: str = "127.0.0.1:8080"  # where the API is served (gunicorn -b): never a device
     source: str = "defaults"
 
     def plugin_config(self, name: str) -> dict[str, Any]:
@@ -119,7 +128,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                  "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
                  "ingest_commit_delay_s", "quarantine_max_rows",
                  "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
-                 "max_command_ttl_s", "audit_key",
+                 "max_command_ttl_s", "audit_key", "device_serial_prefixes", "device_networks", "api_listen",
                  "state_dir", "cookie_secure", "session_lifetime_s", *INT_AT_LEAST}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -150,6 +159,19 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if s.default_ttl_s > s.max_command_ttl_s:  # else every command without an expires_at is refused
         raise ConfigError(f"{s.source}: default_ttl_s ({s.default_ttl_s}) exceeds max_command_ttl_s "
                           f"({s.max_command_ttl_s})")
+    if "HUB_DEVICE_NETWORKS" in env:
+        s.device_networks = [n.strip() for n in env["HUB_DEVICE_NETWORKS"].split(",") if n.strip()]
+    for key in ("device_serial_prefixes", "device_networks"):
+        value = getattr(s, key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{s.source}: {key} must be a list of strings")
+    if not all(p.startswith("/") for p in s.device_serial_prefixes):
+        raise ConfigError(f"{s.source}: device_serial_prefixes: each must be an absolute path prefix (/dev/ttyUSB)")
+    for entry in s.device_networks:
+        try:
+            parse_net_rule(entry)
+        except ValueError as exc:
+            raise ConfigError(f"{s.source}: device_networks: {exc}") from None
     if s.secret_key is not None and len(str(s.secret_key)) < 32:
         where = "HUB_SECRET_KEY" if env.get("HUB_SECRET_KEY") else f"{s.source}: secret_key"
         raise ConfigError(f"{where} must be at least 32 characters (generate one with "

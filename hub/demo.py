@@ -41,12 +41,12 @@ def build_fleet(rt: Runtime, speakers: int, boards: int) -> list[Device]:
         import_areas(s, official_rows([PROVINCE]))
         communes = list(s.scalars(select(Area.code).where(Area.parent_code == PROVINCE).order_by(Area.code)))
         for i in range(speakers):
-            upsert_device(s, rt.plugins, {
+            upsert_device(s, rt.plugins, policy=rt.address_policy(), data={
                 "id": f"TN-SPK-{i + 1:04d}", "name": f"Cụm loa {i + 1}", "vendor": VENDOR, "kind": "speaker",
                 "model": "IP-4G-30W (simulated)", "area_code": communes[i % len(communes)],
                 "address": f"spk{i + 1:04d}", "tags": ["demo"]})
         for j in range(boards):
-            upsert_device(s, rt.plugins, {
+            upsert_device(s, rt.plugins, policy=rt.address_policy(), data={
                 "id": f"TN-LED-{j + 1:02d}", "name": f"Bảng tin {j + 1}", "vendor": VENDOR, "kind": "led_board",
                 "model": "P10-6m2 (simulated)", "area_code": communes[(j * 31) % len(communes)],
                 "address": f"led{j + 1:02d}", "tags": ["demo"]})

@@ -34,7 +34,7 @@ from hub.capabilities import PRIORITIES, PRIORITY_RANK, VERB_SLOT, required_capa
 from hub.db import utcnow
 from hub.models import DELIVERY_STATES, Command, Content, Delivery, Device, User
 from hub.permissions import COMMAND_SENDERS, describe, may_send_commands
-from hub.runtime import Runtime
+from hub.runtime import JOB_SERIALIZER, Runtime
 from hub.targeting import TargetError, resolve
 
 log = logging.getLogger(__name__)
@@ -320,6 +320,7 @@ def live_job_commands(rt: Runtime) -> set[str]:
     """Ids of the commands that have an rq job waiting or running. A started job whose worker
     stopped heartbeating is not live: reading the started registry runs rq's cleanup, which moves
     such an abandoned job to the failed registry."""
+    from rq.exceptions import DeserializationError
     from rq.job import Job
     from rq.registry import StartedJobRegistry
 
@@ -339,11 +340,16 @@ def live_job_commands(rt: Runtime) -> set[str]:
         else:
             unnamed.append(jid)
     if unnamed:  # jobs enqueued before job ids named their command
-        for job in Job.fetch_many(unnamed, connection=rt.redis):
-            if job is not None and job.func_name == "hub.jobs.send_batch" and job.args:
-                live.add(job.args[0])
-            elif job is not None and job.func_name == "hub.due.send_due" and len(job.args) >= 2:
-                live.update(item[0] for item in job.args[1])  # one job, several scheduled commands
+        for job in Job.fetch_many(unnamed, connection=rt.redis, serializer=JOB_SERIALIZER):
+            try:
+                func, args = (job.func_name, job.args) if job is not None else (None, ())
+            except DeserializationError:  # pickled by an older hub: a worker will not run it either
+                log.error("job %s is not JSON and will not run; its queued rows are enqueued again", job.id)
+                continue
+            if func == "hub.jobs.send_batch" and args:
+                live.add(args[0])
+            elif func == "hub.due.send_due" and len(args) >= 2:
+                live.update(item[0] for item in args[1])  # one job, several scheduled commands
     return live
 
 

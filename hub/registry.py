@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from hub.addresses import AddressError, AddressPolicy, check_address, default_policy
 from hub.areas import AreaRow, import_areas
 from hub.db import utcnow
 from hub.models import Area, Device, DeviceTag, Group, GroupMember
@@ -38,8 +39,21 @@ def default_capabilities(plugins: Plugins, vendor: str, kind: str) -> list[str]:
     return sorted(c for c in declared if c.startswith(prefixes))
 
 
-def upsert_device(session: Session, plugins: Plugins, data: dict[str, Any], where: str = "") -> Device:
-    """Create or replace a device from DeviceSchema().load output."""
+def check_device_address(plugins: Plugins, vendor: str, address: str, where: str,
+                         policy: AddressPolicy | None = None) -> None:
+    """RegistryError (422, field `address`, naming the rule) unless the vendor's declared address
+    form and the province's policy allow `address` (hub.addresses)."""
+    cls = plugins.vendors().get(vendor)
+    try:
+        check_address(cls.manifest.address if cls else None, address, policy or default_policy())
+    except AddressError as exc:
+        raise RegistryError(where, "address", f"{exc} (rule: {exc.rule})") from None
+
+
+def upsert_device(session: Session, plugins: Plugins, data: dict[str, Any], where: str = "",
+                  policy: AddressPolicy | None = None) -> Device:
+    """Create or replace a device from DeviceSchema().load output. `policy`: where devices may be
+    (Runtime.address_policy(); the process's settings when left out)."""
     where = where or f"device {data['id']}"
     if session.get(Area, data["area_code"]) is None:
         raise RegistryError(where, "area_code", f"unknown area code {data['area_code']}")
@@ -56,6 +70,7 @@ def upsert_device(session: Session, plugins: Plugins, data: dict[str, Any], wher
         beyond = sorted(set(caps) - manifest.capabilities)
         if beyond:
             raise RegistryError(where, "capabilities", f"vendor {data['vendor']} does not provide {', '.join(beyond)}")
+    check_device_address(plugins, data["vendor"], data["address"], where, policy)
     clash = session.scalars(select(Device).where(Device.vendor == data["vendor"], Device.address == data["address"],
                                                  Device.id != data["id"])).first()
     if clash is not None:
@@ -135,7 +150,7 @@ def import_area_file(session: Session, path: Path) -> int:
     return import_areas(session, rows)
 
 
-def import_device_file(session: Session, plugins: Plugins, path: Path) -> int:
+def import_device_file(session: Session, plugins: Plugins, path: Path, policy: AddressPolicy | None = None) -> int:
     """Import devices; CSV lists use ';' (tags "market;school"), config columns are `config.KEY`."""
     n = 0
     for where, row in read_rows(path):
@@ -152,7 +167,7 @@ def import_device_file(session: Session, plugins: Plugins, path: Path) -> int:
         except ValidationError as exc:
             field, msgs = next(iter(exc.messages.items()))
             raise RegistryError(where, field, "; ".join(map(str, msgs if isinstance(msgs, list) else [msgs]))) from None
-        upsert_device(session, plugins, data, where)
+        upsert_device(session, plugins, data, where, policy)
         n += 1
     session.flush()
     return n

@@ -12,8 +12,10 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue
+from rq.serializers import JSONSerializer
 
 from hub import audit
+from hub.addresses import AddressPolicy
 from hub.config import Settings, get_settings
 from hub.db import Database
 from hub.plugins import Plugins, get_plugins
@@ -22,6 +24,10 @@ from hub.vendor import VendorAdapter
 log = logging.getLogger(__name__)
 
 QUEUE_ORDER = ("emergency", "priority", "normal")  # workers drain emergency jobs first
+# Jobs are JSON, never pickle: whoever can write to Redis must not be able to run code in a
+# worker (which holds the MQTT login that reaches every speaker). Queue, worker and every
+# Job.fetch must agree; job arguments are ids and lists of them.
+JOB_SERIALIZER = JSONSerializer
 
 
 class Runtime:
@@ -53,7 +59,7 @@ class Runtime:
         return f"{self.settings.queue}.{priority}"
 
     def queue(self, priority: str) -> Queue:
-        return Queue(self.queue_name(priority), connection=self.redis)
+        return Queue(self.queue_name(priority), connection=self.redis, serializer=JOB_SERIALIZER)
 
     def queues(self) -> list[Queue]:
         return [self.queue(p) for p in QUEUE_ORDER]
@@ -65,7 +71,13 @@ class Runtime:
         schema = cls.manifest.config_schema
         if schema is not None:
             config = schema().load(config)
-        return cls(config)
+        adapter = cls(config)
+        adapter.address_policy = self.address_policy()
+        return adapter
+
+    def address_policy(self) -> AddressPolicy:
+        """Where devices may be, from the settings as they stand (hub.addresses)."""
+        return AddressPolicy.from_settings(self.settings)
 
     def adapter(self, vendor: str) -> VendorAdapter:
         """The open adapter for `vendor`, shared by this process's jobs."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.addresses import AddressPolicy
 from hub.areas import AreaRow, import_areas
 from hub.auth import LOCAL_ADMIN
 from hub.config import Settings
@@ -24,9 +25,9 @@ from hub.db import utcnow
 from hub.dispatch import Submitted, submit
 from hub.embedded import redis_or_fake
 from hub.ingest import Ingest
-from hub.models import TERMINAL_STATES, Content, Delivery, DeviceStatus
+from hub.models import TERMINAL_STATES, Content, Delivery, Device, DeviceStatus
 from hub.plugins import Plugins
-from hub.registry import upsert_device
+from hub.registry import default_capabilities, upsert_device
 from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
 from hub.schemas import CommandSchema, ContentSchema
 from hub.worker import make_worker
@@ -43,11 +44,15 @@ class Outcome:
 
 
 class HubHarness:
-    """Use as a context manager. `vendor` is the plugin's manifest name, `config` its settings."""
+    """Use as a context manager. `vendor` is the plugin's manifest name, `config` its settings.
+    `device_networks` / `device_serial_prefixes`: where devices may be (hub.addresses); loopback
+    by default, where simulators listen."""
 
     def __init__(self, workdir: Path, vendor: str, config: dict[str, Any], *, plugins: Plugins | None = None,
                  retry_backoff_s: tuple[float, ...] = (0.1, 0.2), default_ttl_s: int = 30,
-                 redis_url: str | None = None, listen: bool = True, heartbeat_timeout_s: float = 180.0) -> None:
+                 redis_url: str | None = None, listen: bool = True, heartbeat_timeout_s: float = 180.0,
+                 device_networks: tuple[str, ...] = ("127.0.0.1", "::1"),
+                 device_serial_prefixes: tuple[str, ...] | None = None) -> None:
         self.vendor = vendor
         self.listen = listen
         if plugins is None:
@@ -58,7 +63,12 @@ class HubHarness:
         settings = Settings(database_url=f"sqlite:///{Path(workdir) / f'harness-{uuid.uuid4().hex[:8]}.sqlite3'}",
                             queue=f"harness-{uuid.uuid4().hex[:10]}", retry_backoff_s=retry_backoff_s,
                             default_ttl_s=default_ttl_s, sweep_interval_s=0.2, plugins={vendor: dict(config)},
-                            heartbeat_timeout_s=heartbeat_timeout_s, state_dir=str(workdir))
+                            heartbeat_timeout_s=heartbeat_timeout_s,
+                            # simulators listen on loopback ports; the hub's own Redis and broker
+                            # stay refused (hub.addresses)
+                            device_networks=list(device_networks), state_dir=str(workdir))
+        if device_serial_prefixes is not None:
+            settings.device_serial_prefixes = list(device_serial_prefixes)
         self.rt = Runtime(settings, redis=redis, plugins=plugins)
         self.ingest: Ingest | None = None
 
@@ -91,13 +101,23 @@ class HubHarness:
 
     # -- devices and commands -------------------------------------------------------------------
     def add_device(self, device_id: str, address: str, kind: str = "speaker", *,
-                   capabilities: list[str] | None = None, config: dict[str, Any] | None = None) -> str:
+                   capabilities: list[str] | None = None, config: dict[str, Any] | None = None,
+                   checked: bool = True) -> str:
+        """Register a device as the API would. `checked=False` writes the row as it stands, the
+        way an earlier release stored addresses it never checked (to test an adapter's own check)."""
         data: dict[str, Any] = {"id": device_id, "vendor": self.vendor, "kind": kind, "area_code": AREA,
                                 "address": address, "tags": [], "config": config or {}}
         if capabilities is not None:
             data["capabilities"] = capabilities
         with self.rt.db.session() as s:
-            upsert_device(s, self.rt.plugins, data)
+            if checked:
+                upsert_device(s, self.rt.plugins, data, policy=self.rt.address_policy())
+            else:
+                caps = capabilities if capabilities is not None else \
+                    default_capabilities(self.rt.plugins, self.vendor, kind)
+                s.add(Device(id=device_id, name="", vendor=self.vendor, kind=kind, area_code=AREA, address=address,
+                             capabilities=sorted(caps), config=config or {}, admin_state="enabled",
+                             created_at=utcnow()))
         if self.ingest is not None:  # polling adapters learn of the device now, not at the next refresh
             self.ingest.refresh_watch()
         return device_id
@@ -181,6 +201,15 @@ def purge_queues(redis: Any, names: list[str]) -> None:
         for pattern in (f"rq:*:{name}", f"rq:*:{name}:*"):
             for key in redis.scan_iter(pattern):
                 redis.delete(key)
+
+
+def loopback_address_policy(*serial_prefixes: str, networks: tuple[str, ...] = ()) -> AddressPolicy:
+    """The policy for plugin tests that build adapters by hand (hub.addresses.set_default_policy):
+    devices on loopback ports, where simulators listen, plus serial ports under the default
+    prefixes and `serial_prefixes`. The default Redis and MQTT ports stay refused."""
+    settings = Settings(device_networks=["127.0.0.1", "::1", *networks])
+    settings.device_serial_prefixes = [*settings.device_serial_prefixes, *serial_prefixes]
+    return AddressPolicy.from_settings(settings)
 
 
 class RecordingSink:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 from marshmallow import Schema
 
+from hub.addresses import AddressPolicy, AddressSchema, check_address, default_policy
 from hub.capabilities import DEVICE_KINDS, unknown_capabilities
 from hub.text import has_unpaired_surrogate
 
@@ -36,6 +37,10 @@ class Manifest:
     device_kinds: tuple[str, ...]
     capabilities: frozenset[str]
     config_schema: type[Schema] | None = None
+    # The form of this vendor's device addresses (hub.addresses): the hub refuses any other at
+    # registration, and the adapter checks again with check_address() before opening anything.
+    # None: printable text only; a plugin whose addresses name a port or a host must declare one.
+    address: AddressSchema | None = None
 
     def __post_init__(self) -> None:
         bad = unknown_capabilities(self.capabilities)
@@ -56,6 +61,7 @@ class Manifest:
             "device_kinds": list(self.device_kinds),
             "capabilities": sorted(self.capabilities),
             "config_schema": schema_to_jsonschema(self.config_schema) if self.config_schema else {},
+            "address": (self.address or AddressSchema()).to_dict(),
         }
 
 
@@ -169,9 +175,21 @@ class VendorAdapter:
     """Base class of every vendor adapter. Subclasses set `manifest` and implement `send`."""
 
     manifest: ClassVar[Manifest]
+    # Set by the hub (Runtime.make_adapter) from its settings; an adapter built by hand uses
+    # hub.addresses.default_policy().
+    address_policy: AddressPolicy | None = None
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = dict(config or {})
+
+    def check_address(self, address: str) -> None:
+        """Raise hub.addresses.AddressError unless `address` has the manifest's form and the
+        province's policy allows it. Call before opening anything an address names."""
+        check_address(self.manifest.address, address, self.address_policy or default_policy())
+
+    def check_endpoint(self, host: str, port: int, what: str) -> None:
+        """The same for a host:port from the plugin's settings (a gateway, a server)."""
+        (self.address_policy or default_policy()).check_endpoint(host, port, what)
 
     def open(self) -> None:
         """Connect to the broker, gateway or bus. Called once before send or listen."""

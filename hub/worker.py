@@ -11,11 +11,23 @@ import threading
 from typing import Any
 
 from rq import SimpleWorker
+from rq.exceptions import DeserializationError
 from rq.timeouts import TimerDeathPenalty
 
-from hub.runtime import Runtime
+from hub.runtime import JOB_SERIALIZER, Runtime
 
 log = logging.getLogger(__name__)
+
+
+def _say_if_not_json(job: Any) -> None:
+    """rq fails a job it cannot read, with a bare DeserializationError: say what it means."""
+    try:
+        job.func_name
+    except DeserializationError:
+        log.error("job %s is not JSON, so it is not run (a job pickled by a hub older than JSON jobs, or "
+                  "written to Redis by someone else): it goes to the failed registry, and the rows it would have "
+                  "sent, still queued, are enqueued again by the ingest's sweeper after requeue_after_s",
+                  job.id)
 
 
 class _PromptPubSub(SimpleWorker):
@@ -53,6 +65,7 @@ class HubWorker(_PromptPubSub):
         return int(self.job_heartbeat_s * 3) + 5
 
     def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
+        _say_if_not_json(job)
         done = threading.Event()
 
         def beat() -> None:
@@ -81,7 +94,11 @@ class ThreadWorker(_PromptPubSub):
     def _install_signal_handlers(self) -> None:
         pass
 
+    def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
+        _say_if_not_json(job)
+        return super().perform_job(job, queue, execution)
+
 
 def make_worker(rt: Runtime, threaded: bool = False, name: str | None = None) -> SimpleWorker:
     cls = ThreadWorker if threaded else HubWorker
-    return cls(rt.queues(), connection=rt.redis, name=name)
+    return cls(rt.queues(), connection=rt.redis, name=name, serializer=JOB_SERIALIZER)

@@ -37,6 +37,7 @@ AREA = "28099"
 @pytest.fixture
 def fleet(rt, legacy_areas, mqtt_prefix):
     modbus, serial = free_port(), free_port()
+    rt.settings.device_networks = ["127.0.0.1"]  # the simulators' loopback ports (hub.addresses)
     rt.settings.plugins.update({
         "mqtt_speaker": {"host": MQTT_HOST, "port": MQTT_PORT, "topic_prefix": mqtt_prefix},
         "http_gateway": {"base_url": f"http://127.0.0.1:{free_port()}", "api_key": secrets.token_urlsafe(24)},
@@ -60,7 +61,8 @@ def fleet(rt, legacy_areas, mqtt_prefix):
     with rt.db.session() as s:
         for did, vendor, kind, address, config in devices:
             upsert_device(s, rt.plugins, {"id": did, "vendor": vendor, "kind": kind, "area_code": AREA,
-                                          "address": address, "config": config, "tags": []})
+                                          "address": address, "config": config, "tags": []},
+                          policy=rt.address_policy())
     with rt.db.session() as s:
         refs = {v: [device_ref(d) for d in s.query(Device).filter(Device.vendor == v)] for v in VENDORS}
     factories = rt.plugins.simulators()

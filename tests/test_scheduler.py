@@ -199,7 +199,9 @@ def test_a_cancel_reaches_a_worker_already_holding_the_command(running: Runtime)
     from rq.job import Job
     from rq.registry import FinishedJobRegistry
 
-    done = [Job.fetch(j, connection=hub.redis) for j in FinishedJobRegistry(queue=hub.queue("normal")).get_job_ids()]
+    from hub.runtime import JOB_SERIALIZER
+
+    done = [Job.fetch(j, connection=hub.redis, serializer=JOB_SERIALIZER) for j in FinishedJobRegistry(queue=hub.queue("normal")).get_job_ids()]
     assert [j.return_value()["cancelled"] for j in done if j.func_name == "hub.due.send_due"] == [1]  # heard it
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.config import get_settings
 from hub.models import TERMINAL_STATES, Device, DeviceStatus
 from hub.testing import HubHarness
 from hub.vendor import Ack, DeviceRef, Envelope, Outcome, Outgoing, TransientError, VendorAdapter
@@ -169,8 +170,13 @@ class DeviceUnderTest:
 
     def start(self) -> None:
         self._workdir = tempfile.mkdtemp(prefix=f"hub-conformance-{self.run_id}-")
+        # Simulators listen on loopback; real devices (--target) must be at networks and serial
+        # ports the operator's own settings allow (device_networks, device_serial_prefixes).
+        own = get_settings()
         h = HubHarness(Path(self._workdir), self.vendor, self.config_raw, plugins=self.subject.plugins,
-                       retry_backoff_s=(0.1, 0.2), default_ttl_s=120)
+                       retry_backoff_s=(0.1, 0.2), default_ttl_s=120,
+                       device_networks=("127.0.0.1", "::1", *own.device_networks),
+                       device_serial_prefixes=tuple(own.device_serial_prefixes))
         # The sweeper's timeout is a suite parameter: a heartbeating device silent for this long
         # is taken offline by the hub itself.
         h.rt.settings.heartbeat_timeout_s = self.param("heartbeat_timeout_s")
@@ -372,7 +378,10 @@ class DeviceUnderTest:
     def new_adapter(self, raw_config: dict[str, Any]) -> VendorAdapter:
         """An adapter built the way the hub builds one (hub.runtime.Runtime.make_adapter)."""
         cls = self.subject.adapter_cls
-        return cls(self.effective_config(raw_config))
+        adapter = cls(self.effective_config(raw_config))
+        if self.harness is not None:  # where devices may be: as the run's hub says (hub.addresses)
+            adapter.address_policy = self.harness.rt.address_policy()
+        return adapter
 
     @contextmanager
     def listening_adapter(self, raw_config: dict[str, Any]) -> Iterator[tuple[VendorAdapter, CaptureSink]]:

@@ -16,7 +16,7 @@ from hub.api.schemas import AdminStateSchema, DeviceOutSchema, DeviceStatusOutSc
 from hub.areas import under_any
 from hub.capabilities import DEVICE_KINDS
 from hub.models import Area, Device, DeviceStatus, DeviceTag
-from hub.registry import upsert_device
+from hub.registry import check_device_address, upsert_device
 from hub.schemas.registry import DeviceSchema
 
 blp = HubBlueprint("devices", __name__, url_prefix="/api/devices",
@@ -123,7 +123,7 @@ class Devices(MethodView):
                 taken(s, "device", data["id"], path_allowed(existing.area.path, scope(s)))
             _check_area(s, data["area_code"])
             _check_address(s, data)
-            device = upsert_device(s, rt.plugins, data)
+            device = upsert_device(s, rt.plugins, data, policy=rt.address_policy())
             s.flush()
             audit(s, "device.create", "device", device.id, {"area_code": device.area_code, "vendor": device.vendor},
                   areas=[device.area_code])
@@ -161,7 +161,7 @@ class DeviceById(MethodView):
             _check_area(s, data["area_code"])
             _check_address(s, data)
             before = device.area_code
-            device = upsert_device(s, rt.plugins, data)
+            device = upsert_device(s, rt.plugins, data, policy=rt.address_policy())
             s.flush()
             audit(s, "device.update", "device", device.id, {"area_code": device.area_code, "was_area": before},
                   areas=[before, device.area_code])
@@ -177,8 +177,12 @@ class DeviceById(MethodView):
 
         Bật/tắt thiết bị. A disabled device stays registered but every new command to it fails at once.
         """
-        with runtime().db.session() as s:
+        rt = runtime()
+        with rt.db.session() as s:
             device = visible_device(s, device_id)
+            if data["admin_state"] == "enabled":  # a row stored by an older release was never checked
+                check_device_address(rt.plugins, device.vendor, device.address, f"device {device.id}",
+                                     rt.address_policy())
             device.admin_state = data["admin_state"]
             audit(s, f"device.{data['admin_state'].removesuffix('d')}", "device", device.id,
                   areas=[device.area_code])

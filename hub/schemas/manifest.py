@@ -14,3 +14,6 @@ class ManifestSchema(Schema):
     device_kinds = fields.List(fields.Str(validate=validate.OneOf(DEVICE_KINDS)), required=True)
     capabilities = fields.List(fields.Str(validate=validate.OneOf(sorted(CAPABILITIES))), required=True)
     config_schema = fields.Dict(metadata={"description": "JSON Schema of the plugin's configuration"})
+    address = fields.Dict(metadata={"description": "The form of the vendor's device addresses (hub.addresses): "
+                                                   "kind (serial_port, network_endpoint, mqtt_topic_segment, "
+                                                   "identifier, text) and its parameters"})

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
+from hub.addresses import AddressError, IdentifierAddress
 from hub.vendor import Ack, Envelope, Health, Manifest, Outcome, Outgoing, Result, ResultSink, StatusParseError, \
     VendorAdapter
 
@@ -106,6 +107,10 @@ class HttpGatewayAdapter(VendorAdapter):
             "status.heartbeat", "status.signal", "security.auth", "security.tls",
         }),
         config_schema=HttpGatewayConfigSchema,
+        # the device's id at the gateway: the hub never connects to it; base_url's host and port
+        # must be in the province's device_networks (checked before every request)
+        address=IdentifierAddress(max_length=protocol.MAX_DEVICE_ID_LEN,
+                                  description="the device's id at the vendor gateway"),
     )
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -141,9 +146,23 @@ class HttpGatewayAdapter(VendorAdapter):
             log.warning("%s: status poller still waiting on the gateway; it reports nothing more and ends "
                         "with its request", VENDOR)
 
+    def gateway_refused(self) -> str | None:
+        """Why base_url may not be reached (hub.addresses: hosts and ports the province allows,
+        never the hub's own services), or None. Checked before any request, not only at load."""
+        parts = urlsplit(self.settings["base_url"] or "")
+        try:
+            if parts.scheme not in ("http", "https") or parts.username or parts.password or not parts.hostname:
+                raise AddressError("scheme", "base_url must be an http(s) URL without credentials")
+            self.check_endpoint(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), "base_url")
+        except (AddressError, ValueError) as exc:
+            return f"gateway refused: {exc}"
+        return None
+
     def health(self) -> Health:
         if not self.configured:
             return Health(False, NOT_CONFIGURED)
+        if (refused := self.gateway_refused()) is not None:
+            return Health(False, refused)
         try:
             self._client().ping()
         except GatewayError as exc:
@@ -156,6 +175,8 @@ class HttpGatewayAdapter(VendorAdapter):
         sender = self._sender
         if sender is None:
             return [Result(o.device.id, Outcome.FAILED, reason=NOT_CONFIGURED) for o in batch]
+        if (refused := self.gateway_refused()) is not None:
+            return [Result(o.device.id, Outcome.FAILED, reason=refused) for o in batch]
         results: list[Result] = []
         groups = self._group(batch, results)
         limit = self.settings["batch_limit"]
@@ -237,6 +258,9 @@ class HttpGatewayAdapter(VendorAdapter):
     def listen(self, sink: ResultSink) -> None:
         if not self.configured:
             log.info("%s", NOT_CONFIGURED + "; not polling")
+            return
+        if (refused := self.gateway_refused()) is not None:
+            log.error("%s: %s; not polling", VENDOR, refused)
             return
         if self._poller is None:
             s = self.settings

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from hub.testing import HubHarness
+from hub.addresses import set_default_policy
+from hub.testing import HubHarness, loopback_address_policy
 
 from hub_http_gateway.adapter import HttpGatewayAdapter
 from hub_http_gateway.simulator import GatewaySim
@@ -75,3 +76,11 @@ def make_hub(tmp_path: Path, api_key: str) -> Iterator[Callable[..., HubHarness]
             return hub
 
         yield make
+
+
+@pytest.fixture(autouse=True)
+def _devices_on_loopback() -> Iterator[None]:
+    """Adapters built by hand reach the simulators on loopback ports (hub.addresses)."""
+    set_default_policy(loopback_address_policy())
+    yield
+    set_default_policy(None)

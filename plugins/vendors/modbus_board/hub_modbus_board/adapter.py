@@ -10,6 +10,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from hub.addresses import AddressError, EndpointAddress
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink, StatusParseError,
                         TransientError, VendorAdapter)
 
@@ -76,6 +77,9 @@ class ModbusBoardAdapter(VendorAdapter):
             "status.heartbeat", "status.faults",
         }),
         config_schema=ModbusBoardConfigSchema,
+        # host[:port]/unit, only at hosts and ports the province allows (never the hub's own services)
+        address=EndpointAddress(default_port=502, unit=True, unit_required=True,
+                                description="host[:port]/unit of a Modbus TCP controller the province allows"),
     )
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -145,7 +149,11 @@ class ModbusBoardAdapter(VendorAdapter):
         groups: dict[Endpoint, list[tuple[BoardAddress, Outgoing]]] = {}
         for item in batch:
             try:
+                self.check_address(item.device.address)  # before any connection is opened
                 address = parse_address(item.device.address)
+            except AddressError as exc:
+                results.append(Result(item.device.id, Outcome.FAILED, reason=f"address refused: {exc}"))
+                continue
             except ValueError as exc:
                 results.append(Result(item.device.id, Outcome.FAILED, reason=str(exc)))
                 continue
@@ -169,6 +177,7 @@ class ModbusBoardAdapter(VendorAdapter):
     def probe_capabilities(self, device: DeviceRef) -> frozenset[str]:
         """What this unit can really do, from its flags (HR 4): the manifest's capabilities less
         led.text_unicode on an ASCII-only board. Raises ModbusFault when it cannot be read."""
+        self.check_address(device.address)
         address = parse_address(device.address)
         conn = self._commands.get(address.endpoint)
         with conn.session():
@@ -183,7 +192,13 @@ class ModbusBoardAdapter(VendorAdapter):
     def watch(self, devices: Sequence[DeviceRef]) -> None:
         """The devices to poll (replacing the previous list). The hub's listen() contract carries
         no device list, so whoever runs the listener hands it the registry's devices here."""
-        bad = self.roster.watch(d.address for d in devices)
+        refused = []
+        for d in devices:
+            try:
+                self.check_address(d.address)
+            except ValueError:
+                refused.append(d.address)
+        bad = refused + self.roster.watch(d.address for d in devices if d.address not in refused)
         if bad and set(bad) != self._bad_addresses:  # the ingest calls this every 30 s: say it once
             log.warning("%s: not polling %d devices with bad addresses: %s", VENDOR, len(bad), ", ".join(bad[:5]))
         self._bad_addresses = set(bad)

@@ -9,6 +9,9 @@ import time
 
 import pytest
 
+from hub.addresses import set_default_policy
+from hub.testing import loopback_address_policy
+
 from hub_modbus_board.adapter import ModbusBoardAdapter
 from hub_modbus_board.board import UnitSpec
 from hub_modbus_board.simulator import BoardSim
@@ -67,3 +70,11 @@ def make_adapter() -> Iterator[MakeAdapter]:
 @pytest.fixture
 def sink() -> RecordingSink:
     return RecordingSink()
+
+
+@pytest.fixture(autouse=True)
+def _devices_on_loopback() -> Iterator[None]:
+    """Adapters built by hand reach the simulators on loopback ports (hub.addresses)."""
+    set_default_policy(loopback_address_policy())
+    yield
+    set_default_policy(None)

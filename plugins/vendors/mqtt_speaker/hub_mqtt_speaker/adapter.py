@@ -11,6 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from hub.addresses import TopicSegmentAddress
 from hub.mqtt import ListenerAcks, ListenerId, end_session, listener_client, make_client
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink,
                         TransientError, VendorAdapter, confirms_commit)
@@ -76,6 +77,8 @@ class MqttSpeakerAdapter(VendorAdapter):
             "security.auth", "security.tls",
         }),
         config_schema=MqttSpeakerConfigSchema,
+        # the device's topic level (and its broker user): no '/', '+', '#', NUL; send() checks again
+        address=TopicSegmentAddress(),
     )
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:

@@ -2,10 +2,11 @@
 so each profile becomes a vendor of its own, named after the profile."""
 from __future__ import annotations
 
+from hub.addresses import AddressSchema, EndpointAddress, TopicSegmentAddress
 from hub.vendor import Manifest, VendorAdapter
 
 from hub_profiles.modbus_adapter import ModbusProfileAdapter, ModbusProfileConfigSchema
-from hub_profiles.model import PROTOCOLS, Profile
+from hub_profiles.model import PROTOCOLS, ModbusSettings, Profile
 from hub_profiles.mqtt_adapter import MqttProfileAdapter, MqttProfileConfigSchema
 
 BASES: dict[str, tuple[type[VendorAdapter], type]] = {
@@ -14,10 +15,20 @@ BASES: dict[str, tuple[type[VendorAdapter], type]] = {
 }
 
 
+def address_for(profile: Profile) -> AddressSchema:
+    """MQTT devices are a topic level; Modbus devices host[:port][/unit] the province allows."""
+    if profile.driver == "modbus_tcp":
+        port = profile.settings.port if isinstance(profile.settings, ModbusSettings) else ModbusSettings().port
+        return EndpointAddress(default_port=port, unit=True,
+                               description="host[:port][/unit] of a Modbus TCP device the province allows")
+    return TopicSegmentAddress()
+
+
 def manifest_for(profile: Profile) -> Manifest:
     return Manifest(name=profile.name, title=profile.title, version=profile.version,
                     protocols=PROTOCOLS[profile.driver], device_kinds=profile.device_kinds,
-                    capabilities=profile.capabilities, config_schema=BASES[profile.driver][1])
+                    capabilities=profile.capabilities, config_schema=BASES[profile.driver][1],
+                    address=address_for(profile))
 
 
 def adapter_class(profile: Profile) -> type[VendorAdapter]:

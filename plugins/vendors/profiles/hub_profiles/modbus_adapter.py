@@ -201,6 +201,7 @@ class ModbusProfileAdapter(VendorAdapter):
             return Result(device.id, Outcome.FAILED, reason=why)
         try:
             endpoint = parse_address(device.address, self.defaults)
+            self.check_address(device.address)  # hub.addresses: before any connection is made
             ctx = RenderContext(env, device, values=command.values,
                                 unicode_text="led.text_unicode" in (device.capabilities or self.profile.capabilities))
             writes = [(w, _fit(w.ref, w.value.evaluate(ctx))) for w in command.writes]
@@ -256,6 +257,7 @@ class ModbusProfileAdapter(VendorAdapter):
         if not isinstance(status, ModbusStatus):
             raise StatusParseError(f"status from {address}: the profile reads no status")
         endpoint = parse_address(address, self.defaults)
+        self.check_address(address)  # watched devices and poll_addresses alike
         link = self._link(endpoint)
         snapshot: dict[str, Any] = {}
         try:

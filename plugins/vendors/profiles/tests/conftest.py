@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from hub.testing import HubHarness
+from hub.addresses import set_default_policy
+from hub.testing import HubHarness, loopback_address_policy
 
 from hub_profiles.modbus_sim import ProfileModbusFleet
 from hub_profiles.model import Profile
@@ -108,3 +109,11 @@ def wire(broker: tuple[str, int], stack: ExitStack) -> Callable[[str], Wire]:
         stack.callback(w.close)
         return w
     return make
+
+
+@pytest.fixture(autouse=True)
+def _devices_on_loopback() -> Iterator[None]:
+    """Adapters built by hand reach the simulators on loopback ports (hub.addresses)."""
+    set_default_policy(loopback_address_policy())
+    yield
+    set_default_policy(None)

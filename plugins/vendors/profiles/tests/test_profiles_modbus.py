@@ -90,7 +90,7 @@ def test_an_unreachable_or_silent_device_is_retried_then_failed(harness: MakeHar
 
 def test_a_bad_address_fails_at_once(harness: MakeHarness) -> None:
     hub = harness("modbus_amp")
-    hub.add_device("M1", "amp-in-the-market:notaport")
+    hub.add_device("M1", "amp-in-the-market:notaport", checked=False)  # the hub now refuses it at registration
     got = hub.wait(hub.send("power", ["M1"], {"on": True}).command.id)["M1"]
     assert got.state == "failed" and got.attempts == 1
     assert got.reason == "power: device address 'amp-in-the-market:notaport' is not host[:port][/unit]"

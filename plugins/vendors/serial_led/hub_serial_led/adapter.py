@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from hub.addresses import AddressError, SerialAddress
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink, StatusParseError,
                         VendorAdapter)
 
@@ -68,6 +69,9 @@ class SerialLedAdapter(VendorAdapter):
         capabilities=frozenset({"led.text", "led.text_unicode", "led.brightness", "power.switch",
                                 "status.heartbeat", "status.faults"}),
         config_schema=SerialLedConfigSchema,
+        # a device path under the province's serial prefixes, or a serial-over-TCP converter
+        # (socket://host:port) it allows; never spy://, loop://, rfc2217:// or the hub's own services
+        address=SerialAddress(url_schemes=("socket",)),
     )
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -125,8 +129,12 @@ class SerialLedAdapter(VendorAdapter):
         by_bus: dict[str, list[tuple[Outgoing, BoardAddress, Request]]] = {}
         for item in batch:
             try:
+                self.check_address(item.device.address)  # before a port is opened or a lock file made
                 addr = parse_address(item.device.address)
                 request = build_request(addr.board, item.device, item.envelope)
+            except AddressError as exc:
+                results.append(Result(item.device.id, Outcome.FAILED, reason=f"address refused: {exc}"))
+                continue
             except ValueError as exc:  # the address or the params are wrong: retrying won't help
                 results.append(Result(item.device.id, Outcome.FAILED, reason=str(exc)))
                 continue
@@ -193,8 +201,9 @@ class SerialLedAdapter(VendorAdapter):
         watched: dict[str, dict[int, str]] = {}
         for device in devices:
             try:
+                self.check_address(device.address)
                 addr = parse_address(device.address)
-            except ValueError as exc:
+            except ValueError as exc:  # AddressError too
                 log.warning("%s: not polling %s: %s", VENDOR, device.id, exc)
                 continue
             watched.setdefault(addr.port, {})[addr.board] = device.address

@@ -26,6 +26,9 @@ from hub_serial_led.frame import Frame, FrameError, FrameReader, encode_frame
 log = logging.getLogger(__name__)
 
 READ_QUANTUM_S = 0.02  # how long one read() may block; bounds how late a deadline is noticed
+# pyserial's other URL handlers read or write files (spy://…?file=), loop back, or search for
+# ports (hwgrep://, alt://): a bus is a device path or a serial-over-TCP converter, nothing else.
+URL_SCHEMES = ("socket",)
 
 
 class BusError(Exception):
@@ -145,6 +148,10 @@ class Bus:
 
     def _open(self) -> Any:
         if self._port is None:
+            scheme = self.url.partition("://")[0].lower() if "://" in self.url else None
+            if scheme is not None and scheme not in URL_SCHEMES:
+                self.last_error = f"serial port {self.url}: URL scheme {scheme}:// is refused"
+                raise PortUnavailable(self.last_error)
             try:
                 self._port = serial.serial_for_url(self.url, baudrate=self.settings.baudrate, timeout=READ_QUANTUM_S,
                                                    write_timeout=2.0)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from hub.addresses import DEFAULT_SERIAL_PREFIXES, set_default_policy
 from hub.plugins import Plugins
-from hub.testing import HubHarness
+from hub.testing import HubHarness, loopback_address_policy
 
 from hub_serial_led.bus import BUSES
 from hub_serial_led.simulator import SerialBoardsSim
@@ -29,6 +30,15 @@ def _nothing_left_behind() -> Iterator[None]:
     yield
     assert wait_until(lambda: not BUSES.urls(), timeout=5), f"ports left open: {BUSES.urls()}"
     assert wait_until(lambda: not _our_threads(), timeout=10), f"threads left running: {_our_threads()}"
+
+
+@pytest.fixture(autouse=True)
+def _devices_here(tmp_path: Path) -> Iterator[None]:
+    """Adapters built by hand reach the simulators: loopback ports, socat ptys, links in tmp_path
+    (and TEST-NET-1, which some tests name for a converter whose open they fake)."""
+    set_default_policy(loopback_address_policy("/dev/pts/", f"{tmp_path}/", networks=("192.0.2.0/24",)))
+    yield
+    set_default_policy(None)
 
 
 @pytest.fixture
@@ -67,7 +77,8 @@ def make_hub(tmp_path: Path, plugins: Plugins, lock_dir: str) -> Iterator[MakeHu
         config.setdefault("lock_dir", lock_dir)
         config.setdefault("timeout_s", 0.5)
         config.setdefault("poll_interval_s", 0)  # fault tests count replies: no poll may take one
-        hub = HubHarness(tmp_path, VENDOR, config, plugins=plugins, retry_backoff_s=(0.1, 0.2))
+        hub = HubHarness(tmp_path, VENDOR, config, plugins=plugins, retry_backoff_s=(0.1, 0.2),
+                         device_serial_prefixes=(*DEFAULT_SERIAL_PREFIXES, "/dev/pts/", f"{tmp_path}/"))
         hubs.append(hub)
         hub.start()
         return hub

@@ -130,7 +130,7 @@ def test_ack_without_acting_is_acked(make_sim: Any, make_adapter: Any) -> None:
 
 
 @pytest.mark.parametrize("address, verb, params, problem", [
-    ("socket://127.0.0.1:1", "led_clear", {}, "PORT_URL#BOARD"),
+    ("socket://127.0.0.1:1", "led_clear", {}, "#BOARD"),
     ("socket://127.0.0.1:1#0", "led_clear", {}, "outside 1–254"),
     ("socket://127.0.0.1:1#x5", "led_clear", {}, "decimal"),
     ("socket://127.0.0.1:1#5", "play", {}, "cannot carry out play"),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from hub.addresses import AddressError, IdentifierAddress
 from hub.vendor import (Ack, Health, Manifest, Outgoing, Result, ResultSink, StatusParseError, TransientError,
                         VendorAdapter)
 
@@ -35,6 +36,9 @@ class SnapcastAdapter(VendorAdapter):
         # No security.*: snapserver 0.26's control port has neither TLS nor authentication.
         capabilities=frozenset({"audio.stream_relay", "audio.volume", "audio.stop", "status.heartbeat"}),
         config_schema=SnapcastConfigSchema,
+        # a snapserver client id: the hub connects only to host:control_port, which must be in
+        # the province's device_networks (checked before every connection)
+        address=IdentifierAddress(description="the snapserver client id (snapclient --hostID)"),
     )
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -90,6 +94,11 @@ class SnapcastAdapter(VendorAdapter):
             conn = self._conn
             if conn is not None and conn.alive:
                 return conn
+            try:
+                self.check_endpoint(self.settings["host"], self.settings["control_port"], "snapcast host:control_port")
+            except AddressError as exc:
+                self._last_error = f"refused: {exc}"
+                raise TransientError(f"snapserver {self.where} {self._last_error}") from None
             conn = RpcConnection(self.settings["host"], self.settings["control_port"], self.settings["timeout_s"],
                                  on_notification=self._on_notification, on_lost=self._on_lost)
             try:

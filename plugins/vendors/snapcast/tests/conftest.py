@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from hub.addresses import set_default_policy
+from hub.testing import loopback_address_policy
+
 from hub_snapcast.lab import SnapLab, binary
 
 TEST_DEADLINE_S = 240  # no single test may hang the run longer than this
@@ -60,3 +63,11 @@ def make_lab(snapcast_installed: None) -> Iterator[MakeLab]:
         lab.stop()
     left = sorted({p for p in started if _alive(p)})
     assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture(autouse=True)
+def _devices_on_loopback() -> Iterator[None]:
+    """Adapters built by hand reach the simulators on loopback ports (hub.addresses)."""
+    set_default_policy(loopback_address_policy())
+    yield
+    set_default_policy(None)
