@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.models import AUDIT_GENESIS, AuditHead, Base, Meta
 
-SCHEMA_VERSION = 2  # 2: commands.start_at, released_at, cancelled_at, cancelled_by (scheduling)
+SCHEMA_VERSION = 3  # 2: commands.start_at, released_at, cancelled_at, cancelled_by (scheduling)
+# 3: deliveries.claimed_at, claimed_by; commands.issuer_scope (delivery state under faults)
 
 
 class SchemaError(RuntimeError):

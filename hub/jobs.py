@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import lazyload
 
 from hub import health
+from hub.claims import claim, job_token
 from hub.db import utcnow
 from hub.deliveries import finish, mark_sent
 from hub.models import Command, Delivery, Device
@@ -57,13 +58,14 @@ def send_batch(command_id: str, vendor: str, delivery_ids: list[int], rt: Runtim
 
 def attempt_once(rt: Runtime, command_id: str, vendor: str, delivery_ids: list[int], attempt: int,
                  tally: dict[str, int]) -> list[int]:
-    """One attempt (number `attempt`) at the rows still queued; returns those worth retrying."""
+    """One attempt (number `attempt`) at the rows still queued; returns those worth retrying.
+    The rows are claimed (hub.claims) and the claim committed before anything is sent."""
     with rt.db.session() as s:
         cmd = s.get(Command, command_id)
         if cmd is None:
             log.warning("command %s vanished; nothing to send", command_id)
             return []
-        rows = queued_rows(s, delivery_ids)
+        rows = claim(s, delivery_ids, job_token())
         if not rows:
             return []
         now = utcnow()

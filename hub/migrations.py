@@ -31,6 +31,8 @@ STEPS: dict[int, Step] = {
             columns={"commands": ("start_at", "released_at", "cancelled_at", "cancelled_by")},
             indexes=(("commands", "ix_commands_due"), ("devices", "ix_devices_area_id")),
             drop_indexes=(("devices", "ix_devices_area_code"),)),
+    3: Step(why="deliveries claimed by the job sending them; the issuer's scope on each command",
+            columns={"deliveries": ("claimed_at", "claimed_by"), "commands": ("issuer_scope",)}),
 }
 
 
