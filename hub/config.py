@@ -33,6 +33,9 @@ class Settings:
     # job waiting or running (Redis restarted without persistence, a worker died mid-batch),
     # is enqueued again by the ingest's sweeper (hub.dispatch.requeue_stale).
     requeue_after_s: float = 60.0
+    # The same for the emergency class, checked every sweep: its rows are sent again as soon as
+    # their job is known dead (rq sees a killed worker's job abandoned ~10 s after the kill).
+    emergency_requeue_after_s: float = 5.0
     heartbeat_timeout_s: float = 180.0
     failure_threshold: int = 3
     # Scheduled commands (hub.scheduler). The scheduler hands a worker the commands due in the
@@ -88,6 +91,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         data = _expand(data, path, env)  # the environment given, so that a caller's stands alone
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
                  "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
+                 "emergency_requeue_after_s",
                  "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
                  "state_dir", "cookie_secure", "session_lifetime_s"}
         unknown = sorted(set(data) - known)
