@@ -10,11 +10,11 @@ So the ingest notes every device it hears coming back (presence online, or a tra
 offline) and, for `WINDOW_S` after that, enqueues a resend of the device's rows that are `sent`,
 unexpired and unacked and were handed to the transport before the hub heard it come back (a
 device announces presence only once it has subscribed again, so what was handed later reached
-it). A row still being sent when the device came back is caught by a later look within the window. Only what still stands is sent again:
-a row is skipped when a newer command of the same slot (hub.capabilities.VERB_SLOT), of no lower
-class and from an issuer scope covering its own (the supersede rules of hub.dispatch) was queued,
-sent or acked for the device — an emergency `play` whose ack was lost is not replayed after the
-`stop` that followed it. Devices answer a repeated command id again without carrying it out twice
+it). A row still being sent when the device came back is caught by a later look within the
+window. Only what still stands is sent again: a row is skipped when a newer command of the same
+slot (hub.capabilities.VERB_SLOT), of no lower class and from an issuer scope covering its own
+(the supersede rules of hub.dispatch) was queued, sent or acked for the device — an emergency
+`play` whose ack was lost is not replayed after the `stop` that followed it. Devices answer a repeated command id again without carrying it out twice
 (docs/writing-a-plugin.md), so a resend of something they did costs one more ack.
 """
 from __future__ import annotations
@@ -39,6 +39,7 @@ from hub.vendor import Outcome, Outgoing
 log = logging.getLogger(__name__)
 
 WINDOW_S = 30.0  # how long after a device came back its rows are looked at again
+RELOOK_S = 3.0  # how often, within the window (a look costs a query per 900 devices)
 RESEND_PREFIX = "hubresend-"
 _CHUNK = 900
 
@@ -50,6 +51,8 @@ class Comebacks:
         self.rt = rt
         self._back: dict[str, tuple[datetime, float]] = {}  # device id → (when, monotonic deadline)
         self._done: dict[str, set[int]] = defaultdict(set)
+        self._fresh: set[str] = set()  # noted since the last look
+        self._next_look = 0.0
         self.stats = {"resent": 0, "jobs": 0}
 
     def note(self, device_ids: Iterable[str], at: datetime) -> bool:
@@ -59,6 +62,7 @@ class Comebacks:
         for did in device_ids:
             self._back[did] = (at, deadline)
             self._done.pop(did, None)
+            self._fresh.add(did)
             n += 1
         return n > 0
 
@@ -66,16 +70,25 @@ class Comebacks:
         return bool(self._back)
 
     def run(self, now: datetime | None = None) -> int:
-        """Enqueue resends of what the devices that came back may have missed; returns the rows."""
+        """Enqueue resends of what the devices that came back may have missed; returns the rows.
+        Devices noted since the last look are looked at now, all of the window's every RELOOK_S
+        (a row being sent when its device came back turns `sent` a moment later)."""
         mono = time.monotonic()
         for did in [d for d, (_, until) in self._back.items() if until < mono]:
             del self._back[did]
             self._done.pop(did, None)
-        if not self._back:
+            self._fresh.discard(did)
+        if mono >= self._next_look:
+            self._next_look = mono + RELOOK_S
+            look = dict(self._back)
+        else:
+            look = {d: self._back[d] for d in self._fresh if d in self._back}
+        self._fresh.clear()
+        if not look:
             return 0
         now = now or utcnow()
         with self.rt.db.session() as s:
-            wanted = _standing(s, _candidates(s, self._back, now))
+            wanted = _standing(s, _candidates(s, look, now))
         wanted = [r for r in wanted if r["id"] not in self._done[r["device_id"]]]
         if not wanted:
             return 0
