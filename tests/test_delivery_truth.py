@@ -161,6 +161,50 @@ def test_an_ack_ends_only_a_row_that_was_sent(hub) -> None:
 
 
 # -- 3. a device that comes back gets what it missed, once --------------------------------------------------
+def _resend_jobs(rt) -> list[tuple[str, list[int]]]:
+    from rq.job import Job
+
+    out = []
+    for priority in ("emergency", "priority", "normal"):
+        for job in Job.fetch_many(rt.queue(priority).get_job_ids(), connection=rt.redis):
+            if job is not None and job.func_name == "hub.redeliver.resend":
+                out.append((priority, list(job.args[1])))
+    return out
+
+
+def test_a_device_that_comes_back_is_sent_again_only_what_still_stands(hub) -> None:
+    """Rows `sent` and unanswered when the device comes back: the newest per slot is sent again;
+    an older one a newer command of its slot replaced is not, unless the newer is of a lower class
+    (it could not have replaced it); other devices' rows are left alone."""
+    from hub.redeliver import Comebacks
+
+    add(hub, "pending-1", "pending-2")
+    one = {"devices": ["PENDING-1"]}
+    vol_old = send(hub, {"verb": "set_volume", "params": {"level": 10}, "target": one})
+    make_worker(hub).work(burst=True, logging_level="WARNING")
+    vol_new = send(hub, {"verb": "set_volume", "params": {"level": 20}, "target": one})
+    alert = send(hub, {"verb": "stop", "priority": "emergency", "target": one})
+    make_worker(hub).work(burst=True, logging_level="WARNING")
+    later = send(hub, {"verb": "play", "content_id": content(hub), "priority": "normal", "target": one})
+    other = send(hub, {"verb": "set_volume", "params": {"level": 30}, "target": {"devices": ["PENDING-2"]}})
+    make_worker(hub).work(burst=True, logging_level="WARNING")
+    assert {states(hub, c.command.id)["PENDING-1" if c is not other else "PENDING-2"]
+            for c in (vol_old, vol_new, alert, later, other)} == {"sent"}
+    ids = {name: next(iter(rows(hub, c.command.id).values())).id
+           for name, c in (("vol_old", vol_old), ("vol_new", vol_new), ("alert", alert), ("later", later))}
+    back = Comebacks(hub)
+    back.note(["PENDING-1"], utcnow())
+    assert back.run() == 3
+    jobs = _resend_jobs(hub)
+    # the normal play came after the emergency stop, but could not replace it
+    assert sorted(jobs) == [("emergency", [ids["alert"]]), ("normal", [ids["vol_new"], ids["later"]])]
+    assert back.run() == 0  # not twice for the same comeback
+    from hub.redeliver import resend
+
+    assert resend("loopback", [ids["alert"]], rt=hub) == {"resent": 1, "acked": 0, "not_taken": 0}
+    assert states(hub, alert.command.id) == {"PENDING-1": "sent"}  # still waits for the device's answer
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_device_that_comes_back_gets_the_emergency_it_missed_and_acts_once(fault_hub) -> None:
