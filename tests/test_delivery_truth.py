@@ -252,6 +252,32 @@ def test_a_device_that_comes_back_gets_the_emergency_it_missed_and_acts_once(fau
     assert got[stopped.upper()].state == "sent"  # it played, but never said so: not acked
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_an_emergency_survives_a_broker_restart_mid_fan_out(fault_hub) -> None:
+    """Mosquitto stops for 3 s while an emergency fans out to 300 clean-session speakers. The
+    broker takes publishes for devices that have not subscribed again and drops them, and acks
+    sent just before the stop die with it; the devices' presence coming back makes the hub send
+    the rows still unanswered again. Every device ends acked, none acts twice (before the fix,
+    part of the fleet stayed `sent` until expires_at, then `expired`)."""
+    h = fault_hub(batch_size=10)  # 30 jobs: the fan-out takes a moment, the restart lands in it
+    addresses = h.register(300)
+    h.start_fleet(addresses, ack_delay_s=1.0)  # the acks of those served before the stop fall into it
+    h.start("ingest")
+    h.wait_online(300)
+    w = h.start("worker")
+    wait_until(lambda: "Listening on" in w.output(), 30, "the worker to listen", h.live())
+    sub = send(h.rt, {"verb": "set_volume", "params": {"level": 61}, "priority": "emergency",
+                      "expires_at": (utcnow() + timedelta(seconds=90)).isoformat(), "target": {"areas": ["27694"]}})
+    wait_until(lambda: h.counts(sub.command.id)["queued"] < 300, 10, "the fan-out to begin", h.live())
+    before = h.counts(sub.command.id)
+    h.broker.restart(down_s=3.0)
+    wait_until(lambda: h.counts(sub.command.id)["acked"] == 300, 60, "every device to ack the emergency", h.live())
+    rows_ = h.wait_terminal(sub.command.id, timeout=5)
+    h.figures("broker restart", sub.command.id, rows_, at_restart={k: v for k, v in before.items() if v})
+    h.check_consistent(sub.command.id, rows_)
+
+
 # -- 4. a worker killed mid-send: its emergency goes out again within 25 s -------------------------------------
 def _started(h, priority: str = "emergency") -> list[str]:
     q = Queue(h.rt.queue_name(priority), connection=h.rt.redis)
