@@ -38,6 +38,9 @@ class Settings:
     # job waiting or running (Redis restarted without persistence, a worker died mid-batch),
     # is enqueued again by the ingest's sweeper (hub.dispatch.requeue_stale).
     requeue_after_s: float = 60.0
+    # The same for the emergency class, checked every sweep: its rows are sent again as soon as
+    # their job is known dead (rq sees a killed worker's job abandoned ~10 s after the kill).
+    emergency_requeue_after_s: float = 5.0
     heartbeat_timeout_s: float = 180.0
     failure_threshold: int = 3
     # Fault drills only: the ingest holds each batch this long before it writes it (tests kill it
@@ -126,7 +129,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         data = _expand(data, path, env)  # the environment given, so that a caller's stands alone
         known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
                  "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
-                 "ingest_commit_delay_s", "quarantine_max_rows",
+                 "ingest_commit_delay_s", "quarantine_max_rows", "emergency_requeue_after_s",
                  "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
                  "max_command_ttl_s", "audit_key", "device_serial_prefixes", "device_networks", "api_listen",
                  "state_dir", "cookie_secure", "session_lifetime_s", *INT_AT_LEAST}

@@ -20,7 +20,8 @@ from hub.models import AUDIT_GENESIS, AuditHead, Base, Meta
 
 # 2: commands.start_at, released_at, cancelled_at, cancelled_by (scheduling)
 # 3: commands.issuer_id, account_idempotency_key; audit.actor_id (identity by account id);
-#    ingest_quarantine (a new table)
+#    ingest_quarantine (a new table); deliveries.claimed_at, claimed_by; commands.issuer_scope
+#    (delivery state under faults)
 SCHEMA_VERSION = 3
 
 log = logging.getLogger(__name__)

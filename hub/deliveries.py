@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.db import utcnow
@@ -15,6 +15,10 @@ from hub.models import ACTIVE_STATES, Command, Delivery
 _t = Delivery.__table__
 # executemany cannot expand IN lists, so "still active" is spelt as an OR of literals.
 _ACTIVE = or_(*[_t.c.state == s for s in ACTIVE_STATES])
+# What a device's answer may end: a row handed to it. `sent`, or `queued` once a job claimed it
+# (hub.claims; the answer can beat the worker's "sent"). Never `scheduled` nor unclaimed `queued`:
+# a device cannot have done a command it was not sent.
+_ANSWERABLE = or_(_t.c.state == "sent", and_(_t.c.state == "queued", _t.c.claimed_at.is_not(None)))
 
 
 def mark_sent(session: Session, ids: Sequence[int], now: datetime | None = None) -> None:
@@ -44,7 +48,8 @@ def finish(session: Session, items: Iterable[tuple[int, str, str | None, dict[st
 
 def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str | None, dict[str, Any] | None]],
                      now: datetime | None = None) -> int:
-    """End rows by (command id, device id, state, reason, result), as acks arrive."""
+    """End rows by (command id, device id, state, reason, result), as acks arrive; only rows the
+    device was handed (_ANSWERABLE) change."""
     # Plain acks (no reason, no result) of one command end with one UPDATE per 900 devices
     # instead of one statement execution per device; the rest go through executemany.
     items = list(items)
@@ -63,12 +68,12 @@ def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str 
     for c, devs in plain.items():
         for i in range(0, len(devs), 900):
             changed += session.connection().execute(
-                _t.update().where(_t.c.command_id == c, _t.c.device_id.in_(devs[i:i + 900]), _ACTIVE)
+                _t.update().where(_t.c.command_id == c, _t.c.device_id.in_(devs[i:i + 900]), _ANSWERABLE)
                 .values(state="acked", reason=None, result=None, finished_at=at)).rowcount or 0
     if not params:
         return changed
     stmt = (_t.update().where(_t.c.command_id == bindparam("b_cmd"), _t.c.device_id == bindparam("b_dev"),
-                              _ACTIVE)
+                              _ANSWERABLE)
             .values(state=bindparam("b_state"), reason=bindparam("b_reason"), result=bindparam("b_result"),
                     finished_at=at))
     return changed + (session.connection().execute(stmt, params).rowcount or 0)

@@ -11,6 +11,8 @@ Supersede rules (a newer command replaces older ones not yet sent, on the device
   scheduled commands at different times are separate programme items and all stand;
 * cancelling (`cancel`) a scheduled command ends its rows not yet sent `superseded`,
   "cancelled by <user>".
+Supersede never touches a row a job has claimed (it may be on the device already), nor a
+command of an issuer whose areas are wider than the newer command's issuer's (hub.claims).
 """
 from __future__ import annotations
 
@@ -31,10 +33,11 @@ from sqlalchemy.orm import Session
 from hub import audit
 from hub.auth import Actor, Forbidden
 from hub.capabilities import PRIORITIES, PRIORITY_RANK, VERB_SLOT, required_capabilities
+from hub.claims import covers, issuer_scope
 from hub.db import utcnow
 from hub.models import DELIVERY_STATES, Command, Content, Delivery, Device, User
 from hub.permissions import COMMAND_SENDERS, describe, may_send_commands
-from hub.runtime import JOB_SERIALIZER, Runtime
+from hub.runtime import Runtime
 from hub.targeting import TargetError, resolve
 
 log = logging.getLogger(__name__)
@@ -187,7 +190,7 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
                       account_idempotency_key=data.get("idempotency_key") if actor.user_id is not None else None,
                       request_hash=digest, issuer=actor.name, issuer_id=actor.user_id,
                       target=json.loads(json.dumps(target, default=str)), created_at=now, total=len(devices),
-                      start_at=start_at,
+                      start_at=start_at, issuer_scope=issuer_scope(session, actor),
                       # a start_at within the grace is sent at once: nothing left for the scheduler
                       released_at=None if scheduled else (now if start_at is not None else None))
         session.add(cmd)
@@ -263,12 +266,14 @@ def _supersede(session: Session, cmd: Command, device_ids: list[str], now: datet
         reason = f"superseded by command {cmd.id}"
     for i in range(0, len(device_ids), 500):
         chunk = device_ids[i:i + 500]
-        older = select(Delivery.id).join(Command, Command.id == Delivery.command_id).where(
-            Delivery.state == state, Delivery.device_id.in_(chunk), Delivery.command_id != cmd.id,
-            Command.verb.in_(slot_verbs), Command.priority.in_(classes), *which)
-        ids = list(session.scalars(older))
+        older = select(Delivery.id, Command.issuer_scope).join(Command, Command.id == Delivery.command_id).where(
+            Delivery.state == state, Delivery.claimed_at.is_(None), Delivery.device_id.in_(chunk),
+            Delivery.command_id != cmd.id, Command.verb.in_(slot_verbs), Command.priority.in_(classes), *which)
+        ids = [did for did, scope in session.execute(older) if covers(cmd.issuer_scope, scope)]
         if ids:
-            session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == state)
+            # claimed_at again here: a job may have claimed a row since the select
+            session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == state,
+                                                   Delivery.claimed_at.is_(None))
                             .values(state="superseded", finished_at=now, reason=reason)
                             # no Delivery objects live in this session: skip scanning its devices
                             .execution_options(synchronize_session=False))
@@ -316,79 +321,11 @@ def _enqueue(rt: Runtime, cmd: Command) -> None:
                                     reason=f"job queue unavailable: {type(exc).__name__}: {exc}"[:500]))
 
 
-def live_job_commands(rt: Runtime) -> set[str]:
-    """Ids of the commands that have an rq job waiting or running. A started job whose worker
-    stopped heartbeating is not live: reading the started registry runs rq's cleanup, which moves
-    such an abandoned job to the failed registry."""
-    from rq.exceptions import DeserializationError
-    from rq.job import Job
-    from rq.registry import StartedJobRegistry
+def requeue_stale(rt: Runtime, now: datetime | None = None, emergency_only: bool = False) -> int:
+    """Enqueue again the deliveries whose job was lost or died (hub.recovery.requeue_orphans)."""
+    from hub.recovery import requeue_orphans
 
-    ids: set[str] = set()
-    for q in rt.queues():
-        ids.update(q.get_job_ids())
-        ids.update(StartedJobRegistry(queue=q).get_job_ids())  # cleanup=True: abandoned ones leave
-        try:
-            ids.update(q.intermediate_queue.get_job_ids())  # popped, not yet registered as started
-        except AttributeError:  # an rq without the intermediate queue
-            pass
-    live: set[str] = set()
-    unnamed = []
-    for jid in ids:
-        if jid.startswith(JOB_PREFIX) and jid.count("-") >= 2:  # send_due jobs (hubdue-…) fall through
-            live.add(jid.split("-")[1])
-        else:
-            unnamed.append(jid)
-    if unnamed:  # jobs enqueued before job ids named their command
-        for job in Job.fetch_many(unnamed, connection=rt.redis, serializer=JOB_SERIALIZER):
-            try:
-                func, args = (job.func_name, job.args) if job is not None else (None, ())
-            except DeserializationError:  # pickled by an older hub: a worker will not run it either
-                log.error("job %s is not JSON and will not run; its queued rows are enqueued again", job.id)
-                continue
-            if func == "hub.jobs.send_batch" and args:
-                live.add(args[0])
-            elif func == "hub.due.send_due" and len(args) >= 2:
-                live.update(item[0] for item in args[1])  # one job, several scheduled commands
-    return live
-
-
-def requeue_stale(rt: Runtime, now: datetime | None = None) -> int:
-    """Enqueue again the deliveries still `queued` `requeue_after_s` after their command was
-    accepted, when the command has no live job: the job was lost (Redis restarted without
-    persistence), abandoned (its worker was killed) or failed. Returns the jobs enqueued.
-
-    Safe against double sending: a command with a job waiting or running is left alone, a job
-    only sends rows that are still `queued`, and `queued → sent` is a conditional update. A
-    device may get a command twice only when a worker died between publishing and marking the
-    rows sent; devices treat command ids idempotently (QoS 1 is at-least-once anyway)."""
-    now = now or utcnow()
-    cutoff = now - timedelta(seconds=rt.settings.requeue_after_s)
-    with rt.db.session() as session:
-        stale = list(session.scalars(
-            select(Delivery.command_id).join(Command, Command.id == Delivery.command_id)
-            .where(Delivery.state == "queued", Delivery.queued_at <= cutoff, Command.expires_at > now,
-                   # a released scheduled command's job sleeps until its start: not lost before then
-                   or_(Command.start_at.is_(None), Command.start_at <= now))
-            .distinct()))
-    if not stale:
-        return 0
-    live = live_job_commands(rt)
-    enqueued = 0
-    for cid in stale:
-        if cid in live:
-            continue
-        with rt.db.session() as session:
-            cmd = session.get(Command, cid)
-        if cmd is None:
-            continue
-        jobs = _jobs(rt, cmd, _queued_by_vendor(rt, cid))
-        if jobs:
-            rt.queue(cmd.priority).enqueue_many(jobs)  # Redis down: raises; the sweeper tries again
-            log.warning("command %s had queued deliveries but no job (lost or abandoned); enqueued %d again",
-                        cid, len(jobs))
-            enqueued += len(jobs)
-    return enqueued
+    return requeue_orphans(rt, now, emergency_only=emergency_only)
 
 
 def cancel(rt: Runtime, actor: Actor, command_id: str) -> Submitted:

@@ -22,9 +22,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.claims import claim, job_token
 from hub.db import utcnow
 from hub.deliveries import finish
-from hub.jobs import _send, attempt_once, count_attempt, device_ref, envelope_for, queued_rows, record_results
+from hub.jobs import _send, attempt_once, count_attempt, device_ref, envelope_for, record_results
 from hub.models import Command
 from hub.runtime import Runtime, get_runtime
 from hub.scheduler import CancelWatch
@@ -97,7 +98,7 @@ def _prepare(rt: Runtime, items: list[list[Any]]) -> list[_Due]:
     with rt.db.session() as s:
         cmds = {c.id: c for i in range(0, len(cids), 900)
                 for c in s.scalars(select(Command).where(Command.id.in_(cids[i:i + 900])))}
-        rows = queued_rows(s, [d for it in items for d in it[2]])
+        rows = claim(s, [d for it in items for d in it[2]], job_token())
     by_cmd: dict[str, list[Any]] = defaultdict(list)
     for d, dev in rows:
         by_cmd[d.command_id].append((d.id, dev))

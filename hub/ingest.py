@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 
-from hub import events, health, ingest_status, quarantine
+from hub import events, health, ingest_status, quarantine, redeliver
 from hub.db import utcnow
 from hub.deliveries import expire_due, finish_by_device
 from hub.models import Device, DeviceStatus
@@ -100,6 +100,7 @@ class Ingest:
                       "presence": 0, "unknown_device": 0, "expired": 0, "transitions": 0, "requeued_jobs": 0,
                       "quarantined": 0, "rejected": 0, "rejected_not_kept": 0}
         self._next_requeue = 0.0
+        self.comebacks = redeliver.Comebacks(rt)  # devices back online: send again what they missed
         self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
         self.watch_interval_s = 30.0
         # Fault drills only (0 in production): hold each batch this long before writing it, so a
@@ -186,19 +187,29 @@ class Ingest:
         self.stats["expired"] += len(expired)
         self._announce(changes)
         self._requeue_lost(time.monotonic())
+        self._redeliver()
 
     def _requeue_lost(self, at: float) -> None:
-        """Now and then, enqueue again the queued deliveries whose job was lost (hub.dispatch.requeue_stale)."""
-        if at < self._next_requeue:
-            return
+        """Enqueue again the queued deliveries whose job was lost or died (hub.recovery): the
+        emergency class at every sweep, the others now and then."""
         settings = self.rt.settings
-        self._next_requeue = at + max(settings.sweep_interval_s, min(10.0, settings.requeue_after_s / 3))
-        from hub.dispatch import requeue_stale
+        emergency_only = at < self._next_requeue
+        if not emergency_only:
+            self._next_requeue = at + max(settings.sweep_interval_s, min(10.0, settings.requeue_after_s / 3))
+        from hub.recovery import requeue_orphans
 
         try:
-            self.stats["requeued_jobs"] += requeue_stale(self.rt)
+            self.stats["requeued_jobs"] += requeue_orphans(self.rt, emergency_only=emergency_only)
         except Exception as exc:  # Redis down: expiry still runs; the next round tries again
             log.warning("could not check for lost jobs: %s: %s", type(exc).__name__, exc)
+
+    def _redeliver(self) -> None:
+        if not self.comebacks.pending():
+            return
+        try:
+            self.comebacks.run()
+        except Exception as exc:  # Redis or database away: the next sweep looks again, within the window
+            log.warning("could not resend to devices that came back: %s: %s", type(exc).__name__, exc)
 
     def _devices_by_vendor(self) -> dict[str, list[Any]]:
         from hub.jobs import device_ref
@@ -335,6 +346,10 @@ class Ingest:
         self.stats["acks"] += len(acks)
         self.stats["acks_applied"] += applied
         self._announce(changes)
+        back = {did for did, it in reports if it.kind == "presence" and it.value}
+        back |= {c.device_id for c in changes if c.state != "offline" and c.previous in ("offline", "unknown")}
+        if self.comebacks.note(back, utcnow()):
+            self._redeliver()
 
     def _store_status(self, s: Any, reports: list[tuple[str, _Item]],
                       answered: set[str]) -> list[health.StateChange]:

@@ -5,10 +5,10 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import lazyload
+from sqlalchemy import update
 
 from hub import health
+from hub.claims import claim, job_token
 from hub.db import utcnow
 from hub.deliveries import finish, mark_sent
 from hub.models import Command, Delivery, Device
@@ -57,13 +57,14 @@ def send_batch(command_id: str, vendor: str, delivery_ids: list[int], rt: Runtim
 
 def attempt_once(rt: Runtime, command_id: str, vendor: str, delivery_ids: list[int], attempt: int,
                  tally: dict[str, int]) -> list[int]:
-    """One attempt (number `attempt`) at the rows still queued; returns those worth retrying."""
+    """One attempt (number `attempt`) at the rows still queued; returns those worth retrying.
+    The rows are claimed (hub.claims) and the claim committed before anything is sent."""
     with rt.db.session() as s:
         cmd = s.get(Command, command_id)
         if cmd is None:
             log.warning("command %s vanished; nothing to send", command_id)
             return []
-        rows = queued_rows(s, delivery_ids)
+        rows = claim(s, delivery_ids, job_token())
         if not rows:
             return []
         now = utcnow()
@@ -81,16 +82,6 @@ def attempt_once(rt: Runtime, command_id: str, vendor: str, delivery_ids: list[i
         retry = record_results(s, vendor, results, by_device, attempt, len(rt.settings.retry_backoff_s), handed_at,
                                tally)
     return [by_device[r.device_id] for r in retry]
-
-
-def queued_rows(s: Any, delivery_ids: list[int]) -> list[Any]:
-    # device_ref reads columns only: don't load each device's area, tags and status
-    rows: list[Any] = []
-    for i in range(0, len(delivery_ids), 900):
-        rows += s.execute(select(Delivery, Device).join(Device, Device.id == Delivery.device_id)
-                          .options(lazyload(Device.area), lazyload(Device.tags), lazyload(Device.status))
-                          .where(Delivery.id.in_(delivery_ids[i:i + 900]), Delivery.state == "queued")).all()
-    return rows
 
 
 def count_attempt(s: Any, ids: list[int]) -> None:

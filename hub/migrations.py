@@ -32,8 +32,10 @@ STEPS: dict[int, Step] = {
             indexes=(("commands", "ix_commands_due"), ("devices", "ix_devices_area_id")),
             drop_indexes=(("devices", "ix_devices_area_code"),)),
     3: Step(why="commands, idempotency keys and audit entries keyed on the account's id, not its name; "
+                "deliveries claimed by the job sending them; the issuer's scope on each command; "
                 "ingest_quarantine (a new table, made by create_all)",
-            columns={"commands": ("issuer_id", "account_idempotency_key"), "audit": ("actor_id",)},
+            columns={"commands": ("issuer_id", "account_idempotency_key", "issuer_scope"), "audit": ("actor_id",),
+                     "deliveries": ("claimed_at", "claimed_by")},
             indexes=(("commands", "ux_commands_account_idempotency"),)),
 }
 

@@ -191,6 +191,10 @@ class Command(Base):
     released_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     cancelled_by: Mapped[str | None] = mapped_column(String(100))
+    # Area paths the issuer could reach when submitting (["/"]: every area; None: a command from
+    # before schema 3, treated as every area). A command supersedes another only from the same
+    # scope or a wider one (hub.claims).
+    issuer_scope: Mapped[list[Any] | None] = mapped_column(JSON)
     content: Mapped[Content | None] = relationship(lazy="joined")
 
 
@@ -212,6 +216,11 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Set when a job loads a `queued` row to send it (hub.claims): from then on the device may
+    # have it, so supersede leaves the row alone and the device's ack is accepted. claimed_by
+    # is the rq job id that holds it (recovery hands a dead job's rows to a new one).
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEntry(Base):

@@ -55,14 +55,16 @@ class HubWorker(_PromptPubSub):
     worker killed mid-batch would hold its job "started" that long. Here a thread heartbeats
     every `job_heartbeat_s` while a job runs, so the entry expires soon after the worker dies;
     rq's cleanup then moves the job to the failed registry and the ingest's sweeper enqueues the
-    rows still queued again (hub.dispatch.requeue_stale)."""
+    rows still queued again (hub.recovery). An emergency must reach its devices within 25 s of a
+    worker's death, so the entry lives 10 s: four missed beats, well above a loaded machine's
+    scheduling hiccups."""
 
-    job_heartbeat_s = 5.0
+    job_heartbeat_s = 2.0
 
     def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
         if job.timeout == -1:
             return super().get_heartbeat_ttl(job, working_time)
-        return int(self.job_heartbeat_s * 3) + 5
+        return int(self.job_heartbeat_s * 4) + 2
 
     def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
         _say_if_not_json(job)

@@ -97,6 +97,7 @@ class RawAnswer:
     transient: bool = False
     detail: dict[str, Any] | None = None
     latency_s: float = 0.0
+    synchronous: bool = False  # answered by the adapter's send() itself, not later through the sink
 
     @property
     def rejected(self) -> bool:
@@ -114,11 +115,17 @@ class CaptureSink:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._acks: dict[str, tuple[str, Ack]] = {}
+        self._count: dict[str, int] = {}  # answers heard per command id (a repeated id is answered again)
 
     def ack(self, vendor: str, address: str, ack: Ack) -> None:
         with self._cond:
             self._acks.setdefault(ack.command_id, (address, ack))
+            self._count[ack.command_id] = self._count.get(ack.command_id, 0) + 1
             self._cond.notify_all()
+
+    def answers(self, command_id: str) -> int:
+        with self._cond:
+            return self._count.get(command_id, 0)
 
     def status(self, vendor: str, address: str, status: dict[str, Any]) -> None:
         pass
@@ -126,9 +133,11 @@ class CaptureSink:
     def presence(self, vendor: str, address: str, online: bool) -> None:
         pass
 
-    def wait_ack(self, command_id: str, timeout: float) -> tuple[str, Ack] | None:
+    def wait_ack(self, command_id: str, timeout: float, after: int = 0) -> tuple[str, Ack] | None:
+        """The first answer to `command_id`, once more than `after` answers to it were heard."""
         with self._cond:
-            self._cond.wait_for(lambda: command_id in self._acks, timeout)
+            if not self._cond.wait_for(lambda: self._count.get(command_id, 0) > after, timeout):
+                return None
             return self._acks.get(command_id)
 
 
@@ -413,10 +422,12 @@ class DeviceUnderTest:
     def raw_send(self, device: TestDevice, verb: str, params: dict[str, Any] | None = None, *,
                  priority: str = "normal", expires_at: datetime | None = None,
                  content: dict[str, Any] | None = None,
-                 via: tuple[VendorAdapter, CaptureSink] | None = None) -> RawAnswer:
-        """Send one envelope straight through an adapter and wait for the device's answer."""
+                 via: tuple[VendorAdapter, CaptureSink] | None = None, command_id: str | None = None) -> RawAnswer:
+        """Send one envelope straight through an adapter and wait for the device's answer (to this
+        sending: with a `command_id` already used, for an answer beyond those already heard)."""
         adapter, sink = via or self.raw()
-        env = Envelope(command_id=f"conf-{uuid.uuid4().hex[:16]}", verb=verb, params=dict(params or {}),
+        heard = sink.answers(command_id) if command_id else 0
+        env = Envelope(command_id=command_id or f"conf-{uuid.uuid4().hex[:16]}", verb=verb, params=dict(params or {}),
                        priority=priority, expires_at=expires_at or utcnow() + timedelta(seconds=120),
                        content=content)
         t0 = time.monotonic()
@@ -430,10 +441,10 @@ class DeviceUnderTest:
         if r is None:
             return RawAnswer("error", "the adapter returned no result for the device", latency_s=time.monotonic() - t0)
         if r.outcome is Outcome.ACKED:
-            return RawAnswer("acked", r.reason, detail=r.detail, latency_s=time.monotonic() - t0)
+            return RawAnswer("acked", r.reason, detail=r.detail, latency_s=time.monotonic() - t0, synchronous=True)
         if r.outcome is Outcome.FAILED:
-            return RawAnswer("failed", r.reason, r.transient, r.detail, time.monotonic() - t0)
-        got = sink.wait_ack(env.command_id, self.limit("ack_timeout_s"))
+            return RawAnswer("failed", r.reason, r.transient, r.detail, time.monotonic() - t0, synchronous=True)
+        got = sink.wait_ack(env.command_id, self.limit("ack_timeout_s"), after=heard)
         latency = time.monotonic() - t0
         if got is None:
             return RawAnswer("no_answer", None, latency_s=latency)

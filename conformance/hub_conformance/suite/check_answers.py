@@ -13,7 +13,8 @@ import pytest
 
 from hub_conformance import security
 from hub_conformance.dut import CaptureSink, utcnow
-from hub_conformance.suite.common import SKIP, benign, expect, expect_unchanged, no_error, requirement
+from hub_conformance.suite.common import (SKIP, benign, expect, expect_unchanged, level_matches, no_error, pick_level,
+                                          requirement)
 
 
 @requirement("ACK-01")
@@ -46,6 +47,39 @@ def check_refusal_carries_reason(dut, device) -> None:  # noqa: ANN001
     expect(ans.rejected, f"{verb} sent to a {device.kind}: {ans.describe()}")
     expect(ans.reason and ans.reason.strip(), f"{verb} was refused without a reason")
     dut.note(f"refused: {ans.reason}")
+
+
+@requirement("ACK-03")
+def check_repeated_command_answered_once_done(dut, device) -> None:  # noqa: ANN001
+    """Level A under id X, level B under a new id, then X again: answered again, and the device
+    stays at B (carrying X out again would put it back to A)."""
+    probe = benign(dut, device)
+    if probe is None or probe[2] is None:
+        pytest.skip(f"{SKIP}the device declares no level whose repetition would show")
+    verb, params, key = probe
+    first = params["level"]
+    again_id = f"conf-repeat-{uuid.uuid4().hex[:12]}"
+    ans = no_error(dut.raw_send(device, verb, params, command_id=again_id), verb)
+    if ans.synchronous:
+        pytest.skip(f"{SKIP}the adapter answers in its send call, so the hub re-sends a command to this device "
+                    "only when a worker died mid-send; the check covers devices that answer later")
+    expect(ans.kind == "acked", f"{verb} {params}: {ans.describe()}")
+    seen, _ = dut.observe(device)
+    second = pick_level(dut, first, seen.get(key))
+    ans = no_error(dut.raw_send(device, verb, {"level": second}), verb)
+    expect(ans.kind == "acked", f"{verb} level {second}: {ans.describe()}")
+    ok, seen, how = dut.wait_observed(device, lambda s: level_matches(dut, s.get(key), second),
+                                      dut.limit("status_timeout_s"))
+    expect(ok, f"{verb} level {second} was acknowledged, yet the device's {key} is {seen.get(key)} ({how})")
+    ans = no_error(dut.raw_send(device, verb, params, command_id=again_id), f"{verb} repeated")
+    expect(ans.kind != "no_answer", f"{verb} {again_id} sent again: no answer within {ans.latency_s:.2f} s; the "
+                                    "hub re-sends an unanswered command and needs the answer again")
+    expect(ans.kind == "acked", f"{verb} {again_id} sent again: {ans.describe()} (it was done the first time)")
+    ok, seen, how = dut.hold_observed(device, lambda s: level_matches(dut, s.get(key), second),
+                                      min(1.0, dut.limit("status_timeout_s")))
+    expect(ok, f"{verb} {again_id} sent again was carried out again: the device's {key} went back from {second} "
+               f"to {seen.get(key)} ({how})")
+    dut.note(f"a repeated command id was answered again ({ans.latency_s:.2f} s) and not carried out twice")
 
 
 @requirement("MAL-02")
