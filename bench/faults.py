@@ -47,6 +47,6 @@ def rows(results: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"| {r['scenario']}{which} | {r['db']}, N={r['devices']:,}, ttl {r['ttl_s']:g} s | {t99} | {states} "
                 f"| {c['played']} | {wrong} not acked though played; {c['acked_not_played']} acked not played; "
-                f"{c['missed']} missed; {c['duplicates']} duplicates; {c['late']} late "
+                f"{c['missed']} missed; {c['repeats']} repeats (answered, not replayed); {c['played_twice']} played twice; {c['late']} late "
                 f"| {'; '.join(r['notes']) if i == n_cmd - 1 else ''} | {r.get('load_during')} |")
     return lines

@@ -11,8 +11,10 @@ The fleet is the mqtt_speaker plugin's own simulator (`hub_mqtt_speaker.simulato
 the reference of the wire protocol, gives every device its own MQTT connection (own client id,
 own last will), and records per device every command it received, what it answered and whether
 it was a repeat of an id it already had (answered again, not acted on again). The drill's
-ledger (`Ledger`) reads those records; a repeated id of a command the device had played is
-counted as a duplicate: a device without that guard would have played it twice.
+ledger (`Ledger`) reads those records. A repeated id of a command the device had played is a
+`repeat`: the hub sends again what it cannot know was done (an ack lost with the broker), and a
+device must answer it without acting twice (conformance ACK-03), so repeats are counted, not
+refused. A device that acted on two copies (`played_twice`) is a failure.
 
 The hub runs as it does in production: `hub ingest` and two `hub worker` subprocesses with the
 default sweeper, requeue and retry settings; only the batch size is small, so that one fan-out
@@ -130,10 +132,11 @@ class Verdict:
     played_not_acked: dict[str, int]  # state -> rows not `acked` although the device played it
     acked_not_played: int  # rows `acked` for a device that never acted on it
     missed: int  # reachable devices that never received it (checked for commands that must arrive)
-    duplicates: int  # copies of a command a device had played, received again
+    played_twice: int  # devices that acted on a command more than once
     late: int  # rows not terminal within the TTL (or still not terminal at all)
     t99_s: float | None  # from the command's creation to 99 % of its rows terminal
     received: int = 0
+    repeats: int = 0  # copies of a command a device had played, received again (answered, not acted on)
 
     def line(self) -> str:
         states = " ".join(f"{k}={v}" for k, v in sorted(self.states.items()))
@@ -141,7 +144,7 @@ class Verdict:
         t99 = "never" if self.t99_s is None else f"{self.t99_s:.1f}s"
         return (f"rows[{states}] received={self.received} played={self.played} "
                 f"played_but_not_acked[{bad}] acked_not_played={self.acked_not_played} missed={self.missed} "
-                f"duplicates={self.duplicates} late={self.late} t99_terminal={t99}")
+                f"repeats={self.repeats} played_twice={self.played_twice} late={self.late} t99_terminal={t99}")
 
 
 class Drill:
@@ -353,7 +356,7 @@ class Drill:
         created = _as_dt(created)
         states = Counter(st for _, st, _ in rows)
         played_not_acked: Counter = Counter()
-        acked_not_played = missed = duplicates = played_n = received_n = late = 0
+        acked_not_played = missed = repeats = played_twice = played_n = received_n = late = 0
         spans: list[float] = []
         for device_id, state, finished_at in rows:
             dev = self.fleet.device(device_id.lower())
@@ -363,7 +366,8 @@ class Drill:
             received_n += bool(copies)
             played_n += played
             if played:
-                duplicates += sum(1 for c in copies if c.duplicate)
+                repeats += sum(1 for c in copies if c.duplicate)
+                played_twice += sum(1 for c in copies if not c.duplicate and c.ok) > 1
                 if state != "acked":
                     played_not_acked[state] += 1
             elif state == "acked":
@@ -379,8 +383,8 @@ class Drill:
         spans.sort()
         need = max(1, -(-len(rows) * 99 // 100))  # ceil(99 %)
         t99 = spans[need - 1] if len(spans) >= need else None
-        return Verdict(command_id, states, played_n, dict(played_not_acked), acked_not_played, missed, duplicates,
-                       late, t99, received_n)
+        return Verdict(command_id, states, played_n, dict(played_not_acked), acked_not_played, missed, played_twice,
+                       late, t99, received_n, repeats)
 
 
 def _as_dt(value: Any) -> datetime:

@@ -37,7 +37,7 @@ class Report:
                 "notes": [n.split("\n")[0] for n in self.notes], "problems": self.problems(),
                 "commands": [{"states": dict(v.states), "received": v.received, "played": v.played,
                               "played_but_not_acked": v.played_not_acked, "acked_not_played": v.acked_not_played,
-                              "missed": v.missed, "duplicates": v.duplicates, "late": v.late,
+                              "missed": v.missed, "repeats": v.repeats, "played_twice": v.played_twice, "late": v.late,
                               "t99_terminal_s": None if v.t99_s is None else round(v.t99_s, 2)}
                              for v in self.verdicts]}
 
@@ -52,8 +52,8 @@ class Report:
                 out.append(f"{tag}: {v.acked_not_played} rows acked for devices that never acted on it")
             if v.missed:
                 out.append(f"{tag}: {v.missed} reachable devices never received it")
-            if v.duplicates:
-                out.append(f"{tag}: {v.duplicates} duplicates of a played command")
+            if v.played_twice:
+                out.append(f"{tag}: {v.played_twice} devices acted on it twice")
             if v.late:
                 out.append(f"{tag}: {v.late} rows not terminal within the TTL")
         return out
