@@ -63,6 +63,8 @@ def state_values(change: StateChange) -> dict[str, Any]:
                               "state_since": change.at}
     if change.state == "online":
         values["consecutive_failures"] = 0
+    elif change.state == "offline":
+        values["online"] = False  # one truth: a device the hub took offline is not shown online beside it
     return values
 
 

@@ -21,7 +21,7 @@ from hub.db import utcnow
 from hub.deliveries import expire_due, finish_by_device
 from hub.models import Device, DeviceStatus
 from hub.runtime import Runtime
-from hub.vendor import Ack, VendorAdapter
+from hub.vendor import Ack, TransientError, VendorAdapter
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,15 @@ class Ingest:
         self._next_requeue = 0.0
         self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
         self.watch_interval_s = 30.0
+        # A vendor whose link is down at start-up (open() raised TransientError) is retried by the
+        # sweeper after these many seconds, doubling up to the second; the others work meanwhile.
+        self.retry_backoff_s = (1.0, 60.0)
+        self._retry: dict[str, tuple[int, float]] = {}  # vendor -> (failed attempts, next try, monotonic)
 
     def start(self) -> None:
         watched = self._devices_by_vendor()
         for name in self._wanted(watched):
-            self._start_adapter(name, watched.get(name, []))
+            self._try_start(name, watched.get(name, []))
         for target, tname in ((self._writer, "hub-ingest-writer"), (self._sweeper, "hub-sweeper")):
             t = threading.Thread(target=target, name=tname, daemon=True)
             t.start()
@@ -99,6 +103,25 @@ class Ingest:
         if not adapter.wait_ready(10):
             log.warning("%s is not ready to hear devices after 10 s; early acks may arrive late", name)
         self.adapters[name] = adapter
+
+    def _try_start(self, name: str, devices: list[Any]) -> None:
+        try:
+            self._start_adapter(name, devices)
+        except TransientError as exc:
+            failed = self._retry.get(name, (0, 0.0))[0] + 1
+            first, most = self.retry_backoff_s
+            delay = min(most, first * 2 ** (failed - 1))
+            self._retry[name] = (failed, time.monotonic() + delay)
+            log.warning("%s: link down (%s); retrying in %g s, the other vendors keep working", name, exc, delay)
+        else:
+            self._retry.pop(name, None)
+
+    def _retry_down(self) -> None:
+        due = [n for n, (_, at) in self._retry.items() if at <= time.monotonic()]
+        if due:
+            watched = self._devices_by_vendor()
+            for name in due:
+                self._try_start(name, watched.get(name, []))
 
     def stop(self) -> None:
         for adapter in self.adapters.values():
@@ -131,6 +154,7 @@ class Ingest:
         while not self._stop.wait(self.rt.settings.sweep_interval_s):
             try:
                 self.sweep()
+                self._retry_down()
                 if time.monotonic() - last_watch >= self.watch_interval_s:
                     last_watch = time.monotonic()
                     self.refresh_watch()
@@ -177,7 +201,7 @@ class Ingest:
         for name, adapter in list(self.adapters.items()):
             adapter.watch(watched.get(name, []))
         for name in self._wanted(watched):
-            if name not in self.adapters and name in self.rt.plugins.vendors():
+            if name not in self.adapters and name not in self._retry and name in self.rt.plugins.vendors():
                 try:
                     self._start_adapter(name, watched.get(name, []))
                 except Exception:  # retried at the next refresh; other vendors keep working
