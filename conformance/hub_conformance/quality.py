@@ -211,12 +211,17 @@ def evaluate(facts: Facts, requirement_results: Mapping[str, str], mode: str) ->
             status, why = claim["status"], claim.get("comment")
             check_name = spec["rules"][rule].get("check")
             verified = None
-            if check_name and status == "done":
+            # A rule the suite can check is checked even when exempted: only rules marked
+            # `exemptable` (the hardware may make them impossible) accept an exemption that fails.
+            if check_name and status in ("done", "exempt"):
                 kwargs = {k: v for k, v in spec["rules"][rule].items() if k == "minimum"}
                 problem = CHECKS[check_name](facts, **kwargs)
                 verified = problem is None
-                if problem:
+                if problem and status == "done":
                     missing.append(f"rule {rule} is claimed done but: {problem}")
+                elif problem and not spec["rules"][rule].get("exemptable"):
+                    missing.append(f"rule {rule} is exempt, but the suite checks it, so an exemption is refused: "
+                                   f"{problem}")
             elif status == "todo":
                 missing.append(f"rule {rule} is todo")
             rules_out[rule] = {"status": status, "comment": why, "checked": check_name is not None,
