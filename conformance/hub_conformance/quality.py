@@ -172,13 +172,14 @@ CHECKS: dict[str, Callable[..., str | None]] = {
 }
 
 
-def probe_faults(factory: Any, config: dict[str, Any], devices: list[Any]) -> set[str]:
-    """The fault modes a simulator factory accepts (it must raise UnsupportedFault for the rest).
-    Nothing is started: the factory is only asked to build a simulator."""
-    supported = set()
+def probe_faults(factory: Any, config: dict[str, Any], devices: list[Any], extra: Any = ()) -> set[str]:
+    """The fault modes a simulator factory accepts (it must raise UnsupportedFault for the rest),
+    of the vocabulary and of `extra` (the simulator's own). Nothing is started: the factory is
+    only asked to build a simulator."""
+    supported: set[str] = set()
     if not devices:
         return supported
-    for mode in FAULT_MODES:
+    for mode in [*FAULT_MODES, *extra]:
         try:
             sim = factory(config, devices, {devices[0].address: {mode}})
         except UnsupportedFault:

@@ -74,3 +74,15 @@ def test_an_exemption_of_a_rule_the_suite_checks_is_refused(tmp_path: Path) -> N
     missing = got["tiers"]["silver"]["missing"]
     assert any("fault-modes" in m and "exempt" in m for m in missing), missing
     assert got["tiers"]["silver"]["rules"]["fault-modes"]["holds"] is False
+
+
+def test_a_fault_the_simulator_cannot_imitate_means_the_suite_could_not_run(tmp_path: Path, services: None) -> None:
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    got = subprocess.run([str(bin_dir / "hub-certify"), "modbus_board", "--simulator", "--fault",
+                          "accepts_unauthenticated", "-k", "heartbeat", "--report-dir", str(tmp_path / "r")],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert got.returncode == 2, (got.stdout, got.stderr)
+    assert "cannot imitate accepts_unauthenticated" in got.stderr, got.stderr
