@@ -75,8 +75,14 @@ class HubHarness:
             import_areas(s, [AreaRow(AREA, "Harness area", "commune")])
         set_runtime(self.rt)
         if self.listen:
-            self.ingest = Ingest(self.rt, vendors=[self.vendor])
-            self.ingest.start()
+            self.start_ingest()
+
+    def start_ingest(self) -> None:
+        """Start listening (done by start() unless the harness was made with listen=False, for a
+        caller that must first start what the adapter listens to, such as a simulator)."""
+        self.listen = True
+        self.ingest = Ingest(self.rt, vendors=[self.vendor])
+        self.ingest.start()
 
     def stop(self) -> None:
         if self.ingest is not None:

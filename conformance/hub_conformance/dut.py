@@ -169,8 +169,9 @@ class DeviceUnderTest:
 
     def start(self) -> None:
         self._workdir = tempfile.mkdtemp(prefix=f"hub-conformance-{self.run_id}-")
+        # The ingest starts after the simulator: a polled plugin's first poll must find it there.
         h = HubHarness(Path(self._workdir), self.vendor, self.config_raw, plugins=self.subject.plugins,
-                       retry_backoff_s=(0.1, 0.2), default_ttl_s=120)
+                       retry_backoff_s=(0.1, 0.2), default_ttl_s=120, listen=False)
         # The sweeper's timeout is a suite parameter: a heartbeating device silent for this long
         # is taken offline by the hub itself.
         h.rt.settings.heartbeat_timeout_s = self.param("heartbeat_timeout_s")
@@ -182,8 +183,6 @@ class DeviceUnderTest:
             rows = {r.id: r for r in s.scalars(select(Device))}
             self.devices = [TestDevice(d.id, d.address, d.kind, frozenset(rows[d.id].capabilities or ()),
                                        dict(d.config)) for d in self.target.devices]
-        if h.ingest is not None:
-            h.ingest.refresh_watch()  # polling adapters learn the devices added after ingest started
         if self.simulator_mode:
             factory = self.subject.simulator_factory()
             if factory is None:
@@ -194,6 +193,7 @@ class DeviceUnderTest:
             self.sim.start()
             self.witness = witness.witness_of(self.sim) or self._hooked_witness()
             self.link = witness.link_control_of(self.sim)
+        h.start_ingest()  # after the devices are registered, so a polling adapter watches them at once
         if self.target.witness:
             self.witness = witness.from_spec(self.target.witness, self.config_raw, self.devices, "witness")
         if self.target.link_control:

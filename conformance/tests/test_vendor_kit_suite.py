@@ -86,3 +86,27 @@ def test_a_fault_the_simulator_cannot_imitate_means_the_suite_could_not_run(tmp_
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert got.returncode == 2, (got.stdout, got.stderr)
     assert "cannot imitate accepts_unauthenticated" in got.stderr, got.stderr
+
+
+def test_the_device_under_tests_ingest_starts_after_its_simulator(services: None) -> None:
+    from hub.plugins import Plugins
+
+    from hub_conformance import loading, params
+    from hub_conformance.dut import DeviceUnderTest
+    from hub_conformance.target import Media, Target, TargetDevice
+
+    import order_vendor  # noqa: PLC0415 - conformance/tests is on sys.path (rootdir conftest)
+
+    plugins = Plugins()
+    plugins.register_module(order_vendor, "order_probe")
+    loading.add_conformance_hookspecs(plugins)
+    subject = loading.Subject("order_probe", plugins, order_vendor.OrderAdapter, None)
+    target = Target(devices=[TargetDevice("860000000000001", "speaker", "spk-1")], media=Media.for_simulator())
+    order_vendor.EVENTS.clear()
+    dut = DeviceUnderTest(subject, target, params.resolve(True), "lenient", True, None, "ordertest")
+    try:
+        dut.start()
+    finally:
+        dut.stop()
+    assert order_vendor.EVENTS.index("simulator.start") < order_vendor.EVENTS.index("adapter.open"), \
+        order_vendor.EVENTS
