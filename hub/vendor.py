@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 from marshmallow import Schema
 
 from hub.capabilities import DEVICE_KINDS, unknown_capabilities
+from hub.vendor_traits import Traits
 
 
 class ManifestError(ValueError):
@@ -34,6 +35,7 @@ class Manifest:
     device_kinds: tuple[str, ...]
     capabilities: frozenset[str]
     config_schema: type[Schema] | None = None
+    traits: Traits = Traits()  # hub/vendor_traits.py: priority handling, confirmation, volume scale…
 
     def __post_init__(self) -> None:
         bad = unknown_capabilities(self.capabilities)
@@ -54,6 +56,7 @@ class Manifest:
             "device_kinds": list(self.device_kinds),
             "capabilities": sorted(self.capabilities),
             "config_schema": schema_to_jsonschema(self.config_schema) if self.config_schema else {},
+            "traits": self.traits.to_dict(),
         }
 
 

@@ -34,6 +34,7 @@ import pytest
 from hub.capabilities import VOCABULARY_VERSION
 from hub.registry import default_capabilities
 from hub.simulation import FAULT_MODES, UnsupportedFault
+from hub.vendor_traits import traits_of
 
 import hub_conformance
 from hub_conformance import catalogue, loading, params, quality, reports, security
@@ -62,7 +63,9 @@ class RunContext:
             raise target_mod.TargetError(
                 f"{target_file.path}: vendor {target_file.vendor} is not {self.subject.vendor}")
         cli_params = params.parse_assignments(opt("hub_param") or [])
-        self.params = params.resolve(self.simulator, target_file.parameters if target_file else {}, cli_params)
+        declared = traits_of(self.subject.manifest)
+        self.params = params.resolve(self.simulator, target_file.parameters if target_file else {}, cli_params,
+                                     {"level_step": declared.level_step})
         self.target = loading.resolve_target(self.subject, target_file, self.simulator, self.run_id,
                                              {k: v.value for k, v in self.params.items()})
         self.device_caps: dict[str, frozenset[str]] = {}

@@ -14,3 +14,5 @@ class ManifestSchema(Schema):
     device_kinds = fields.List(fields.Str(validate=validate.OneOf(DEVICE_KINDS)), required=True)
     capabilities = fields.List(fields.Str(validate=validate.OneOf(sorted(CAPABILITIES))), required=True)
     config_schema = fields.Dict(metadata={"description": "JSON Schema of the plugin's configuration"})
+    traits = fields.Dict(metadata={"description": "What the devices do beyond the capabilities: volume_scale, "
+                                                  "priority (device|hub), confirmation (ack|readback), status_list"})
