@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from hub import events, health, ingest_status
+from hub import arbitration, events, health, ingest_status, readback
 from hub.db import utcnow
 from hub.deliveries import expire_due, finish_by_device
 from hub.models import Device, DeviceStatus
 from hub.runtime import Runtime
 from hub.vendor import Ack, TransientError, VendorAdapter
+from hub.vendor_traits import traits_of
 
 log = logging.getLogger(__name__)
 
@@ -262,10 +263,37 @@ class Ingest:
                     reports.append((did, it))
             applied = finish_by_device(s, acks)
             changes = self._store_status(s, reports, {did for _, did, _, _, _ in acks})
+            applied += self._read_back(s, reports)
         # Counted once committed: a flush that fails is retried with the same items.
         self.stats["acks"] += len(acks)
         self.stats["acks_applied"] += applied
         self._announce(changes)
+        self._release_held({did for did, it in reports if arbitration.by_hub(self.rt.plugins, it.vendor)})
+
+    def _release_held(self, device_ids: set[str]) -> None:
+        """Plays the hub held for devices without priority handling go out once what outranked
+        them ended (hub.arbitration)."""
+        if not device_ids:
+            return
+        try:
+            with self.rt.db.session() as s:
+                ready = arbitration.releasable(s, device_ids)
+                s.expunge_all()
+            arbitration.release(self.rt, ready)
+        except Exception as exc:  # Redis down: the sweeper's requeue of lost jobs sends them later
+            log.warning("could not release held plays: %s: %s", type(exc).__name__, exc)
+
+    def _read_back(self, s: Any, reports: list[tuple[str, _Item]]) -> int:
+        """Devices without acknowledgements are confirmed by their status (hub.readback)."""
+        steps = {}
+        for it in {it.vendor for _, it in reports}:
+            traits = traits_of(self.rt.plugins.vendors()[it].manifest) if it in self.rt.plugins.vendors() else None
+            if traits is not None and traits.confirmation == "readback":
+                steps[it] = traits.level_step
+        if not steps:
+            return 0
+        return readback.confirm(s, [(did, it.value) for did, it in reports
+                                    if it.kind == "status" and it.vendor in steps], steps)
 
     def _store_status(self, s: Any, reports: list[tuple[str, _Item]],
                       answered: set[str]) -> list[health.StateChange]:
