@@ -107,16 +107,12 @@ def releasable(session: Session, device_ids: Iterable[str]) -> list[Command]:
 
 
 def release(rt: Any, commands: list[Command]) -> int:
-    """Enqueue the held commands again (those without a live job)."""
-    from hub.dispatch import _jobs, _queued_by_vendor, live_job_commands  # the job-building the dispatcher uses
+    """Enqueue the held commands again. A second job for the same rows is harmless: a job sends
+    only rows still queued, and checks the arbitration again."""
+    from hub.dispatch import _jobs, _queued_by_vendor  # the job-building the dispatcher uses
 
-    if not commands:
-        return 0
-    live = live_job_commands(rt)
     n = 0
     for cmd in commands:
-        if cmd.id in live:
-            continue
         jobs = _jobs(rt, cmd, _queued_by_vendor(rt, cmd.id))
         if jobs:
             rt.queue(cmd.priority).enqueue_many(jobs)

@@ -76,6 +76,7 @@ class Ingest:
         # A vendor whose link is down at start-up (open() raised TransientError) is retried by the
         # sweeper after these many seconds, doubling up to the second; the others work meanwhile.
         self.retry_backoff_s = (1.0, 60.0)
+        self._released: dict[str, float] = {}  # held commands enqueued again (hub.arbitration), when
         self._retry: dict[str, tuple[int, float]] = {}  # vendor -> (failed attempts, next try, monotonic)
 
     def start(self) -> None:
@@ -279,6 +280,11 @@ class Ingest:
             with self.rt.db.session() as s:
                 ready = arbitration.releasable(s, device_ids)
                 s.expunge_all()
+            now = time.monotonic()
+            # each status report would release them again: once per few seconds is enough
+            ready = [c for c in ready if now - self._released.get(c.id, -1e9) > 3.0]
+            self._released = {k: t for k, t in self._released.items() if now - t < 60}
+            self._released.update({c.id: now for c in ready})
             arbitration.release(self.rt, ready)
         except Exception as exc:  # Redis down: the sweeper's requeue of lost jobs sends them later
             log.warning("could not release held plays: %s: %s", type(exc).__name__, exc)

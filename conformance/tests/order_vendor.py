@@ -18,6 +18,10 @@ class OrderAdapter(VendorAdapter):
     def open(self) -> None:
         EVENTS.append("adapter.open")
 
+    def watch(self, devices: Sequence[Any]) -> None:
+        """A polling adapter keeps its devices (the guide's sign of a polled plugin)."""
+        self.devices = list(devices)
+
     def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         return [Result(o.device.id, Outcome.ACKED) for o in batch]
 
