@@ -11,8 +11,9 @@ import pytest
 from hub.testing import HubHarness, wait_until
 from hub.vendor import DeviceRef
 
-hub_batch_gateway = pytest.importorskip("hub_batch_gateway")
-from hub_batch_gateway.simulator import Gateway  # noqa: E402
+from hub.plugins import Plugins
+from hub_batch_gateway import plugin as batch_gateway_plugin  # tests/vendor_kit/conftest.py puts it on sys.path
+from hub_batch_gateway.simulator import Gateway
 
 IMEI = "860000000000017"
 
@@ -28,7 +29,9 @@ def gateway(tmp_path: Path, services: None):  # noqa: ANN201
     cfg = {"url": f"http://127.0.0.1:{_port()}", "poll_interval_s": 0.2, "timeout_s": 2.0}
     sim = Gateway(cfg, [DeviceRef(id="SPK", address=IMEI, kind="speaker")])
     sim.start()
-    h = HubHarness(tmp_path, "batch_gateway", cfg, listen=False)
+    plugins = Plugins()
+    plugins.register_module(batch_gateway_plugin, "batch_gateway")
+    h = HubHarness(tmp_path, "batch_gateway", cfg, listen=False, plugins=plugins)
     h.start()
     h.add_device("SPK", IMEI, "speaker")
     h.start_ingest()
