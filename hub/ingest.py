@@ -269,7 +269,9 @@ class Ingest:
         self.stats["acks"] += len(acks)
         self.stats["acks_applied"] += applied
         self._announce(changes)
-        self._release_held({did for did, it in reports if arbitration.by_hub(self.rt.plugins, it.vendor)})
+        by_hub = {v for v in {it.vendor for _, it in reports} if arbitration.by_hub(self.rt.plugins, v)}
+        if by_hub:
+            self._release_held({did for did, it in reports if it.vendor in by_hub})
 
     def _release_held(self, device_ids: set[str]) -> None:
         """Plays the hub held for devices without priority handling go out once what outranked
