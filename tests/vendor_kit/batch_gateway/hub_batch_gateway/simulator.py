@@ -18,9 +18,10 @@ from hub.vendor import DeviceRef
 # Fault modes of this gateway, and the requirements each must make fail (declared to the suite
 # through conformance_setup, so the fault matrix proves them).
 OWN_FAULTS: dict[str, list[str]] = {
-    # the device vanishes from the gateway's status list: it is offline, nothing is confirmed
+    # the device vanishes from the gateway's status list: it is offline (so a link loss cannot be
+    # shown either), nothing is confirmed
     "missing_from_list": ["PLAY-01", "STOP-01", "VOL-01", "VOL-02", "ACK-01", "PRIO-01", "PRIO-02", "PRIO-04",
-                          "STAT-01", "STAT-02", "HB-01", "LINK-02", "TIME-01", "TIME-02"],
+                          "STAT-01", "STAT-02", "HB-01", "LINK-01", "LINK-02", "TIME-01", "TIME-02"],
     # the gateway answers HTTP 503 to every batch that carries the device
     "gateway_5xx": ["PLAY-01", "STOP-01", "VOL-01", "VOL-02", "ACK-01", "PRIO-01", "PRIO-02", "PRIO-04",
                     "STAT-02", "LINK-02"],
