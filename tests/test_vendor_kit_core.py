@@ -92,9 +92,14 @@ def test_status_api_says_offline_once_the_heartbeat_timeout_took_the_device_offl
         s.add(DeviceStatus(device_id="SPK-HB", online=True, activity="idle", faults=[], reported_at=old,
                            last_seen_at=old, operating_state="online", consecutive_failures=0))
     Ingest(rt, vendors=[]).sweep()
-    body = create_app(rt, authenticator=local_admin).test_client().get("/api/devices/SPK-HB/status").get_json()
+    client = create_app(rt, authenticator=local_admin).test_client()
+    body = client.get("/api/devices/SPK-HB/status").get_json()
     assert body["operating_state"] == "offline"
     assert body["online"] is False, body
+    listed = client.get("/api/devices?online=true").get_json()
+    assert "SPK-HB" not in [d["id"] for d in listed]
+    row = next(d for d in client.get("/api/devices").get_json() if d["id"] == "SPK-HB")
+    assert row["status"]["online"] is False
 
 
 # -- the CLI can do what `hub send play` needs -------------------------------------------------------
