@@ -1,7 +1,7 @@
 """The batch gateway test plugin (tests/vendor_kit/batch_gateway), written from the guide as an
 outside vendor would. Certification loads it the way the hub loads any third-party plugin — its
-entry point — so it is pip-installed into the venv for the session (and removed after, when the
-session installed it); in-process tests import it from its folder."""
+entry point — so it is pip-installed into the venv for the module that certifies it (and removed
+after, when that module installed it); in-process tests import it from its folder."""
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # removed again before other modules run `hub plugins`
 def batch_gateway_installed() -> Iterator[str]:
     try:
         md.distribution(DIST)
