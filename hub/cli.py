@@ -15,6 +15,7 @@ import click
 from marshmallow import ValidationError
 
 from hub.cli_admin import register as register_admin_commands
+from hub.cli_contents import register as register_content_commands
 from hub.cli_common import Failure, checked_runtime as _checked_runtime, cli_actor, runtime as _runtime
 
 __all__ = ["Failure", "cli", "main"]
@@ -257,9 +258,11 @@ def deliveries(command_id: str, state: str | None, as_json: bool) -> None:
         for d in s.scalars(q):
             if as_json:
                 click.echo(json.dumps({"device_id": d.device_id, "vendor": d.vendor, "state": d.state,
-                                       "reason": d.reason, "attempts": d.attempts}, ensure_ascii=False))
-            else:
-                click.echo(f"{d.device_id:<24} {d.vendor:<16} {d.state:<12} {d.reason or ''}")
+                                       "reason": d.reason, "attempts": d.attempts, "result": d.result},
+                                      ensure_ascii=False))
+            else:  # the device's read-back (Ack.detail), as the API shows it
+                result = json.dumps(d.result, ensure_ascii=False) if d.result else ""
+                click.echo(f"{d.device_id:<24} {d.vendor:<16} {d.state:<12} {d.reason or ''} {result}".rstrip())
 
 
 @cli.command()
@@ -462,6 +465,7 @@ def demo(host: str, port: int, embedded: bool, no_serve: bool, speakers: int, bo
 
 
 register_admin_commands(cli)
+register_content_commands(cli)
 
 
 def _load_plugin_commands() -> None:

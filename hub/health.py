@@ -70,6 +70,13 @@ def state_values(change: StateChange) -> dict[str, Any]:
     return values
 
 
+def shown_online(online: bool | None, operating_state: str | None) -> bool:
+    """`online` as the API shows it: one truth beside `operating_state`. The stored flag stays the
+    device's own last word (its report or presence), which the ingest judges reports by; a device
+    the hub took offline (heartbeat timeout, failing deliveries) is not shown online."""
+    return bool(online) and operating_state != "offline"
+
+
 def log_change(change: StateChange) -> None:
     if change.state == "offline":
         log.warning("device %s went offline: %s", change.device_id, change.reason)

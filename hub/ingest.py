@@ -25,13 +25,14 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 
-from hub import events, health, ingest_status, quarantine, redeliver
+from hub import arbitration, events, health, ingest_status, quarantine, readback, redeliver
 from hub.db import utcnow
 from hub.deliveries import expire_due, finish_by_device
 from hub.models import Device, DeviceStatus
 from hub.runtime import Runtime
 from hub.text import printable_repr
-from hub.vendor import Ack, Done, VendorAdapter
+from hub.vendor import Ack, Done, TransientError, VendorAdapter
+from hub.vendor_traits import traits_of
 
 log = logging.getLogger(__name__)
 REJECTED_PER_DEVICE_AND_BATCH = 5  # unparsable messages of one device kept per write batch
@@ -106,11 +107,16 @@ class Ingest:
         # Fault drills only (0 in production): hold each batch this long before writing it, so a
         # test can kill the process between hearing items and storing them.
         self.commit_delay_s = float(rt.settings.ingest_commit_delay_s or 0.0)
+        # A vendor whose link is down at start-up (open() raised TransientError) is retried by the
+        # sweeper after these many seconds, doubling up to the second; the others work meanwhile.
+        self.retry_backoff_s = (1.0, 60.0)
+        self._released: dict[str, float] = {}  # held commands enqueued again (hub.arbitration), when
+        self._retry: dict[str, tuple[int, float]] = {}  # vendor -> (failed attempts, next try, monotonic)
 
     def start(self) -> None:
         watched = self._devices_by_vendor()
         for name in self._wanted(watched):
-            self._start_adapter(name, watched.get(name, []))
+            self._try_start(name, watched.get(name, []))
         for target, tname in ((self._writer, "hub-ingest-writer"), (self._sweeper, "hub-sweeper")):
             t = threading.Thread(target=target, name=tname, daemon=True)
             t.start()
@@ -133,6 +139,25 @@ class Ingest:
         if not adapter.wait_ready(10):
             log.warning("%s is not ready to hear devices after 10 s; early acks may arrive late", name)
         self.adapters[name] = adapter
+
+    def _try_start(self, name: str, devices: list[Any]) -> None:
+        try:
+            self._start_adapter(name, devices)
+        except TransientError as exc:
+            failed = self._retry.get(name, (0, 0.0))[0] + 1
+            first, most = self.retry_backoff_s
+            delay = min(most, first * 2 ** (failed - 1))
+            self._retry[name] = (failed, time.monotonic() + delay)
+            log.warning("%s: link down (%s); retrying in %g s, the other vendors keep working", name, exc, delay)
+        else:
+            self._retry.pop(name, None)
+
+    def _retry_down(self) -> None:
+        due = [n for n, (_, at) in self._retry.items() if at <= time.monotonic()]
+        if due:
+            watched = self._devices_by_vendor()
+            for name in due:
+                self._try_start(name, watched.get(name, []))
 
     def stop(self) -> None:
         for adapter in self.adapters.values():
@@ -165,6 +190,7 @@ class Ingest:
         while not self._stop.wait(self.rt.settings.sweep_interval_s):
             try:
                 self.sweep()
+                self._retry_down()
                 if time.monotonic() - last_watch >= self.watch_interval_s:
                     last_watch = time.monotonic()
                     self.refresh_watch()
@@ -227,7 +253,7 @@ class Ingest:
         for name, adapter in list(self.adapters.items()):
             adapter.watch(watched.get(name, []))
         for name in self._wanted(watched):
-            if name not in self.adapters and name in self.rt.plugins.vendors():
+            if name not in self.adapters and name not in self._retry and name in self.rt.plugins.vendors():
                 try:
                     self._start_adapter(name, watched.get(name, []))
                 except Exception:  # retried at the next refresh; other vendors keep working
@@ -340,16 +366,50 @@ class Ingest:
             applied = finish_by_device(s, acks)
             changes = self._store_status(s, reports, {did for _, did, _, _, _ in acks})
             quarantine.store(s, rejected)
+            applied += self._read_back(s, reports)
         # Counted once committed: a flush that fails is retried with the same items.
         self.stats["rejected"] += len(rejected) + flooded
         self.stats["rejected_not_kept"] += flooded
         self.stats["acks"] += len(acks)
         self.stats["acks_applied"] += applied
         self._announce(changes)
+        by_hub = {v for v in {it.vendor for _, it in reports} if arbitration.by_hub(self.rt.plugins, v)}
+        if by_hub:
+            self._release_held({did for did, it in reports if it.vendor in by_hub})
         back = {did for did, it in reports if it.kind == "presence" and it.value}
         back |= {c.device_id for c in changes if c.state != "offline" and c.previous in ("offline", "unknown")}
         if self.comebacks.note(back, utcnow()):
             self._redeliver()
+
+    def _release_held(self, device_ids: set[str]) -> None:
+        """Plays the hub held for devices without priority handling go out once what outranked
+        them ended (hub.arbitration)."""
+        if not device_ids:
+            return
+        try:
+            with self.rt.db.session() as s:
+                ready = arbitration.releasable(s, device_ids)
+                s.expunge_all()
+            now = time.monotonic()
+            # each status report would release them again: once per few seconds is enough
+            ready = [c for c in ready if now - self._released.get(c.id, -1e9) > 3.0]
+            self._released = {k: t for k, t in self._released.items() if now - t < 60}
+            self._released.update({c.id: now for c in ready})
+            arbitration.release(self.rt, ready)
+        except Exception as exc:  # Redis down: the sweeper's requeue of lost jobs sends them later
+            log.warning("could not release held plays: %s: %s", type(exc).__name__, exc)
+
+    def _read_back(self, s: Any, reports: list[tuple[str, _Item]]) -> int:
+        """Devices without acknowledgements are confirmed by their status (hub.readback)."""
+        steps = {}
+        for it in {it.vendor for _, it in reports}:
+            traits = traits_of(self.rt.plugins.vendors()[it].manifest) if it in self.rt.plugins.vendors() else None
+            if traits is not None and traits.confirmation == "readback":
+                steps[it] = traits.level_step
+        if not steps:
+            return 0
+        return readback.confirm(s, [(did, it.value) for did, it in reports
+                                    if it.kind == "status" and it.vendor in steps], steps)
 
     def _store_status(self, s: Any, reports: list[tuple[str, _Item]],
                       answered: set[str]) -> list[health.StateChange]:

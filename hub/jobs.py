@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from hub import health
+from hub import arbitration, health
 from hub.claims import claim, job_token
 from hub.db import utcnow
 from hub.deliveries import finish, mark_sent
@@ -71,6 +71,9 @@ def attempt_once(rt: Runtime, command_id: str, vendor: str, delivery_ids: list[i
         if cmd.expires_at <= now:
             tally["expired"] += finish(s, [(d.id, "expired", "expired before it could be sent", None)
                                           for d, _ in rows], now)
+            return []
+        rows = arbitration.admit(s, rt.plugins, vendor, cmd, rows)  # devices without priority handling
+        if not rows:
             return []
         count_attempt(s, [d.id for d, _ in rows])
         env = envelope_for(cmd)

@@ -6,6 +6,7 @@ acks come back through the plugin's listener and the real ingest.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -71,6 +72,7 @@ class HubHarness:
             settings.device_serial_prefixes = list(device_serial_prefixes)
         self.rt = Runtime(settings, redis=redis, plugins=plugins)
         self.ingest: Ingest | None = None
+        self._work_lock = threading.RLock()
 
     def __enter__(self) -> HubHarness:
         self.start()
@@ -85,10 +87,45 @@ class HubHarness:
             import_areas(s, [AreaRow(AREA, "Harness area", "commune")])
         set_runtime(self.rt)
         if self.listen:
-            self.ingest = Ingest(self.rt, vendors=[self.vendor])
-            self.ingest.start()
+            self.start_ingest()
+
+    def start_ingest(self) -> None:
+        """Start listening (done by start() unless the harness was made with listen=False, for a
+        caller that must first start what the adapter listens to, such as a simulator)."""
+        self.listen = True
+        self.ingest = Ingest(self.rt, vendors=[self.vendor])
+        self.ingest.start()
+
+    def run_worker(self, interval_s: float = 0.2) -> None:
+        """Also work jobs in a background thread, as a hub's workers would: the jobs the hub
+        enqueues by itself (plays it held released by the ingest, lost jobs enqueued again)."""
+        stop = self._worker_stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval_s):
+                try:
+                    with self._work_lock:
+                        self._perform_queued()
+                except Exception:  # Redis hiccup: the next round tries again
+                    logging.getLogger(__name__).warning("harness worker failed", exc_info=True)
+
+        self._worker_thread = threading.Thread(target=loop, name="harness-worker", daemon=True)
+        self._worker_thread.start()
+
+    def _perform_queued(self) -> None:
+        # Not an rq Worker per round: in a background thread its teardown can hang on its pubsub
+        # thread. Jobs are popped and performed here, in priority order.
+        for q in self.rt.queues():
+            while (raw := q.connection.lpop(q.key)) is not None:
+                job = q.fetch_job(raw.decode() if isinstance(raw, bytes) else raw)
+                if job is not None:
+                    job.perform()
 
     def stop(self) -> None:
+        if getattr(self, "_worker_thread", None) is not None:
+            self._worker_stop.set()
+            self._worker_thread.join(timeout=30)
+            self._worker_thread = None
         if self.ingest is not None:
             self.ingest.stop()
             self.ingest = None
@@ -141,9 +178,11 @@ class HubHarness:
             raw["priority"] = priority
         if expires_in is not None:
             raw["expires_at"] = (utcnow() + timedelta(seconds=expires_in)).isoformat()
-        sub = submit(self.rt, LOCAL_ADMIN, CommandSchema().load(raw))
-        if run_worker:
-            self.work()
+        # With a background worker (run_worker), the job must still have run when send returns.
+        with self._work_lock:
+            sub = submit(self.rt, LOCAL_ADMIN, CommandSchema().load(raw))
+            if run_worker:
+                self.work()
         return sub
 
     def work(self) -> None:

@@ -18,6 +18,7 @@ from marshmallow import Schema
 from hub.addresses import AddressPolicy, AddressSchema, check_address, default_policy
 from hub.capabilities import DEVICE_KINDS, unknown_capabilities
 from hub.text import has_unpaired_surrogate
+from hub.vendor_traits import Traits
 
 
 class ManifestError(ValueError):
@@ -41,6 +42,7 @@ class Manifest:
     # registration, and the adapter checks again with check_address() before opening anything.
     # None: printable text only; a plugin whose addresses name a port or a host must declare one.
     address: AddressSchema | None = None
+    traits: Traits = Traits()  # hub/vendor_traits.py: priority handling, confirmation, volume scale…
 
     def __post_init__(self) -> None:
         bad = unknown_capabilities(self.capabilities)
@@ -62,6 +64,7 @@ class Manifest:
             "capabilities": sorted(self.capabilities),
             "config_schema": schema_to_jsonschema(self.config_schema) if self.config_schema else {},
             "address": (self.address or AddressSchema()).to_dict(),
+            "traits": self.traits.to_dict(),
         }
 
 

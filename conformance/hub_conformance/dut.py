@@ -27,6 +27,7 @@ from hub.config import get_settings
 from hub.models import TERMINAL_STATES, Device, DeviceStatus
 from hub.testing import HubHarness
 from hub.vendor import Ack, DeviceRef, Envelope, Outcome, Outgoing, TransientError, VendorAdapter
+from hub.vendor_traits import traits_of
 
 from hub_conformance import loading, witness
 from hub_conformance.params import MEASUREMENT_SLACK_S, TOLERANCE, Resolved
@@ -79,6 +80,11 @@ class Answer:
     @property
     def acked(self) -> bool:
         return self.state == "acked"
+
+    @property
+    def held(self) -> bool:
+        """Held by the hub for a device without priority handling (hub.arbitration)."""
+        return self.state == "queued" and (self.reason or "").startswith("held: ")
 
     def describe(self) -> str:
         if self.state in TERMINAL_STATES:
@@ -181,9 +187,12 @@ class DeviceUnderTest:
         self._workdir = tempfile.mkdtemp(prefix=f"hub-conformance-{self.run_id}-")
         # Simulators listen on loopback; real devices (--target) must be at networks and serial
         # ports the operator's own settings allow (device_networks, device_serial_prefixes).
+        # A polled plugin's ingest starts after the simulator, so its first poll finds it there; a
+        # plugin whose devices push starts listening first, so no first report is missed.
         own = get_settings()
+        polled = getattr(self.subject.adapter_cls, "watch", None) is not VendorAdapter.watch
         h = HubHarness(Path(self._workdir), self.vendor, self.config_raw, plugins=self.subject.plugins,
-                       retry_backoff_s=(0.1, 0.2), default_ttl_s=120,
+                       retry_backoff_s=(0.1, 0.2), default_ttl_s=120, listen=not polled,
                        device_networks=("127.0.0.1", "::1", *own.device_networks),
                        device_serial_prefixes=tuple(own.device_serial_prefixes))
         # The sweeper's timeout is a suite parameter: a heartbeating device silent for this long
@@ -197,8 +206,6 @@ class DeviceUnderTest:
             rows = {r.id: r for r in s.scalars(select(Device))}
             self.devices = [TestDevice(d.id, d.address, d.kind, frozenset(rows[d.id].capabilities or ()),
                                        dict(d.config)) for d in self.target.devices]
-        if h.ingest is not None:
-            h.ingest.refresh_watch()  # polling adapters learn the devices added after ingest started
         if self.simulator_mode:
             factory = self.subject.simulator_factory()
             if factory is None:
@@ -209,6 +216,12 @@ class DeviceUnderTest:
             self.sim.start()
             self.witness = witness.witness_of(self.sim) or self._hooked_witness()
             self.link = witness.link_control_of(self.sim)
+        if h.ingest is None:
+            h.start_ingest()  # after the devices are registered, so a polling adapter watches them at once
+        else:
+            h.ingest.refresh_watch()
+        if traits_of(self.subject.manifest).priority == "hub":
+            h.run_worker()  # plays the hub holds (hub.arbitration) are enqueued again by the ingest
         if self.target.witness:
             self.witness = witness.from_spec(self.target.witness, self.config_raw, self.devices, "witness")
         if self.target.link_control:
@@ -296,7 +309,8 @@ class DeviceUnderTest:
         while True:
             o = self.harness.outcomes(command_id).get(device.id)
             now = time.monotonic()
-            if (o is not None and o.state in TERMINAL_STATES) or now >= deadline:
+            held = o is not None and o.state == "queued" and (o.reason or "").startswith("held: ")
+            if (o is not None and (o.state in TERMINAL_STATES or held)) or now >= deadline:
                 if o is None:
                     return Answer(command_id, "unknown", "no delivery row", None, now - t0)
                 return Answer(command_id, o.state, o.reason, o.result, now - t0)

@@ -160,6 +160,7 @@ def resolve_target(subject: Subject, target: Target | None, simulator: bool, run
     from hub_conformance.target import parse_devices
 
     t = target or Target()
+    fault_modes: dict[str, list[str]] = {}
     if not simulator:
         if not t.devices:
             raise PluginError("a target file with at least one device is needed without --simulator")
@@ -172,14 +173,47 @@ def resolve_target(subject: Subject, target: Target | None, simulator: bool, run
         config.update(t.config)
         devices = list(t.devices) or (parse_devices(hook["devices"], "conformance_setup") if hook.get("devices")
                                       else default_devices(subject.manifest.device_kinds, run_id))
-        media = Media.for_simulator().merged(t.media)
+        media = Media.for_simulator().merged(_hook_media(hook)).merged(t.media)
+        fault_modes = _hook_fault_modes(subject.vendor, hook)
     for i, d in enumerate(devices):
         if d.kind not in subject.manifest.device_kinds:
             raise PluginError(f"device {d.address}: {subject.vendor} does not drive {d.kind} devices")
         if not d.id:
             d.id = f"{d.kind}-{i + 1}"
     return Target(vendor=t.vendor, config=config, devices=devices, media=media, parameters=dict(t.parameters),
-                  witness=t.witness, link_control=t.link_control, path=t.path)
+                  witness=t.witness, link_control=t.link_control, path=t.path, fault_modes=fault_modes)
+
+
+def _hook_media(hook: dict[str, Any]) -> Media:
+    """The media a plugin's simulator runs play (conformance_setup's `media`), instead of the suite's."""
+    from hub_conformance.target import _MEDIA_KEYS
+
+    raw = hook.get("media") or {}
+    if not isinstance(raw, dict) or set(raw) - _MEDIA_KEYS:
+        raise PluginError(f"conformance_setup: media may only have {', '.join(sorted(_MEDIA_KEYS))}")
+    return Media(**raw)
+
+
+def _hook_fault_modes(vendor: str, hook: dict[str, Any]) -> dict[str, list[str]]:
+    """A simulator's own fault modes, each mapped to the requirement IDs it must make fail
+    (conformance_setup's `fault_modes: {name: [IDs]}`), so the fault matrix proves them too."""
+    from hub.simulation import FAULT_MODES
+
+    from hub_conformance import catalogue
+
+    raw = hook.get("fault_modes") or {}
+    if not isinstance(raw, dict):
+        raise PluginError(f"{vendor}: conformance_setup: fault_modes must map a name to requirement IDs")
+    known = set(catalogue.load().requirements)
+    out = {}
+    for name, ids in raw.items():
+        if name in FAULT_MODES:
+            raise PluginError(f"{vendor}: conformance_setup: fault mode {name} is already in the hub's vocabulary")
+        if not isinstance(ids, (list, tuple)) or not ids or set(ids) - known:
+            raise PluginError(f"{vendor}: conformance_setup: fault mode {name} must list the catalogue's "
+                              f"requirement IDs it breaks (unknown: {', '.join(sorted(set(ids or []) - known))})")
+        out[str(name)] = [str(i) for i in ids]
+    return out
 
 
 def make_simulator(factory: Any, config: dict[str, Any], devices: list[DeviceRef],

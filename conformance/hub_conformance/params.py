@@ -85,7 +85,7 @@ class Resolved:
     name: str
     value: float
     default: float
-    origin: str  # default | target file | command line
+    origin: str  # default | plugin manifest | target file | command line
 
     def to_dict(self, tolerance: float) -> dict[str, Any]:
         p = PARAMETERS[self.name]
@@ -106,9 +106,11 @@ def _number(name: str, value: Any) -> float:
 
 
 def resolve(simulator: bool, from_target: Mapping[str, Any] | None = None,
-            from_cli: Mapping[str, Any] | None = None) -> dict[str, Resolved]:
-    """Each parameter's value and where it came from: CLI over target file over default."""
-    for source in (from_target or {}), (from_cli or {}):
+            from_cli: Mapping[str, Any] | None = None,
+            from_plugin: Mapping[str, Any] | None = None) -> dict[str, Resolved]:
+    """Each parameter's value and where it came from: CLI over target file over what the plugin
+    declares in its manifest (traits, e.g. level_step from its volume scale) over default."""
+    for source in (from_target or {}), (from_cli or {}), (from_plugin or {}):
         unknown = sorted(set(source) - PARAMETERS.keys())
         if unknown:
             raise ParameterError(f"unknown parameters: {', '.join(unknown)} (known: {', '.join(PARAMETERS)})")
@@ -116,6 +118,8 @@ def resolve(simulator: bool, from_target: Mapping[str, Any] | None = None,
     for name, p in PARAMETERS.items():
         default = p.default(simulator)
         value, origin = default, "default"
+        if from_plugin and from_plugin.get(name) is not None:
+            value, origin = _number(name, from_plugin[name]), "plugin manifest"
         if from_target and name in from_target:
             value, origin = _number(name, from_target[name]), "target file"
         if from_cli and from_cli.get(name) is not None:

@@ -78,6 +78,12 @@ def run_suite(vendor: str, *, report_dir: Path, config: Mapping[str, Any] | None
 def supported_fault_modes(vendor: str, *, config: Mapping[str, Any] | None = None,
                           devices: Iterable[Mapping[str, Any]] | None = None) -> set[str]:
     """The fault modes the vendor's simulator accepts (it raises UnsupportedFault for the rest)."""
+    return _simulator_faults(vendor, config=config, devices=devices)[0]
+
+
+def _simulator_faults(vendor: str, *, config: Mapping[str, Any] | None = None,
+                      devices: Iterable[Mapping[str, Any]] | None = None) -> tuple[set[str], dict[str, list[str]]]:
+    """The modes the simulator accepts, and its own modes with the requirement IDs they break."""
     subject = loading.load_subject(vendor)
     factory = subject.simulator_factory()
     if factory is None:
@@ -95,7 +101,7 @@ def supported_fault_modes(vendor: str, *, config: Mapping[str, Any] | None = Non
     from hub.vendor import DeviceRef
 
     refs = [DeviceRef(id=d.id, address=d.address, kind=d.kind) for d in tgt.devices]
-    return quality.probe_faults(factory, eff, refs)
+    return quality.probe_faults(factory, eff, refs, extra=tgt.fault_modes), dict(tgt.fault_modes)
 
 
 def failing(report: Mapping[str, Any]) -> set[str]:
@@ -181,12 +187,13 @@ def run_fault_matrix(vendor: str, config: Mapping[str, Any] | None = None, *, re
     restricted to what applies to this plugin: the requirements the clean run passes."""
     report_root = Path(report_root)
     devices = list(devices) if devices is not None else None
-    wanted = list(modes) if modes is not None else list(FAULT_MODES)
-    unknown = sorted(set(wanted) - set(FAULT_MODES))
+    supported, own = _simulator_faults(vendor, config=config, devices=devices)
+    wanted = list(modes) if modes is not None else [*FAULT_MODES, *own]
+    unknown = sorted(set(wanted) - set(FAULT_MODES) - set(own))
     if unknown:
         raise ValueError(f"not fault modes: {', '.join(unknown)}")
-    supported = supported_fault_modes(vendor, config=config, devices=devices)
-    table = {m: frozenset(ids) for m, ids in (expected or expected_failures()).items()}
+    # the simulator's own modes are proven against the IDs it declared for them
+    table = {m: frozenset(ids) for m, ids in {**expected_failures(), **own, **(expected or {})}.items()}
     # Slowest first (silent devices make every check wait its timeout), so parallel runs end together.
     slow_first = ("silent", "acks_without_acting", "rejects_all")
     runs = [m for m in slow_first if m in wanted and m in supported] + ["clean"] + [

@@ -33,7 +33,8 @@ import pytest
 
 from hub.capabilities import VOCABULARY_VERSION
 from hub.registry import default_capabilities
-from hub.simulation import FAULT_MODES
+from hub.simulation import FAULT_MODES, UnsupportedFault
+from hub.vendor_traits import traits_of
 
 import hub_conformance
 from hub_conformance import catalogue, loading, params, quality, reports, security
@@ -62,15 +63,17 @@ class RunContext:
             raise target_mod.TargetError(
                 f"{target_file.path}: vendor {target_file.vendor} is not {self.subject.vendor}")
         cli_params = params.parse_assignments(opt("hub_param") or [])
-        self.params = params.resolve(self.simulator, target_file.parameters if target_file else {}, cli_params)
+        declared = traits_of(self.subject.manifest)
+        self.params = params.resolve(self.simulator, target_file.parameters if target_file else {}, cli_params,
+                                     {"level_step": declared.level_step})
         self.target = loading.resolve_target(self.subject, target_file, self.simulator, self.run_id,
                                              {k: v.value for k, v in self.params.items()})
-        self.faults = self._faults(opt("hub_fault") or [])
         self.device_caps: dict[str, frozenset[str]] = {}
         for d in self.target.devices:
             caps = d.capabilities if d.capabilities is not None else default_capabilities(
                 self.subject.plugins, self.subject.vendor, d.kind)
             self.device_caps[d.id] = frozenset(caps)
+        self.faults = self._faults(opt("hub_fault") or [])
         self.records: dict[str, CheckRecord] = {}
         self.dut: DeviceUnderTest | None = None
         self.report: dict[str, Any] | None = None
@@ -80,14 +83,34 @@ class RunContext:
         if specs and not self.simulator:
             raise pytest.UsageError("--hub-fault injects faults into a simulator; it needs --hub-simulator")
         out: dict[str, set[str]] = {}
+        known = [*FAULT_MODES, *self.target.fault_modes]  # the closed vocabulary and the simulator's own
         for spec in specs:
             address, sep, mode = spec.rpartition("=")
-            if mode not in FAULT_MODES:
-                raise pytest.UsageError(f"--hub-fault {spec}: {mode} is not a fault mode ({', '.join(FAULT_MODES)})")
+            if mode not in known:
+                raise pytest.UsageError(f"--hub-fault {spec}: {mode} is not a fault mode ({', '.join(known)})")
             addresses = [address] if sep else [d.address for d in self.target.devices]
             for a in addresses:
                 out.setdefault(a, set()).add(mode)
+        if out:
+            self._check_imitable(out)
         return out
+
+    def _check_imitable(self, faults: dict[str, set[str]]) -> None:
+        """A fault the simulator cannot imitate means the run cannot show anything: refuse it now
+        (exit 2, "could not run") rather than let every check error on the simulator's refusal."""
+        factory = self.subject.simulator_factory()
+        if factory is None:
+            raise pytest.UsageError(f"--hub-fault: {self.subject.vendor} registers no simulator")
+        refs = [self.test_device(d.id).ref() for d in self.target.devices]
+        try:
+            sim = factory(self.effective_config(), refs, faults)
+        except UnsupportedFault as exc:
+            modes = sorted(set().union(*faults.values()))
+            raise pytest.UsageError(f"--hub-fault {', '.join(modes)}: the {self.subject.vendor} simulator cannot "
+                                    f"imitate it ({exc})") from None
+        close = getattr(sim, "close", None)
+        if callable(close):
+            close()
 
     def effective_config(self) -> dict[str, Any]:
         schema = self.subject.manifest.config_schema

@@ -172,13 +172,14 @@ CHECKS: dict[str, Callable[..., str | None]] = {
 }
 
 
-def probe_faults(factory: Any, config: dict[str, Any], devices: list[Any]) -> set[str]:
-    """The fault modes a simulator factory accepts (it must raise UnsupportedFault for the rest).
-    Nothing is started: the factory is only asked to build a simulator."""
-    supported = set()
+def probe_faults(factory: Any, config: dict[str, Any], devices: list[Any], extra: Any = ()) -> set[str]:
+    """The fault modes a simulator factory accepts (it must raise UnsupportedFault for the rest),
+    of the vocabulary and of `extra` (the simulator's own). Nothing is started: the factory is
+    only asked to build a simulator."""
+    supported: set[str] = set()
     if not devices:
         return supported
-    for mode in FAULT_MODES:
+    for mode in [*FAULT_MODES, *extra]:
         try:
             sim = factory(config, devices, {devices[0].address: {mode}})
         except UnsupportedFault:
@@ -211,12 +212,17 @@ def evaluate(facts: Facts, requirement_results: Mapping[str, str], mode: str) ->
             status, why = claim["status"], claim.get("comment")
             check_name = spec["rules"][rule].get("check")
             verified = None
-            if check_name and status == "done":
+            # A rule the suite can check is checked even when exempted: only rules marked
+            # `exemptable` (the hardware may make them impossible) accept an exemption that fails.
+            if check_name and status in ("done", "exempt"):
                 kwargs = {k: v for k, v in spec["rules"][rule].items() if k == "minimum"}
                 problem = CHECKS[check_name](facts, **kwargs)
                 verified = problem is None
-                if problem:
+                if problem and status == "done":
                     missing.append(f"rule {rule} is claimed done but: {problem}")
+                elif problem and not spec["rules"][rule].get("exemptable"):
+                    missing.append(f"rule {rule} is exempt, but the suite checks it, so an exemption is refused: "
+                                   f"{problem}")
             elif status == "todo":
                 missing.append(f"rule {rule} is todo")
             rules_out[rule] = {"status": status, "comment": why, "checked": check_name is not None,

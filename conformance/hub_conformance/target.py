@@ -83,6 +83,8 @@ class Target:
     witness: str | None = None
     link_control: str | None = None
     path: str | None = None
+    # a simulator's own fault modes (conformance_setup's `fault_modes`): name -> requirement ids it breaks
+    fault_modes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def free_port() -> int:

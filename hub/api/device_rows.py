@@ -14,6 +14,7 @@ from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from hub.health import shown_online
 from hub.models import Area, Device, DeviceStatus, DeviceTag
 
 # device_dict's keys, in its order, and the columns they come from
@@ -38,6 +39,12 @@ def page_ids(session: Session, stmt: Select[Any], pp: PaginationParameters) -> l
     return list(conn.execute(stmt.offset(pp.first_item).limit(pp.page_size)).scalars())
 
 
+def _status(values: Sequence[Any]) -> dict[str, Any]:
+    st = dict(zip(STATUS_FIELDS, values))
+    st["online"] = shown_online(st["online"], st["operating_state"])
+    return st
+
+
 def device_pages(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
     """The devices `ids` (one page, at most a few thousand) as API dicts, in the order given."""
     if not ids:
@@ -54,6 +61,6 @@ def device_pages(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
                       "area_code": area_code, "area_name": area_name, "address": address,
                       "capabilities": list(caps or ()), "tags": sorted(tags.get(did, ())), "config": config or {},
                       "admin_state": admin_state,
-                      "status": None if st_id is None else dict(zip(STATUS_FIELDS, st[:n])),
+                      "status": None if st_id is None else _status(st[:n]),
                       "created_at": created_at}
     return [by_id[i] for i in ids if i in by_id]

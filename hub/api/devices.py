@@ -15,6 +15,7 @@ from hub.api.device_rows import device_pages, page_ids
 from hub.api.schemas import AdminStateSchema, DeviceOutSchema, DeviceStatusOutSchema, DeviceUpdateSchema
 from hub.areas import under_any
 from hub.capabilities import DEVICE_KINDS
+from hub.health import shown_online
 from hub.models import Area, Device, DeviceStatus, DeviceTag
 from hub.registry import check_device_address, upsert_device
 from hub.schemas.registry import DeviceSchema
@@ -37,7 +38,11 @@ class DeviceQuery(QueryArgs):
 
 
 def status_dict(st: DeviceStatus | None) -> dict[str, Any] | None:
-    return None if st is None else {k: getattr(st, k) for k in _STATUS_FIELDS}
+    if st is None:
+        return None
+    out = {k: getattr(st, k) for k in _STATUS_FIELDS}
+    out["online"] = shown_online(st.online, st.operating_state)
+    return out
 
 
 def device_dict(d: Device) -> dict[str, Any]:
@@ -103,7 +108,8 @@ class Devices(MethodView):
             for tag in dict.fromkeys(filters.get("tag") or ()):
                 stmt = stmt.where(Device.id.in_(select(DeviceTag.device_id).where(DeviceTag.tag == tag)))
             if "online" in filters:
-                online = select(DeviceStatus.device_id).where(DeviceStatus.online.is_(True))
+                online = select(DeviceStatus.device_id).where(DeviceStatus.online.is_(True),
+                                                              DeviceStatus.operating_state.is_distinct_from("offline"))
                 stmt = stmt.where(Device.id.in_(online) if filters["online"] else Device.id.not_in(online))
             return device_pages(s, page_ids(s, stmt, pagination_parameters))
 

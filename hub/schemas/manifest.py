@@ -17,3 +17,5 @@ class ManifestSchema(Schema):
     address = fields.Dict(metadata={"description": "The form of the vendor's device addresses (hub.addresses): "
                                                    "kind (serial_port, network_endpoint, mqtt_topic_segment, "
                                                    "identifier, text) and its parameters"})
+    traits = fields.Dict(metadata={"description": "What the devices do beyond the capabilities: volume_scale, "
+                                                  "priority (device|hub), confirmation (ack|readback), status_list"})
