@@ -88,6 +88,9 @@ def admit(session: Session, plugins: Any, vendor: str, cmd: Command, rows: list[
         else:
             d.reason = (f"{HELD}a {higher.priority} bulletin (command {higher.id}) is playing and the device has "
                         "no priority handling of its own; sent when it ends")
+            # Never handed over: give the claim back (hub.claims), so the job the ingest enqueues
+            # when the higher play ends may claim it, and a newer command may supersede it.
+            d.claimed_at = d.claimed_by = None
     return out
 
 
