@@ -21,7 +21,7 @@ dir=$(value persistence_location)
 user=$(value user)
 [ -n "$user" ] || user=mosquitto
 if [ "$(id -u)" != 0 ]; then
-  # not root: Mosquitto does not switch users either, so the folder is ours to create
+  # without root, Mosquitto does not switch users either, so the folder is ours to create
   mkdir -p "$dir"
   user=$(id -un)
 else
