@@ -69,6 +69,15 @@ class Comebacks:
     def pending(self) -> bool:
         return bool(self._back)
 
+    def _repeatable(self, vendor: str) -> bool:
+        """Whether a repeat can be told from a new command by the vendor's devices. Devices
+        confirmed by read-back (hub.vendor_traits) take no command ids, so a repeat would be done
+        again; their row is acked when their status shows the effect, or ends `expired`."""
+        from hub.vendor_traits import traits_of
+
+        plugin = self.rt.plugins.vendors().get(vendor)
+        return plugin is None or traits_of(plugin.manifest).confirmation != "readback"
+
     def run(self, now: datetime | None = None) -> int:
         """Enqueue resends of what the devices that came back may have missed; returns the rows.
         Devices noted since the last look are looked at now, all of the window's every RELOOK_S
@@ -89,7 +98,7 @@ class Comebacks:
         now = now or utcnow()
         with self.rt.db.session() as s:
             wanted = _standing(s, _candidates(s, look, now))
-        wanted = [r for r in wanted if r["id"] not in self._done[r["device_id"]]]
+        wanted = [r for r in wanted if r["id"] not in self._done[r["device_id"]] and self._repeatable(r["vendor"])]
         if not wanted:
             return 0
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)

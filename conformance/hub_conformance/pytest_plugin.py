@@ -293,8 +293,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             rec.notes = list(ctx.dut.notes)
         if rep.passed:
             rec.result, rec.message = "pass", None
-        elif rep.skipped:
-            rec.result, rec.message = "skipped", _message(call.excinfo).removeprefix(SKIP_PREFIX)
+        elif rep.skipped:  # a check may find out only as it runs that its requirement does not apply
+            msg = _message(call.excinfo)
+            if msg.startswith(NA_PREFIX):
+                rec.result, rec.message = "not_applicable", msg[len(NA_PREFIX):]
+            else:
+                rec.result, rec.message = "skipped", msg.removeprefix(SKIP_PREFIX)
         elif call.excinfo is not None and call.excinfo.errisinstance(AssertionError):
             rec.result, rec.message = "fail", _message(call.excinfo)
         else:
