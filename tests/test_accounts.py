@@ -22,7 +22,7 @@ from hub.config import ConfigError, load_settings
 from hub.models import ApiToken, AuditEntry, LoginSession
 from hub.runtime import Runtime
 from hub.secret_key import session_secret
-from tests.test_api import assert_error, vendors  # noqa: F401  (vendors is a fixture)
+from tests.test_api import assert_error
 from tests.test_cli import ROOT, one_line_error
 
 SET_VOLUME = {"verb": "set_volume", "params": {"level": 30}, "target": {"areas": ["27694"]}}

@@ -3,8 +3,6 @@ accepted deliveries stay `queued`)."""
 from __future__ import annotations
 
 import json
-import types
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,51 +12,10 @@ from sqlalchemy import func, select
 
 from hub.api import API_TITLE, create_app
 from hub.auth import Actor, local_admin
-from hub.hookspecs import hookimpl
 from hub.models import DELIVERY_STATES, AuditEntry, Command, Delivery, DeviceStatus
 from hub.runtime import Runtime
-from hub.vendor import Manifest, Outcome, Outgoing, Result, VendorAdapter
 
-REAL_VENDOR = "mqtt_speaker"
-
-
-# -- a stand-in vendor, registered only when the real plugin cannot serve -------------------------
-class FakeAdapter(VendorAdapter):
-    manifest = Manifest(name="fake_vendor", title="Fake vendor for API tests", version="0.0",
-                        protocols=("none",), device_kinds=("speaker", "led_board"),
-                        capabilities=frozenset({"audio.play_url", "audio.stop", "audio.volume", "led.text",
-                                                "led.brightness", "power.switch", "status.heartbeat"}))
-
-    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
-        return [Result(o.device.id, Outcome.PENDING) for o in batch]
-
-
-def _fake_module() -> types.ModuleType:
-    mod = types.ModuleType("hub_fake_vendor")
-
-    @hookimpl
-    def register_vendors(register: Any) -> None:
-        register(FakeAdapter)
-
-    mod.register_vendors = register_vendors
-    FakeAdapter.__module__ = mod.__name__
-    return mod
-
-
-@pytest.fixture
-def vendors(rt: Runtime) -> dict[str, str]:
-    """Vendor for speakers and for LED boards: the real mqtt_speaker plugin when installed."""
-    installed = rt.plugins.vendors()
-    real = installed.get(REAL_VENDOR)
-    out = {}
-    for kind in ("speaker", "led_board"):
-        if real is not None and kind in real.manifest.device_kinds:
-            out[kind] = REAL_VENDOR
-    if len(out) < 2:
-        rt.plugins.register_module(_fake_module(), "fake_vendor")
-        for kind in ("speaker", "led_board"):
-            out.setdefault(kind, "fake_vendor")
-    return out
+# The `vendors` fixture (the real mqtt_speaker plugin, or a stand-in) is in tests/conftest.py.
 
 
 @pytest.fixture

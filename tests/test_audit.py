@@ -23,7 +23,7 @@ from hub.auth import LOCAL_ADMIN, Actor, local_admin
 from hub.models import AuditEntry
 from hub.runtime import Runtime
 from tests.test_accounts import make_token, make_user
-from tests.test_api import assert_error, device_body, vendors  # noqa: F401  (vendors is a fixture)
+from tests.test_api import assert_error, device_body
 from tests.test_cli import ROOT, one_line_error
 from tests.test_postgres import pg_url  # noqa: F401  (a fixture)
 
