@@ -60,8 +60,9 @@ else
 fi
 
 # Tools the plugin tests drive as real processes: Snapcast (a real multi-room audio system)
-# and socat (pseudo-terminal pairs standing in for RS-485 lines).
-for tool in snapserver:snapserver snapclient:snapclient socat:socat; do
+# and socat (pseudo-terminal pairs standing in for RS-485 lines); openssl makes the security
+# tests' throw-away TLS certificates for a broker run from production.conf.
+for tool in snapserver:snapserver snapclient:snapclient socat:socat openssl:openssl; do
   bin=${tool%%:*}; pkg=${tool##*:}
   if command -v "$bin" >/dev/null || [ -x "/usr/bin/$bin" ]; then
     say "$bin found"
