@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 
 from hub.cli_admin import register as register_admin_commands
 from hub.cli_contents import register as register_content_commands
-from hub.cli_common import Failure, checked_runtime as _checked_runtime, cli_actor, runtime as _runtime
+from hub.cli_common import Failure, checked_runtime as _checked_runtime, cli_actor, first_error, runtime as _runtime
 
 __all__ = ["Failure", "cli", "main"]
 
@@ -198,7 +198,7 @@ def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tu
     try:
         data = CommandSchema().load(raw)
     except ValidationError as exc:
-        raise Failure(_first_error(exc.messages)) from None
+        raise Failure(first_error(exc.messages)) from None
     rt = _checked_runtime()
     try:
         result = submit(rt, cli_actor(), data)
@@ -211,15 +211,6 @@ def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tu
     if wait > 0:
         counts = _wait_terminal(rt, cmd.id, wait)
         click.echo("finished: " + _fmt_counts(counts))
-
-
-def _first_error(messages: Any, path: str = "") -> str:
-    if isinstance(messages, dict):
-        key, value = next(iter(messages.items()))
-        return _first_error(value, f"{path}.{key}" if path else str(key))
-    if isinstance(messages, list) and messages:
-        return _first_error(messages[0], path)
-    return f"{path}: {messages}"
 
 
 def _fmt_counts(counts: dict[str, int]) -> str:

@@ -52,3 +52,13 @@ def cli_actor() -> Actor:
     except (KeyError, OSError):  # no passwd entry (some containers)
         who = "unknown"
     return Actor(name=f"cli:{who}"[:100], roles=frozenset({ADMINISTRATOR}), areas=None, via="cli")
+
+
+def first_error(messages: Any, path: str = "") -> str:
+    """The first of marshmallow's error messages as one line, `field.path: message`."""
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        return first_error(value, f"{path}.{key}" if path else str(key))
+    if isinstance(messages, list) and messages:
+        return first_error(messages[0], path)
+    return f"{path}: {messages}"

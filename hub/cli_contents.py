@@ -10,17 +10,8 @@ import click
 from marshmallow import ValidationError
 
 from hub.capabilities import PRIORITIES
-from hub.cli_common import Failure, checked_runtime, cli_actor
+from hub.cli_common import Failure, checked_runtime, cli_actor, first_error
 from hub.schemas.content import CONTENT_KINDS, ContentSchema
-
-
-def _first_error(messages: Any, path: str = "") -> str:
-    if isinstance(messages, dict):
-        key, value = next(iter(messages.items()))
-        return _first_error(value, f"{path}.{key}" if path else str(key))
-    if isinstance(messages, list) and messages:
-        return _first_error(messages[0], path)
-    return f"{path}: {messages}"
 
 
 @click.group("contents")
@@ -54,7 +45,7 @@ def add(title: str, kind: str, uri: str | None, duration_s: float | None, body: 
     try:
         data = ContentSchema().load(raw)
     except ValidationError as exc:
-        raise Failure(_first_error(exc.messages)) from None
+        raise Failure(first_error(exc.messages)) from None
     rt = checked_runtime()
     actor = cli_actor()
     with rt.db.session() as s:
