@@ -97,8 +97,8 @@ def _rss(master: int) -> dict[str, int | None]:
 
 
 def run(workdir: Path, devices: int, seconds: float, threads: int, db_url: str, label: str) -> dict[str, Any]:
-    from hub.db import utcnow
-    from hub.models import DeviceStatus
+    from hub.store.db import utcnow
+    from hub.store.models import DeviceStatus
     out: dict[str, Any] = {"devices": devices, "threads": threads, "seconds": seconds, "db": label,
                            "server": f"gunicorn -w {WORKERS} (sync workers)", "load_before": loadavg()}
     d = workdir / f"api-{label}"

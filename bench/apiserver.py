@@ -10,7 +10,7 @@ from typing import Any
 
 def hub_app() -> Any:
     from hub.api import create_app
-    from hub.auth import local_admin
+    from hub.access.actors import local_admin
     from hub.runtime import get_runtime
     return create_app(get_runtime(), authenticator=local_admin)
 

@@ -184,7 +184,7 @@ def make_runtime(config: Path) -> Any:
 
 def load_areas(rt: Any) -> list[str]:
     """Province 80 and its communes (official list); returns the commune codes."""
-    from hub.areas import import_areas, official_rows
+    from hub.fleet.areas import import_areas, official_rows
     rows = official_rows(["80"])
     with rt.db.session() as s:
         import_areas(s, rows)
@@ -193,9 +193,9 @@ def load_areas(rt: Any) -> list[str]:
 
 def insert_devices(rt: Any, n: int, communes: list[str], prefix: str = "b") -> list[tuple[str, str]]:
     """n speakers spread over the communes, bulk-inserted with SQLAlchemy core. Returns (id, address)."""
-    from hub.db import utcnow
-    from hub.models import Device
-    from hub.registry import default_capabilities
+    from hub.store.db import utcnow
+    from hub.store.models import Device
+    from hub.fleet.registry import default_capabilities
     caps = sorted(default_capabilities(rt.plugins, "mqtt_speaker", "speaker"))
     now = utcnow()
     rows = [{"id": f"{prefix.upper()}-{i:06d}", "name": f"speaker {i}", "vendor": "mqtt_speaker", "model": "bench",

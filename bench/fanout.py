@@ -77,8 +77,8 @@ def _pyspy(workdir: Path, procs: list[Proc], tag: str = "fanout-") -> list[Proc]
 
 
 def _content(rt: Any) -> str:
-    from hub.db import utcnow
-    from hub.models import Content
+    from hub.store.db import utcnow
+    from hub.store.models import Content
     with rt.db.session() as s:
         c = Content(id=uuid.uuid4().hex, title="Bão số 3", kind="tts_text", language="vi",
                     body="Thông báo khẩn: bão số 3", media={"uri": "http://127.0.0.1/bulletin.mp3", "duration_s": 30},
@@ -88,14 +88,14 @@ def _content(rt: Any) -> str:
 
 
 def _submit(rt: Any, raw: dict[str, Any]) -> Any:
-    from hub.auth import LOCAL_ADMIN
-    from hub.dispatch import submit
+    from hub.access.actors import LOCAL_ADMIN
+    from hub.delivery.dispatch import submit
     from hub.schemas import CommandSchema
     return submit(rt, LOCAL_ADMIN, CommandSchema().load(raw))
 
 
 def _wait_done(rt: Any, cid: str, n: int, timeout: float, procs: list[Proc]) -> dict[str, int]:
-    from hub.dispatch import counts
+    from hub.delivery.dispatch import counts
     last: dict[str, int] = {}
 
     def done() -> bool:
@@ -112,7 +112,7 @@ def _wait_done(rt: Any, cid: str, n: int, timeout: float, procs: list[Proc]) -> 
 
 def run_one(workdir: Path, port: int, prefix: str, n: int, db_url: str, label: str,
             profile_dir: str | None = None) -> dict[str, Any]:
-    from hub.models import Delivery
+    from hub.store.models import Delivery
     out: dict[str, Any] = {"n": n, "db": label, "load_before": loadavg()}
     d = workdir / f"{label}-{n}"
     d.mkdir()
@@ -146,7 +146,7 @@ def run_one(workdir: Path, port: int, prefix: str, n: int, db_url: str, label: s
             sub = _submit(rt, {"verb": "play", "content_id": content, "priority": "emergency",
                                "target": {"areas": ["80"]}})
             t_ret_mono = time.monotonic()
-            from hub.db import utcnow
+            from hub.store.db import utcnow
             t_ret: datetime = utcnow()
             out["submit_s"] = _r(t_ret_mono - t_start)
             final = _wait_done(rt, sub.command.id, n, 120, procs)

@@ -23,11 +23,11 @@ def _best(fn: Any, repeat: int = 3) -> float:
 
 
 def run(workdir: Path, devices: int = 10_000, api_devices: int = 100_000) -> dict[str, Any]:
-    from hub.areas import under_any
-    from hub.db import utcnow
-    from hub.deliveries import _ACTIVE, _t, finish_by_device
-    from hub.models import Area, Command, Delivery, Device
-    from hub.targeting import resolve
+    from hub.fleet.areas import under_any
+    from hub.store.db import utcnow
+    from hub.delivery.states import _ACTIVE, _t, finish_by_device
+    from hub.store.models import Area, Command, Delivery, Device
+    from hub.fleet.targeting import resolve
     d = workdir / "fixes"
     d.mkdir()
     rt = make_runtime(hub_config(d, f"sqlite:///{d}/hub.sqlite3", 1, "bench/fixes"))
@@ -126,7 +126,7 @@ def run(workdir: Path, devices: int = 10_000, api_devices: int = 100_000) -> dic
                                                                  "after": _best(lambda: api_query(True))}
 
         # 5. Ingest: 5,000 status reports (one per device, rows already there), the old ORM path
-        #    against hub.ingest_status.store (Core statements), each run with new volumes
+        #    against hub.fleet.status_writer.store (Core statements), each run with new volumes
         out["ingest_store_5000_status"] = _ingest_store(rt, [i for i, _ in
                                                              zip(ids, range(5000), strict=False)])
 
@@ -163,9 +163,9 @@ def run(workdir: Path, devices: int = 10_000, api_devices: int = 100_000) -> dic
 
 
 def _ingest_store(rt: Any, ids: list[str]) -> dict[str, float]:
-    from hub import health, ingest_status
-    from hub.db import utcnow
-    from hub.models import DeviceStatus
+    from hub.fleet import health, status_writer as ingest_status
+    from hub.store.db import utcnow
+    from hub.store.models import DeviceStatus
     fields = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
               "reported_at")
     vol = [0]
@@ -177,7 +177,7 @@ def _ingest_store(rt: Any, ids: list[str]) -> dict[str, float]:
                                                    "firmware": "bench-1", "signal": {"network": "4g", "rssi_dbm": -70},
                                                    "faults": [], "reported_at": now}, now) for i in ids]
 
-    def old() -> None:  # the ORM loop of Ingest._store_status before hub.ingest_status
+    def old() -> None:  # the ORM loop of Ingest._store_status before hub.fleet.status_writer
         batch = reports()
         with rt.db.session() as s:
             rows: dict[str, Any] = {}
@@ -212,8 +212,8 @@ def _api_page(rt: Any, code: str) -> dict[str, float]:
     from hub.api.device_rows import device_pages, page_ids
     from hub.api.devices import device_dict
     from hub.api.schemas import DeviceOutSchema
-    from hub.areas import under_any
-    from hub.models import Area, Device
+    from hub.fleet.areas import under_any
+    from hub.store.models import Area, Device
     schema = DeviceOutSchema(many=True)
 
     def page(new: bool) -> None:

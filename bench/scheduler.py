@@ -150,7 +150,7 @@ def _procs(d: Path, config: Path) -> list[Proc]:
 
 def run(workdir: Path, port: int, prefix: str, n: int, db_url: str, label: str,
         broker_note: str = "") -> dict[str, Any]:
-    from hub.models import Command, Delivery
+    from hub.store.models import Command, Delivery
     out: dict[str, Any] = {"n": n, "db": label, "spread_s": SPREAD_S, "broker": broker_note,
                            "load_before": loadavg()}
     d = workdir / f"scheduler-{label}-{n}-{port}"
@@ -181,8 +181,8 @@ def run(workdir: Path, port: int, prefix: str, n: int, db_url: str, label: str,
                     for i in range(min(20, n))]
             pace = (time.monotonic() - t_sub) / len(subs)
             t0 = datetime.now(timezone.utc) + timedelta(seconds=pace * n * 2 + rt.settings.scheduler_lead_s + 5)
-            from hub.auth import LOCAL_ADMIN
-            from hub.dispatch import cancel
+            from hub.access.actors import LOCAL_ADMIN
+            from hub.delivery.dispatch import cancel
             for s in subs:  # the probes only measured the pace
                 cancel(rt, LOCAL_ADMIN, s.command.id)
             obs.reset()

@@ -44,7 +44,7 @@ def _finish(port: int, prefix: str, procs: list[Proc]) -> list[dict[str, Any]]:
 
 def run(workdir: Path, port: int, devices: int, rounds: int, db_url: str, label: str,
         ingests: int = 1) -> dict[str, Any]:
-    from hub.models import DeviceStatus
+    from hub.store.models import DeviceStatus
     prefix = f"bench/st{uuid.uuid4().hex[:6]}"
     total = devices * rounds
     out: dict[str, Any] = {"devices": devices, "rounds": rounds, "messages": total, "db": label,

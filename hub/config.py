@@ -36,7 +36,7 @@ class Settings:
     sweep_interval_s: float = 1.0
     # A delivery still `queued` this long after its command was accepted, whose command has no
     # job waiting or running (Redis restarted without persistence, a worker died mid-batch),
-    # is enqueued again by the ingest's sweeper (hub.dispatch.requeue_stale).
+    # is enqueued again by the ingest's sweeper (hub.delivery.dispatch.requeue_stale).
     requeue_after_s: float = 60.0
     # The same for the emergency class, checked every sweep: its rows are sent again as soon as
     # their job is known dead (rq sees a killed worker's job abandoned ~10 s after the kill).
@@ -46,9 +46,9 @@ class Settings:
     # Fault drills only: the ingest holds each batch this long before it writes it (tests kill it
     # between hearing acks and storing them). Leave it 0.
     ingest_commit_delay_s: float = 0.0
-    # The ingest's quarantine (hub.quarantine) keeps the newest this many messages it could not store.
+    # The ingest's quarantine (hub.delivery.quarantine) keeps the newest this many messages it could not store.
     quarantine_max_rows: int = 100_000
-    # Scheduled commands (hub.scheduler). The scheduler hands a worker the commands due in the
+    # Scheduled commands (hub.delivery.release). The scheduler hands a worker the commands due in the
     # next `scheduler_window_s` this long before the first of them starts, so the worker can load
     # rows, build payloads and open its adapter first and publish on time.
     scheduler_lead_s: float = 2.0
@@ -62,16 +62,16 @@ class Settings:
     max_command_ttl_s: int = 86400
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Signs the console's session cookies. From HUB_SECRET_KEY or `secret_key: ${…}`; when
-    # absent, one is generated once into <state_dir>/secret_key (see hub.secret_key).
+    # absent, one is generated once into <state_dir>/secret_key (see hub.access.secret_key).
     secret_key: str | None = field(default=None, repr=False)
     # Keys the audit log's hash chain (HMAC), so that someone who can write the database cannot
     # rewrite it unseen. From HUB_AUDIT_KEY or `audit_key: ${…}`; when absent, one is generated
-    # once into <state_dir>/audit_key (see hub.secret_key). Never stored in the database.
+    # once into <state_dir>/audit_key (see hub.access.secret_key). Never stored in the database.
     audit_key: str | None = field(default=None, repr=False)
     state_dir: str = "var"
     cookie_secure: bool = False  # set true behind TLS: the browser then sends the cookie over https only
     session_lifetime_s: int = 8 * 3600  # a working day; a console login ends after it
-    # Sign-in throttling (hub.login_throttle): an account is locked for login_lockout_s after
+    # Sign-in throttling (hub.access.login_throttle): an account is locked for login_lockout_s after
     # login_max_failures consecutive failures (an administrator lifts it sooner); an address
     # is refused for the rest of a login_window_s window after login_address_max_failures.
     login_max_failures: int = 10

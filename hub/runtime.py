@@ -14,10 +14,10 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from hub import audit
+from hub.access import audit
 from hub.addresses import AddressPolicy
 from hub.config import Settings, get_settings
-from hub.db import Database
+from hub.store.db import Database
 from hub.plugins import Plugins, get_plugins
 from hub.vendor import VendorAdapter
 
@@ -37,7 +37,7 @@ class Runtime:
         self.db = db or Database(self.settings.database_url)
         if self.db.audit_key is None:
             self.db.audit_key = _audit_key_reader(self.settings)
-        audit.use_default_key(self.db.audit_key)  # for callers of hub.audit without a session
+        audit.use_default_key(self.db.audit_key)  # for callers of hub.access.audit without a session
         self._redis = redis
         self._plugins = plugins
         self._adapters: dict[str, VendorAdapter] = {}
@@ -107,7 +107,7 @@ class Runtime:
 
 def _audit_key_reader(settings: Settings) -> Callable[[], bytes]:
     """The audit key, read (or generated) on first use and then kept."""
-    from hub.secret_key import audit_key
+    from hub.access.secret_key import audit_key
 
     key: list[bytes] = []
 

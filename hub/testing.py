@@ -19,19 +19,19 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.addresses import AddressPolicy
-from hub.areas import AreaRow, import_areas
-from hub.auth import LOCAL_ADMIN
+from hub.fleet.areas import AreaRow, import_areas
+from hub.access.actors import LOCAL_ADMIN
 from hub.config import Settings
-from hub.db import utcnow
-from hub.dispatch import Submitted, submit
-from hub.embedded import redis_or_fake
-from hub.ingest import Ingest
-from hub.models import TERMINAL_STATES, Content, Delivery, Device, DeviceStatus
+from hub.store.db import utcnow
+from hub.delivery.dispatch import Submitted, submit
+from hub.devkit.embedded import redis_or_fake
+from hub.delivery.ingest import Ingest
+from hub.store.models import TERMINAL_STATES, Content, Delivery, Device, DeviceStatus
 from hub.plugins import Plugins
-from hub.registry import default_capabilities, upsert_device
+from hub.fleet.registry import default_capabilities, upsert_device
 from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
 from hub.schemas import CommandSchema, ContentSchema
-from hub.worker import make_worker
+from hub.delivery.worker import make_worker
 
 AREA = "T0"  # the harness's one area; not an official code
 

@@ -4,7 +4,7 @@ treat them, and what the conformance suite would otherwise have to be told on th
     Manifest(..., traits=Traits(volume_scale=(1, 15), priority="hub", confirmation="readback",
                                 status_list=True))
 
-`priority` and `confirmation` change what the hub does (hub/arbitration.py, hub/readback.py);
+`priority` and `confirmation` change what the hub does (hub/delivery/arbitration.py, hub/delivery/readback.py);
 the rest tells the suite how to judge the devices.
 """
 from __future__ import annotations
@@ -27,11 +27,11 @@ class Traits:
     volume_scale: tuple[int, int] | None = None
     # "device": the devices arbitrate the bulletin classes themselves (an emergency pre-empts, a
     # lower class waits). "hub": every play replaces what plays; the hub keeps a lower class from
-    # cutting off a higher one (hub/arbitration.py).
+    # cutting off a higher one (hub/delivery/arbitration.py).
     priority: str = "device"
     # "ack": devices answer each command (Result ACKED, or PENDING and an Ack through listen).
     # "readback": no per-device answer; send() returns PENDING and the hub's ingest confirms the
-    # delivery when the device's status shows the command's effect (hub/readback.py). parse_ack
+    # delivery when the device's status shows the command's effect (hub/delivery/readback.py). parse_ack
     # is then not needed.
     confirmation: str = "ack"
     # Status arrives as one list for all devices (a gateway's status list): parse_status gets one

@@ -4,7 +4,7 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.api import create_app
-from hub.audit import AuditError, record_config
+from hub.access.audit import AuditError, record_config
 from hub.runtime import get_runtime
 
 app = create_app()

@@ -106,7 +106,7 @@ def rt(settings: Settings):
 
 @pytest.fixture
 def legacy_areas(rt: Runtime) -> None:
-    from hub.registry import import_area_file
+    from hub.fleet.registry import import_area_file
 
     with rt.db.session() as s:
         import_area_file(s, DATA / "legacy-three-level.yaml")

@@ -14,10 +14,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from hub.config import Settings
-from hub.db import Database, utcnow
-from hub.models import Command, Delivery
+from hub.store.db import Database, utcnow
+from hub.store.models import Command, Delivery
 from hub.plugins import Plugins
-from hub.registry import import_area_file, upsert_device
+from hub.fleet.registry import import_area_file, upsert_device
 from hub.runtime import Runtime
 
 PG_ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

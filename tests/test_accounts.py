@@ -15,13 +15,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hub import accounts, passwords
+from hub.access import accounts, passwords
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN
+from hub.access.actors import LOCAL_ADMIN
 from hub.config import ConfigError, load_settings
-from hub.models import ApiToken, AuditEntry, LoginSession
+from hub.store.models import ApiToken, AuditEntry, LoginSession
 from hub.runtime import Runtime
-from hub.secret_key import session_secret
+from hub.access.secret_key import session_secret
 from tests.test_api import assert_error
 from tests.test_cli import ROOT, one_line_error
 
@@ -59,7 +59,7 @@ def actions(rt: Runtime) -> list[tuple[str, str, str | None]]:
 
 @pytest.fixture
 def app_rt(rt: Runtime, legacy_areas: None, vendors: dict[str, str]) -> Runtime:  # noqa: F811
-    from hub.registry import upsert_device
+    from hub.fleet.registry import upsert_device
 
     with rt.db.session() as s:
         for did, area in (("spk-1", "27694"), ("spk-2", "27697"), ("spk-3", "28099")):
@@ -362,8 +362,8 @@ def test_cli_creates_the_first_administrator_and_tokens(cli_ready: Path, setting
 
 
 def test_the_demo_makes_its_accounts_with_generated_passwords(app_rt: Runtime) -> None:
-    from hub.demo import PROVINCE, demo_users
-    from hub.models import Device
+    from hub.devkit.demo import PROVINCE, demo_users
+    from hub.store.models import Device
 
     rt = app_rt
     with rt.db.session() as s:

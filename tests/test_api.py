@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from hub.api import API_TITLE, create_app
-from hub.auth import Actor, local_admin
-from hub.models import DELIVERY_STATES, AuditEntry, Command, Delivery, DeviceStatus
+from hub.access.actors import Actor, local_admin
+from hub.store.models import DELIVERY_STATES, AuditEntry, Command, Delivery, DeviceStatus
 from hub.runtime import Runtime
 
 # The `vendors` fixture (the real mqtt_speaker plugin, or a stand-in) is in tests/conftest.py.
@@ -399,7 +399,7 @@ def test_restricted_actor_sees_and_commands_only_its_commune(rt: Runtime, seeded
 def test_authenticator_refusals_are_json(rt: Runtime, legacy_areas: None) -> None:
     from werkzeug.exceptions import Unauthorized
 
-    from hub.auth import Forbidden
+    from hub.access.actors import Forbidden
 
     def anonymous(_req: Any) -> Actor:
         raise Unauthorized("sign in first")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from hub.areas import AreaError, AreaRow, import_areas, official_rows, subtree_paths
-from hub.models import Area
+from hub.fleet.areas import AreaError, AreaRow, import_areas, official_rows, subtree_paths
+from hub.store.models import Area
 
 
 def test_official_list_has_34_provinces_and_3321_communes(rt) -> None:

@@ -1,4 +1,4 @@
-"""The audit log: one way in (hub.audit.record), a hash chain that shows an edited or deleted
+"""The audit log: one way in (hub.access.audit.record), a hash chain that shows an edited or deleted
 row, appends that line up across processes, exports, and reads limited to the caller's areas."""
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from hub import audit
+from hub.access import audit
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN, Actor, local_admin
-from hub.models import AuditEntry
+from hub.access.actors import LOCAL_ADMIN, Actor, local_admin
+from hub.store.models import AuditEntry
 from hub.runtime import Runtime
 from tests.test_accounts import make_token, make_user
 from tests.test_api import assert_error, device_body
@@ -43,7 +43,7 @@ def verdict(rt: Runtime) -> audit.Verdict:
 
 
 def test_every_audit_write_goes_through_hub_audit() -> None:
-    offenders = [str(p.relative_to(ROOT)) for p in HUB_PACKAGE.rglob("*.py") if p != HUB_PACKAGE / "audit.py"
+    offenders = [str(p.relative_to(ROOT)) for p in HUB_PACKAGE.rglob("*.py") if p != HUB_PACKAGE / "access" / "audit.py"
                  and re.search(r"(?<!class )\bAuditEntry\s*\(|\binsert\(AuditEntry", p.read_text(encoding="utf-8"))]
     assert offenders == []
 
@@ -116,7 +116,7 @@ def test_hub_audit_verify_and_export(config_file: Path, rt: Runtime, legacy_area
 
 APPENDER = """
 import sys
-from hub.audit import record
+from hub.access.audit import record
 from hub.config import load_settings
 from hub.runtime import Runtime
 rt = Runtime(load_settings())

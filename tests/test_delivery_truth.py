@@ -16,16 +16,16 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from hub.auth import LOCAL_ADMIN, Actor
-from hub.db import utcnow
-from hub.dispatch import submit
-from hub.ingest import Ingest
-from hub.jobs import send_batch
-from hub.models import Content, Delivery
-from hub.registry import upsert_device
+from hub.access.actors import LOCAL_ADMIN, Actor
+from hub.store.db import utcnow
+from hub.delivery.dispatch import submit
+from hub.delivery.ingest import Ingest
+from hub.delivery.jobs import send_batch
+from hub.store.models import Content, Delivery
+from hub.fleet.registry import upsert_device
 from hub.schemas import CommandSchema
 from hub.vendor import Ack
-from hub.worker import make_worker
+from hub.delivery.worker import make_worker
 from tests.faults.conftest import dump_logs, fault_hub, own_broker, own_redis  # noqa: F401 — fixtures
 from tests.harness import wait_until
 from tests.loopback_vendor import LoopbackAdapter
@@ -169,7 +169,7 @@ def _resend_jobs(rt) -> list[tuple[str, list[int]]]:
     out = []
     for priority in ("emergency", "priority", "normal"):
         for job in Job.fetch_many(rt.queue(priority).get_job_ids(), connection=rt.redis, serializer=JOB_SERIALIZER):
-            if job is not None and job.func_name == "hub.redeliver.resend":
+            if job is not None and job.func_name == "hub.delivery.redeliver.resend":
                 out.append((priority, list(job.args[1])))
     return out
 
@@ -178,7 +178,7 @@ def test_a_device_that_comes_back_is_sent_again_only_what_still_stands(hub) -> N
     """Rows `sent` and unanswered when the device comes back: the newest per slot is sent again;
     an older one a newer command of its slot replaced is not, unless the newer is of a lower class
     (it could not have replaced it); other devices' rows are left alone."""
-    from hub.redeliver import Comebacks
+    from hub.delivery.redeliver import Comebacks
 
     add(hub, "pending-1", "pending-2")
     one = {"devices": ["PENDING-1"]}
@@ -201,7 +201,7 @@ def test_a_device_that_comes_back_is_sent_again_only_what_still_stands(hub) -> N
     # the normal play came after the emergency stop, but could not replace it
     assert sorted(jobs) == [("emergency", [ids["alert"]]), ("normal", [ids["vol_new"], ids["later"]])]
     assert back.run() == 0  # not twice for the same comeback
-    from hub.redeliver import resend
+    from hub.delivery.redeliver import resend
 
     assert resend("loopback", [ids["alert"]], rt=hub) == {"resent": 1, "acked": 0, "not_taken": 0}
     assert states(hub, alert.command.id) == {"PENDING-1": "sent"}  # still waits for the device's answer

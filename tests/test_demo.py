@@ -25,4 +25,4 @@ def test_the_demo_sends_the_bulletin_on_the_embedded_default(tmp_path: Path) -> 
     assert set(found) == {"demo-admin", "demo-operator"}, r.stdout[:3000]
     for password in found.values():
         assert len(password) >= 20 and r.stdout.count(password) == 1
-        assert password not in (Path(__file__).parents[1] / "hub" / "demo.py").read_text()
+        assert password not in (Path(__file__).parents[1] / "hub" / "devkit" / "demo.py").read_text()

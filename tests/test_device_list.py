@@ -9,8 +9,8 @@ from sqlalchemy import select
 from hub.api.device_rows import device_pages
 from hub.api.devices import device_dict
 from hub.api.schemas import DeviceOutSchema
-from hub.models import Device, DeviceStatus
-from hub.registry import upsert_device
+from hub.store.models import Device, DeviceStatus
+from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
 
 

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from hub.auth import LOCAL_ADMIN
-from hub.db import utcnow
-from hub.dispatch import counts, submit
-from hub.models import Content, Delivery, DeviceStatus
-from hub.registry import upsert_device
+from hub.access.actors import LOCAL_ADMIN
+from hub.store.db import utcnow
+from hub.delivery.dispatch import counts, submit
+from hub.store.models import Content, Delivery, DeviceStatus
+from hub.fleet.registry import upsert_device
 from hub.schemas import CommandSchema
 from tests.conftest import MQTT_HOST, MQTT_PORT
 from tests.harness import Proc, wait_until
@@ -104,7 +104,7 @@ def test_a_command_to_a_district_reaches_its_two_communes(rt, fleet_hub) -> None
     assert {d.device_id[4:9] for d in rows.values()} == {"27694", "27697"}
     # the volume read back by the device reaches the API's status
     from hub.api import create_app
-    from hub.auth import local_admin
+    from hub.access.actors import local_admin
 
     client = create_app(rt, authenticator=local_admin).test_client()
 

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from hub import events
-from hub.db import utcnow
-from hub.health import uptime
-from hub.ingest import Ingest
-from hub.models import DeviceEvent, DeviceStatus
-from hub.registry import upsert_device
+from hub.store.db import utcnow
+from hub.fleet.health import uptime
+from hub.delivery.ingest import Ingest
+from hub.store.models import DeviceEvent, DeviceStatus
+from hub.fleet.registry import upsert_device
 from tests.conftest import MQTT_HOST, MQTT_PORT
 from tests.harness import wait_until
 
@@ -58,7 +58,7 @@ def watched(rt, legacy_areas, mqtt_prefix):
 
 def test_a_device_that_stops_heartbeating_goes_offline_and_comes_back(rt, watched, caplog) -> None:
     fleet, seen = watched
-    caplog.set_level(logging.INFO, logger="hub.health")
+    caplog.set_level(logging.INFO, logger="hub.fleet.health")
     fleet.set_faults("hb-1", silent=True)
     wait_until(lambda: _state(rt, "HB-1") == "offline", 6, "HB-1 offline after its heartbeat stopped")
     assert _state(rt, "HB-2") == "online"

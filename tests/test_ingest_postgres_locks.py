@@ -3,7 +3,7 @@ while the ingest's writer floods status reports of the same 2,000 devices, in an
 
 The finding: both updated device_status rows in the order their plan scanned them, and they
 deadlocked (`DeadlockDetected … device_status`); PostgreSQL then aborted one of them. Now both
-lock the rows in device id order first (hub.health.lock_status_rows) and the sweeper passes over
+lock the rows in device id order first (hub.fleet.health.lock_status_rows) and the sweeper passes over
 delivery rows the writer holds, so neither can wait on the other in a cycle."""
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from hub.db import utcnow
-from hub.ingest import Ingest
-from hub.models import Delivery, DeviceStatus
+from hub.store.db import utcnow
+from hub.delivery.ingest import Ingest
+from hub.store.models import Delivery, DeviceStatus
 from tests.ingest_fixtures import postgres_url, runtime_with_devices, sent_command  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(600)]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from hub.api import create_app
-from hub.auth import Actor, local_admin
-from hub.ingest import Ingest
+from hub.access.actors import Actor, local_admin
+from hub.delivery.ingest import Ingest
 from tests.ingest_fixtures import runtime_with_devices
 
 
@@ -80,8 +80,8 @@ def test_hub_ingest_quarantine_lists_everything(quarantined) -> None:
 
 
 def test_a_flood_of_garbage_does_not_fill_the_quarantine(tmp_path: Path) -> None:
-    from hub import quarantine
-    from hub.ingest import REJECTED_PER_DEVICE_AND_BATCH
+    from hub.delivery import quarantine
+    from hub.delivery.ingest import REJECTED_PER_DEVICE_AND_BATCH
 
     rt, _ids = runtime_with_devices(f"sqlite:///{tmp_path / 'hub.sqlite3'}", 1)
     ing = Ingest(rt, vendors=[])

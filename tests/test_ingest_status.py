@@ -1,4 +1,4 @@
-"""The ingest writer's status rules (hub.ingest_status): a report older than the stored one is
+"""The ingest writer's status rules (hub.fleet.status_writer): a report older than the stored one is
 ignored, several reports of a device in one batch are written once keeping the newest, and
 health transitions are still recorded and published once each."""
 from __future__ import annotations
@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hub import events, ingest_status
-from hub.ingest import Ingest
-from hub.models import DeviceEvent, DeviceStatus
-from hub.registry import upsert_device
+from hub import events
+from hub.fleet import status_writer as ingest_status
+from hub.delivery.ingest import Ingest
+from hub.store.models import DeviceEvent, DeviceStatus
+from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
 
 VENDOR = "mqtt_speaker"

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import inspect, select, text
 
-from hub.cli import cli
+from hub.cli.main import cli
 from hub.config import set_settings
-from hub.db import SCHEMA_VERSION, Database, SchemaError
-from hub.migrations import STEPS
-from hub.models import Command
+from hub.store.db import SCHEMA_VERSION, Database, SchemaError
+from hub.store.migrations import STEPS
+from hub.store.models import Command
 from hub.runtime import set_runtime
 from tests.test_postgres import pg_url  # noqa: F401 - the throw-away PostgreSQL database fixture
 

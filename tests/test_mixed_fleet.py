@@ -10,17 +10,17 @@ from collections import Counter
 
 import pytest
 
-from hub.auth import LOCAL_ADMIN, local_admin
-from hub.db import utcnow
-from hub.dispatch import submit
-from hub.embedded import free_port
-from hub.ingest import Ingest
-from hub.jobs import device_ref
-from hub.models import Content, Device
-from hub.registry import upsert_device
+from hub.access.actors import LOCAL_ADMIN, local_admin
+from hub.store.db import utcnow
+from hub.delivery.dispatch import submit
+from hub.devkit.embedded import free_port
+from hub.delivery.ingest import Ingest
+from hub.delivery.jobs import device_ref
+from hub.store.models import Content, Device
+from hub.fleet.registry import upsert_device
 from hub.runtime import set_runtime
 from hub.schemas import CommandSchema
-from hub.worker import make_worker
+from hub.delivery.worker import make_worker
 from tests.conftest import MQTT_HOST, MQTT_PORT
 from tests.harness import wait_until
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from hub import mqtt_credentials as mc
-from hub.registry import upsert_device
+from hub.access import mqtt_credentials as mc
+from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
 from tests.test_cli import ROOT
 

@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from hub.auth import LOCAL_ADMIN
-from hub.deliveries import expire_due, finish_by_device
-from hub.dispatch import submit
-from hub.models import Delivery
+from hub.access.actors import LOCAL_ADMIN
+from hub.delivery.states import expire_due, finish_by_device
+from hub.delivery.dispatch import submit
+from hub.store.models import Delivery
 from hub.plugins import Plugins
-from hub.registry import import_area_file, upsert_device
+from hub.fleet.registry import import_area_file, upsert_device
 from hub.runtime import Runtime, set_runtime
 from hub.schemas import CommandSchema
-from hub.worker import make_worker
+from hub.delivery.worker import make_worker
 from tests import loopback_vendor
 from tests.conftest import DATA, purge_queues
 

@@ -16,16 +16,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN, Actor, local_admin
-from hub.db import utcnow
-from hub.dispatch import DispatchError, cancel, requeue_stale, submit
-from hub.models import AuditEntry, Command, Delivery
-from hub.registry import upsert_device
+from hub.access.actors import LOCAL_ADMIN, Actor, local_admin
+from hub.store.db import utcnow
+from hub.delivery.dispatch import DispatchError, cancel, requeue_stale, submit
+from hub.store.models import AuditEntry, Command, Delivery
+from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
-from hub.scheduler import Scheduler, release_due
+from hub.delivery.release import Scheduler, release_due
 from hub.schemas import CommandSchema
 from hub.testing import HubHarness, wait_until
-from hub.worker import make_worker
+from hub.delivery.worker import make_worker
 from tests import loopback_vendor
 from tests.conftest import MQTT_HOST, MQTT_PORT
 from tests.loopback_vendor import LoopbackAdapter
@@ -113,7 +113,7 @@ def test_bad_start_times_are_refused_naming_the_field(hub: Runtime, client: Flas
                  422, "json", "start_at", "days ahead")
     assert_error(client.post("/api/commands", json={**body, "start_at": "2030-01-01T07:00:00"}),
                  422, "json", "start_at")  # no UTC offset: ambiguous
-    with hub.db.session() as s:
+    with hub.store.db.session() as s:
         assert s.scalars(select(Command)).all() == []  # nothing was created by a refusal
 
 
@@ -174,7 +174,7 @@ def test_cancel_before_start_ends_superseded_and_nothing_is_sent(running: Runtim
     assert {(d.state, d.reason, d.sent_at) for d in rows(hub, sub.command.id).values()} == {
         ("superseded", f"cancelled by {LOCAL_ADMIN.name}", None)}
     assert sent_addresses() == []
-    with hub.db.session() as s:
+    with hub.store.db.session() as s:
         assert s.scalars(select(AuditEntry.action).where(AuditEntry.object_id == sub.command.id)).all() == [
             "command.submit", "command.cancel"]
     assert_error(client.post(f"/api/commands/{sub.command.id}/cancel"), 409, contains="already cancelled")
@@ -202,7 +202,7 @@ def test_a_cancel_reaches_a_worker_already_holding_the_command(running: Runtime)
     from hub.runtime import JOB_SERIALIZER
 
     done = [Job.fetch(j, connection=hub.redis, serializer=JOB_SERIALIZER) for j in FinishedJobRegistry(queue=hub.queue("normal")).get_job_ids()]
-    assert [j.return_value()["cancelled"] for j in done if j.func_name == "hub.due.send_due"] == [1]  # heard it
+    assert [j.return_value()["cancelled"] for j in done if j.func_name == "hub.delivery.due.send_due"] == [1]  # heard it
 
 
 def test_only_senders_of_its_areas_may_cancel(hub: Runtime) -> None:
@@ -401,12 +401,12 @@ def test_two_hub_scheduler_processes_release_once_on_time(rt: Runtime, legacy_ar
 
 
 def test_with_no_scheduler_at_all_the_sweeper_expires_them_saying_why(hub: Runtime) -> None:
-    from hub.deliveries import expire_due
+    from hub.delivery.states import expire_due
 
     add(hub, "ok-1")
     sub = send(hub, {"verb": "stop", "target": {"areas": ["27694"]}, "start_at": at(0.2), "expires_at": at(0.4)})
     time.sleep(0.6)
-    with hub.db.session() as s:
+    with hub.store.db.session() as s:
         assert expire_due(s) == []  # never sent: says nothing about the device's link
     d = rows(hub, sub.command.id)["OK-1"]
     assert d.state == "expired" and "no scheduler released it" in d.reason

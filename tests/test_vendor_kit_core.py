@@ -14,11 +14,11 @@ from pathlib import Path
 import yaml
 
 from hub.api import create_app
-from hub.auth import local_admin
-from hub.db import utcnow
-from hub.ingest import Ingest
-from hub.models import DeviceStatus
-from hub.registry import _KIND_PREFIXES, upsert_device
+from hub.access.actors import local_admin
+from hub.store.db import utcnow
+from hub.delivery.ingest import Ingest
+from hub.store.models import DeviceStatus
+from hub.fleet.registry import _KIND_PREFIXES, upsert_device
 from hub.testing import wait_until
 from tests.vendor_kit import unreachable_vendor
 
@@ -129,7 +129,7 @@ def test_cli_contents_add_names_what_is_missing(config_file: Path) -> None:
 
 def test_cli_deliveries_shows_the_read_back_result(config_file: Path) -> None:
     from hub.config import load_settings
-    from hub.models import Command, Delivery
+    from hub.store.models import Command, Delivery
     from hub.runtime import Runtime
 
     assert hub_cli(config_file, "init-db").returncode == 0

@@ -12,7 +12,7 @@ import pytest
 from rq import Queue
 
 from hub.runtime import Runtime
-from hub.worker import HubWorker, ThreadWorker
+from hub.delivery.worker import HubWorker, ThreadWorker
 from tests.harness import wait_until
 
 

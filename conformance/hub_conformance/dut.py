@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.config import get_settings
-from hub.models import TERMINAL_STATES, Device, DeviceStatus
+from hub.store.models import TERMINAL_STATES, Device, DeviceStatus
 from hub.testing import HubHarness
 from hub.vendor import Ack, DeviceRef, Envelope, Outcome, Outgoing, TransientError, VendorAdapter
 from hub.vendor_traits import traits_of
@@ -83,7 +83,7 @@ class Answer:
 
     @property
     def held(self) -> bool:
-        """Held by the hub for a device without priority handling (hub.arbitration)."""
+        """Held by the hub for a device without priority handling (hub.delivery.arbitration)."""
         return self.state == "queued" and (self.reason or "").startswith("held: ")
 
     def describe(self) -> str:
@@ -221,7 +221,7 @@ class DeviceUnderTest:
         else:
             h.ingest.refresh_watch()
         if traits_of(self.subject.manifest).priority == "hub":
-            h.run_worker()  # plays the hub holds (hub.arbitration) are enqueued again by the ingest
+            h.run_worker()  # plays the hub holds (hub.delivery.arbitration) are enqueued again by the ingest
         if self.target.witness:
             self.witness = witness.from_spec(self.target.witness, self.config_raw, self.devices, "witness")
         if self.target.link_control:

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from hub.capabilities import VOCABULARY_VERSION
-from hub.registry import default_capabilities
+from hub.fleet.registry import default_capabilities
 from hub.simulation import FAULT_MODES, UnsupportedFault
 from hub.vendor_traits import traits_of
 

@@ -12,7 +12,7 @@ from hub_conformance.proof import FaultMatrix, expected_failures, run_fault_matr
 pytest.importorskip("hub_mqtt_speaker")
 
 # The simulated boards have no volume, so the board is certified with the capabilities it has;
-# without this, hub/registry.py's narrowing by kind would give it audio.volume (see STAT-01).
+# without this, hub/fleet/registry.py's narrowing by kind would give it audio.volume (see STAT-01).
 BOARD_CAPABILITIES = ["led.text", "led.text_unicode", "led.brightness", "power.switch", "status.heartbeat",
                       "status.signal", "status.faults", "security.auth", "security.tls"]
 DEVICES = [{"address": "SPK-{run_id}", "kind": "speaker"},

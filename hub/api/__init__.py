@@ -3,8 +3,8 @@ Swagger UI at /api/docs.
 
 Authorization happens in one place: a `before_request` hook asks the authenticator for the
 Actor of the request and keeps it in `flask.g.actor`, then checks the endpoint against the role
-table (hub.permissions); every view filters reads by the actor's area subtrees and checks
-writes against them (see hub.auth).
+table (hub.access.permissions); every view filters reads by the actor's area subtrees and checks
+writes against them (see hub.access.actors).
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import flask
 from flask import Flask, Request
 
 import hub
-from hub import permissions
+from hub.access import permissions
 from hub.api import errors
 from hub.api.common import RUNTIME_KEY
-from hub.auth import Actor, Forbidden, Unauthenticated
+from hub.access.actors import Actor, Forbidden, Unauthenticated
 from hub.runtime import Runtime, get_runtime
-from hub.secret_key import session_secret
+from hub.access.secret_key import session_secret
 from hub.text import SURROGATE_MESSAGE, surrogate_path
 
 log = logging.getLogger("hub.api")
@@ -141,8 +141,8 @@ def _check_permission(actor: Actor) -> flask.Response | None:
 
 
 def _record_refusal(runtime: Runtime, actor: Actor, resp: flask.Response) -> None:
-    """Audit a refused write (hub.audit_refusals: at most one entry a minute per actor and endpoint)."""
-    from hub.audit_refusals import record_refusal
+    """Audit a refused write (hub.access.audit_refusals: at most one entry a minute per actor and endpoint)."""
+    from hub.access.audit_refusals import record_refusal
 
     req = flask.request
     body = resp.get_json(silent=True)
@@ -158,9 +158,9 @@ def create_app(rt: Runtime | None = None,
                authenticator: Callable[[Request], Actor] | None = None) -> Flask:
     """Build the API app for a runtime (default: the process runtime) and an authenticator
     (default: accounts — a session cookie with its CSRF token, or an API token; tests and the
-    command line may pass hub.auth.local_admin)."""
+    command line may pass hub.access.actors.local_admin)."""
     from hub.api import audit, auth, areas, commands, contents, devices, groups, health, ingest, plugins, users
-    from hub.authenticate import AccountsAuthenticator
+    from hub.access.authenticate import AccountsAuthenticator
 
     app = Flask("hub.api", static_folder=None)  # no /static route: nothing to serve, nothing to guard
     runtime = rt or get_runtime()

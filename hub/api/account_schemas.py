@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from hub.passwords import MAX_LENGTH
-from hub.permissions import ROLES
+from hub.access.passwords import MAX_LENGTH
+from hub.access.permissions import ROLES
 
 _secret = validate.Length(min=1, max=MAX_LENGTH)
 

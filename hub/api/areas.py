@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, aliased
 from hub.api.common import (HubBlueprint, QueryArgs, audit, fail, in_scope, not_found, page_of, path_allowed, require,
                             runtime, scope, taken)
 from hub.api.schemas import AreaOutSchema
-from hub.areas import AreaError, AreaRow, import_areas, official_codes
-from hub.models import Area
+from hub.fleet.areas import AreaError, AreaRow, import_areas, official_codes
+from hub.store.models import Area
 from hub.schemas.registry import AreaSchema
 
 blp = HubBlueprint("areas", __name__, url_prefix="/api/areas",

@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 
-from hub import audit
+from hub.access import audit
 from hub.api.account_schemas import AuditOutSchema, VerdictSchema
 from hub.api.common import HubBlueprint, QueryArgs, area_path, fail, page_of, runtime, scope
 from hub.schemas.fields import Instant

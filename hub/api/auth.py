@@ -7,12 +7,12 @@ import flask
 from flask.views import MethodView
 from flask_smorest import abort
 
-from hub import accounts, audit
+from hub.access import accounts, audit
 from hub.api.common import HubBlueprint, actor, fail, runtime
 from hub.api.account_schemas import LoginSchema, MeSchema, PasswordChangeSchema
-from hub.authenticate import SESSION_KEY
-from hub.login_throttle import LoginThrottle, Throttled, ThrottleUnavailable
-from hub.passwords import verify_password
+from hub.access.authenticate import SESSION_KEY
+from hub.access.login_throttle import LoginThrottle, Throttled, ThrottleUnavailable
+from hub.access.passwords import verify_password
 
 blp = HubBlueprint("auth", __name__, url_prefix="/api/auth",
                    description="Sign in and out of the console. A signed-in browser sends the session cookie "

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from hub.api.common import HubBlueprint, QueryArgs, actor, in_scope, not_found, page_of, runtime, scope
 from hub.api.schemas import CommandOutSchema, CommandResultSchema, DeliverySchema
 from hub.capabilities import PRIORITIES, VERBS
-from hub.dispatch import cancel, issued_by, submit
-from hub.models import DELIVERY_STATES, Area, Command, Delivery, Device
+from hub.delivery.dispatch import cancel, issued_by, submit
+from hub.store.models import DELIVERY_STATES, Area, Command, Delivery, Device
 from hub.schemas.command import VERB_PARAMS, CommandSchema
 
 blp = HubBlueprint("commands", __name__, url_prefix="/api/commands",

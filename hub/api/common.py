@@ -13,10 +13,10 @@ from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import Session
 
-from hub import audit as audit_log
-from hub.areas import AreaError, under_any
-from hub.auth import Actor, Forbidden
-from hub.models import Area
+from hub.access import audit as audit_log
+from hub.fleet.areas import AreaError, under_any
+from hub.access.actors import Actor, Forbidden
+from hub.store.models import Area
 from hub.runtime import Runtime
 
 RUNTIME_KEY = "hub.runtime"

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from hub.api.common import HubBlueprint, QueryArgs, actor, audit, fail, not_found, page_of, runtime
 from hub.api.schemas import ContentOutSchema
 from hub.capabilities import PRIORITIES
-from hub.db import utcnow
-from hub.models import Content
+from hub.store.db import utcnow
+from hub.store.models import Content
 from hub.schemas.content import CONTENT_KINDS, ContentSchema
 
 blp = HubBlueprint("contents", __name__, url_prefix="/api/contents",

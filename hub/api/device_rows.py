@@ -14,8 +14,8 @@ from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from hub.health import shown_online
-from hub.models import Area, Device, DeviceStatus, DeviceTag
+from hub.fleet.health import shown_online
+from hub.store.models import Area, Device, DeviceStatus, DeviceTag
 
 # device_dict's keys, in its order, and the columns they come from
 _DEVICE_COLUMNS = (Device.id, Device.name, Device.vendor, Device.model, Device.kind, Device.area_code,

@@ -13,11 +13,11 @@ from hub.api.common import (HubBlueprint, QueryArgs, area_path, audit, fail, in_
                             path_allowed, require, runtime, scope, taken)
 from hub.api.device_rows import device_pages, page_ids
 from hub.api.schemas import AdminStateSchema, DeviceOutSchema, DeviceStatusOutSchema, DeviceUpdateSchema
-from hub.areas import under_any
+from hub.fleet.areas import under_any
 from hub.capabilities import DEVICE_KINDS
-from hub.health import shown_online
-from hub.models import Area, Device, DeviceStatus, DeviceTag
-from hub.registry import check_device_address, upsert_device
+from hub.fleet.health import shown_online
+from hub.store.models import Area, Device, DeviceStatus, DeviceTag
+from hub.fleet.registry import check_device_address, upsert_device
 from hub.schemas.registry import DeviceSchema
 
 blp = HubBlueprint("devices", __name__, url_prefix="/api/devices",
@@ -62,7 +62,7 @@ def visible_device(session: Session, device_id: str) -> Device:
 
 def _check_address(session: Session, data: dict[str, Any]) -> None:
     """409 without the other device's id when the address is held by a device the caller cannot
-    see (hub.registry names the holder, which is right only for a device in the caller's areas)."""
+    see (hub.fleet.registry names the holder, which is right only for a device in the caller's areas)."""
     clash = session.scalars(select(Device).where(Device.vendor == data["vendor"], Device.address == data["address"],
                                                  Device.id != data["id"])).first()
     if clash is not None and not path_allowed(clash.area.path, scope(session)):

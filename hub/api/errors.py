@@ -11,13 +11,13 @@ from flask_smorest import Api
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from hub.accounts import AccountError
-from hub.areas import AreaError
-from hub.auth import Forbidden, Unauthenticated
-from hub.db import SchemaError
-from hub.dispatch import DispatchError
-from hub.registry import RegistryError
-from hub.targeting import TargetError
+from hub.access.accounts import AccountError
+from hub.fleet.areas import AreaError
+from hub.access.actors import Forbidden, Unauthenticated
+from hub.store.db import SchemaError
+from hub.delivery.dispatch import DispatchError
+from hub.fleet.registry import RegistryError
+from hub.fleet.targeting import TargetError
 
 log = logging.getLogger("hub.api")
 

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from hub.api.common import (HubBlueprint, QueryArgs, area_path, audit, fail, in_scope, not_found, page_of,
                             require, runtime, scope, taken)
 from hub.api.schemas import GroupUpdateSchema
-from hub.models import Area, Device, Group, GroupMember
-from hub.registry import upsert_group
+from hub.store.models import Area, Device, Group, GroupMember
+from hub.fleet.registry import upsert_group
 from hub.schemas.registry import GroupSchema
 
 blp = HubBlueprint("groups", __name__, url_prefix="/api/groups",

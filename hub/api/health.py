@@ -10,8 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 import hub
 from hub.api.common import HubBlueprint, in_scope, runtime, scope
 from hub.api.schemas import HealthSchema
-from hub.db import SchemaError
-from hub.models import Area, Device, DeviceStatus
+from hub.store.db import SchemaError
+from hub.store.models import Area, Device, DeviceStatus
 
 log = logging.getLogger("hub.api")
 

@@ -1,4 +1,4 @@
-"""What the ingest could not store: its quarantine (hub.quarantine), for administrators."""
+"""What the ingest could not store: its quarantine (hub.delivery.quarantine), for administrators."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 
-from hub import quarantine
+from hub.delivery import quarantine
 from hub.api.common import HubBlueprint, QueryArgs, page_of, runtime, scope
 
 blp = HubBlueprint("ingest", __name__, url_prefix="/api/ingest",

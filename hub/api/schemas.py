@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from hub.models import DELIVERY_STATES
+from hub.store.models import DELIVERY_STATES
 from hub.schemas.registry import AreaSchema, DeviceSchema, GroupSchema, _id
 from hub.schemas.status import DeviceStatusSchema
 from hub.schemas.content import ContentSchema

@@ -10,14 +10,14 @@ from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
-from hub import accounts
+from hub.access import accounts
 from hub.api.account_schemas import (PasswordOutSchema, PasswordResetSchema, TokenCreatedSchema, TokenCreateSchema,
                                      TokenOutSchema, UserCreatedSchema, UserCreateSchema, UserOutSchema,
                                      UserUpdateSchema)
 from hub.api.common import HubBlueprint, QueryArgs, actor, fail, not_found, page_of, runtime, scope, taken
-from hub.login_throttle import LoginThrottle, lift_lockout
-from hub.models import ApiToken, User
-from hub.permissions import ROLES
+from hub.access.login_throttle import LoginThrottle, lift_lockout
+from hub.store.models import ApiToken, User
+from hub.access.permissions import ROLES
 
 blp = HubBlueprint("users", __name__, url_prefix="/api",
                    description="Accounts (tài khoản) with roles and areas, and API tokens for machines. "

@@ -99,7 +99,7 @@ class CommandSchema(TextSchema):
 
     @validates_schema
     def _expires_after_start(self, data: dict[str, Any], **_: Any) -> None:
-        # Checks against the clock (start_at in the past, too far ahead) live in hub.dispatch,
+        # Checks against the clock (start_at in the past, too far ahead) live in hub.delivery.dispatch,
         # which knows the hub's settings; this one needs only the two values.
         start, expires = data.get("start_at"), data.get("expires_at")
         if start is not None and expires is not None and expires <= start:

@@ -12,7 +12,7 @@ from hub.text import SURROGATE_MESSAGE, led_text_problem, nfc, surrogate_path
 # No instant this hub deals in (a command, a bulletin's validity, an audit entry) lies outside
 # these; a date beyond them is a typo or a probe, and near year 1 or 9999 converting it to UTC or
 # adding a TTL overflows. Tighter, setting-driven horizons (how far ahead a command may start or
-# expire) are checked where the settings are known: hub.dispatch and the API's contents.
+# expire) are checked where the settings are known: hub.delivery.dispatch and the API's contents.
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 

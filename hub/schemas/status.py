@@ -12,7 +12,7 @@ ACTIVITIES = ("idle", "playing", "relaying", "showing", "off", "unknown")
 NETWORKS = ("2g", "3g", "4g", "5g", "ethernet", "wifi", "unknown")
 # A device's clock outside these is broken, not a report to store: 9999-12-31T23:59:59-01:00 does
 # not even exist in UTC (OverflowError on the way into the database), and a far-future time
-# would make every later report of the device look older than it (hub.ingest_status).
+# would make every later report of the device look older than it (hub.fleet.status_writer).
 EARLIEST_REPORT = datetime(2000, 1, 1, tzinfo=timezone.utc)
 LATEST_REPORT = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
@@ -52,7 +52,7 @@ class DeviceStatusSchema(TextSchema):
     @validates_schema
     def _storable(self, data: dict[str, Any], **_: Any) -> None:
         """Every plugin's parse_status ends here: refuse what no database can store, so that one
-        device cannot fail the ingest's writes (see hub.ingest for what still slips through)."""
+        device cannot fail the ingest's writes (see hub.delivery.ingest for what still slips through)."""
         # Lone surrogates never get here: TextSchema refuses them before loading, naming the path.
         errors: dict[str, list[str]] = {}
         at = data.get("reported_at")

@@ -19,8 +19,8 @@ import yaml
 from sqlalchemy import select
 
 from hub.config import Settings, load_settings
-from hub.dispatch import counts
-from hub.models import Delivery, DeviceStatus
+from hub.delivery.dispatch import counts
+from hub.store.models import Delivery, DeviceStatus
 from hub.plugins import Plugins
 from hub.runtime import Runtime
 from tests.harness import Proc, wait_until
@@ -183,7 +183,7 @@ class FaultHub:
 
     # -- devices -------------------------------------------------------------------------------
     def register(self, n: int, commune: str = "27694") -> list[str]:
-        from hub.registry import import_area_file, upsert_device
+        from hub.fleet.registry import import_area_file, upsert_device
 
         addresses = [f"spk-{i:05d}" for i in range(n)]
         with self.rt.db.session() as s:

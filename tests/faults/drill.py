@@ -39,11 +39,11 @@ import yaml
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from hub.auth import LOCAL_ADMIN
+from hub.access.actors import LOCAL_ADMIN
 from hub.config import load_settings
-from hub.db import utcnow
-from hub.dispatch import submit
-from hub.models import TERMINAL_STATES, Command, Content, Delivery, DeviceStatus
+from hub.store.db import utcnow
+from hub.delivery.dispatch import submit
+from hub.store.models import TERMINAL_STATES, Command, Content, Delivery, DeviceStatus
 from hub.plugins import Plugins
 from hub.runtime import Runtime
 from hub.schemas import CommandSchema
@@ -183,7 +183,7 @@ class Drill:
         self.close()
 
     def start(self) -> None:
-        from hub.registry import import_area_file, upsert_device
+        from hub.fleet.registry import import_area_file, upsert_device
         from hub_mqtt_speaker.device import SimDevice
         from hub_mqtt_speaker.simulator import Fleet
 

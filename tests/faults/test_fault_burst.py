@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.config import load_settings
-from hub.db import utcnow
-from hub.ingest import Ingest
-from hub.models import Command, Delivery, Device, DeviceStatus
+from hub.store.db import utcnow
+from hub.delivery.ingest import Ingest
+from hub.store.models import Command, Delivery, Device, DeviceStatus
 from hub.plugins import Plugins
 from hub.runtime import Runtime
 
@@ -35,7 +35,7 @@ WRITER_DELAY_S = 0.2  # per flush of at most 1,000 items
 
 def _setup(tmp_path, redis_url: str, port: int) -> tuple[Runtime, str, str]:
     pytest.importorskip("hub_mqtt_speaker")
-    from hub.registry import import_area_file
+    from hub.fleet.registry import import_area_file
 
     prefix = f"burst/{uuid.uuid4().hex[:8]}"
     settings = load_settings({"HUB_CONFIG": str(write_config(tmp_path, redis_url, port, prefix))})

@@ -17,9 +17,9 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from hub.auth import LOCAL_ADMIN
-from hub.db import utcnow
-from hub.dispatch import submit
+from hub.access.actors import LOCAL_ADMIN
+from hub.store.db import utcnow
+from hub.delivery.dispatch import submit
 from hub.schemas import CommandSchema
 from tests.harness import wait_until
 

@@ -17,10 +17,10 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from sqlalchemy import event
 
-from hub.auth import LOCAL_ADMIN
-from hub.db import Database, utcnow
-from hub.dispatch import submit
-from hub.ingest import Ingest
+from hub.access.actors import LOCAL_ADMIN
+from hub.store.db import Database, utcnow
+from hub.delivery.dispatch import submit
+from hub.delivery.ingest import Ingest
 from hub.runtime import Runtime
 from hub.schemas import CommandSchema
 from tests.harness import wait_until
@@ -170,7 +170,7 @@ def test_fault_database_locked_while_acks_arrive(fault_hub, caplog) -> None:
                            "expires_at": (utcnow() + timedelta(seconds=40)).isoformat(),
                            "target": {"areas": ["27694"]}})
         wait_until(lambda: h.counts(sub.command.id)["sent"] == 100, 15, "all rows sent", h.live())
-        with caplog.at_level(logging.ERROR, logger="hub.ingest"), WriteLock(_db_path(h)):
+        with caplog.at_level(logging.ERROR, logger="hub.delivery.ingest"), WriteLock(_db_path(h)):
             held_buffer, until = 0, time.monotonic() + 5.0
             while time.monotonic() < until:  # the acks arrive at 2 s and find the database locked
                 held_buffer = max(held_buffer, ing.sink.buffer.qsize())  # put back between attempts

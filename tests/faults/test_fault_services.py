@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from rq.registry import StartedJobRegistry  # noqa: F401  (rq must be importable)
 
-from hub.auth import LOCAL_ADMIN
-from hub.db import utcnow
-from hub.dispatch import submit
+from hub.access.actors import LOCAL_ADMIN
+from hub.store.db import utcnow
+from hub.delivery.dispatch import submit
 from hub.schemas import CommandSchema
 
 from tests.harness import wait_until
@@ -69,7 +69,7 @@ def test_fault_redis_restart_loses_queue_and_hub_requeues(fault_hub) -> None:
     """Jobs are enqueued while no worker runs; Redis (no persistence) restarts and loses them.
     The deliveries are still `queued` in the database: the ingest's sweeper sees queued rows
     older than requeue_after_s whose command has no live job and enqueues them again
-    (hub.dispatch.requeue_stale); the worker started afterwards delivers them."""
+    (hub.delivery.dispatch.requeue_stale); the worker started afterwards delivers them."""
     from rq import Queue
 
     h = fault_hub(batch_size=25)
@@ -100,7 +100,7 @@ def test_fault_redis_restart_loses_queue_and_hub_requeues(fault_hub) -> None:
 def test_fault_devices_offline_get_commands_when_back(fault_hub) -> None:
     """20 of 100 devices lose their link; a command with expires_at 12 s out is sent; they come
     back after 5 s. With clean sessions the broker keeps nothing for them, so the hub sends the
-    command again when their presence comes back, still before its expires_at (hub/redeliver.py;
+    command again when their presence comes back, still before its expires_at (hub/delivery/redeliver.py;
     this test used to pin the opposite: their rows ended `expired`). expires_at is how late the
     operator still wants it played."""
     h = fault_hub()

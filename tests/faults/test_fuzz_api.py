@@ -27,9 +27,9 @@ def fuzz_app(tmp_path_factory):
     import fakeredis
 
     from hub.api import create_app
-    from hub.auth import local_admin
+    from hub.access.actors import local_admin
     from hub.plugins import Plugins
-    from hub.registry import import_area_file, upsert_device
+    from hub.fleet.registry import import_area_file, upsert_device
     from hub.runtime import Runtime
 
     tmp = tmp_path_factory.mktemp("fuzz")

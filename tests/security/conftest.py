@@ -26,11 +26,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hub import accounts
+from hub.access import accounts
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN
-from hub.models import ApiToken, Area, AuditEntry, Command, Content, Delivery, Device, Group, GroupMember, User
-from hub.registry import upsert_device, upsert_group
+from hub.access.actors import LOCAL_ADMIN
+from hub.store.models import ApiToken, Area, AuditEntry, Command, Content, Delivery, Device, Group, GroupMember, User
+from hub.fleet.registry import upsert_device, upsert_group
 from hub.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]

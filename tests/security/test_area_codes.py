@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from hub.areas import official_rows
-from hub.models import Area
+from hub.fleet.areas import official_rows
+from hub.store.models import Area
 from hub.runtime import Runtime
 from tests.security.conftest import OWN, hub_cli, one_line_error, probe, stored
 
@@ -47,7 +47,7 @@ def test_the_official_import_lists_and_refuses_moves_unless_asked(cli_ready: Pat
     assert len(moves) == 1 and hanoi in moves[0] and "op-village" in moves[0] and f"from {OWN} to 01" in moves[0], \
         r.stdout
     from hub.config import load_settings
-    from hub.db import Database
+    from hub.store.db import Database
 
     db = Database(load_settings({"HUB_CONFIG": str(cli_ready)}).database_url)
     try:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from hub.api import create_app
-from hub.auth import local_admin
+from hub.access.actors import local_admin
 from hub.config import ConfigError, load_settings
-from hub.db import utcnow
-from hub.models import Device
+from hub.store.db import utcnow
+from hub.store.models import Device
 from hub.runtime import Runtime
 
 pytest.importorskip("hub_serial_led")

@@ -14,17 +14,17 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from hub import accounts
+from hub.access import accounts
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN
-from hub.db import utcnow
-from hub.dispatch import submit
-from hub.ingest import Ingest
-from hub.models import Delivery, Device, DeviceStatus
+from hub.access.actors import LOCAL_ADMIN
+from hub.store.db import utcnow
+from hub.delivery.dispatch import submit
+from hub.delivery.ingest import Ingest
+from hub.store.models import Delivery, Device, DeviceStatus
 from hub.runtime import Runtime, set_runtime
 from hub.schemas import CommandSchema
 from hub.testing import wait_until
-from hub.worker import make_worker
+from hub.delivery.worker import make_worker
 from tests.conftest import REDIS_URL
 
 pytest.importorskip("hub_serial_led")

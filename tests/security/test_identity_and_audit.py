@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 
-from hub import accounts, audit
+from hub.access import accounts, audit
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN, local_admin
-from hub.db import utcnow
-from hub.models import AuditEntry, AuditRefusal, Command, User
-from hub.registry import upsert_device
+from hub.access.actors import LOCAL_ADMIN, local_admin
+from hub.store.db import utcnow
+from hub.store.models import AuditEntry, AuditRefusal, Command, User
+from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]

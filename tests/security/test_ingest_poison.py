@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN, local_admin
-from hub.db import utcnow
-from hub.dispatch import counts, submit
-from hub.models import DeviceStatus
-from hub.registry import upsert_device
+from hub.access.actors import LOCAL_ADMIN, local_admin
+from hub.store.db import utcnow
+from hub.delivery.dispatch import counts, submit
+from hub.store.models import DeviceStatus
+from hub.fleet.registry import upsert_device
 from hub.schemas import CommandSchema
 from tests.conftest import MQTT_HOST, MQTT_PORT
 from tests.harness import Proc, wait_until

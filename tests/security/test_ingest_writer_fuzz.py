@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
-from hub.ingest import Ingest
-from hub.models import Delivery, DeviceStatus, IngestQuarantine
+from hub.delivery.ingest import Ingest
+from hub.store.models import Delivery, DeviceStatus, IngestQuarantine
 from tests.ingest_fixtures import database_url, runtime_with_devices, sent_command  # noqa: F401
 
 pytestmark = pytest.mark.timeout(600)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hub.auth import LOCAL_ADMIN
-from hub.models import Area, Command, Content, Device
+from hub.access.actors import LOCAL_ADMIN
+from hub.store.models import Area, Command, Content, Device
 from hub.runtime import Runtime
 from tests.security.conftest import FAR, OWN, VENDOR, Probe, hub_cli, one_line_error, probe, stored
 
@@ -97,7 +97,7 @@ def test_the_command_line_refuses_arguments_and_files_that_are_not_text(cli_read
         path.write_text(text, encoding="utf-8")
         assert "name: holds an unpaired surrogate" in one_line_error(hub_cli(cli_ready, "import", what, str(path)))
     from hub.config import load_settings
-    from hub.db import Database
+    from hub.store.db import Database
 
     db = Database(load_settings({"HUB_CONFIG": str(cli_ready)}).database_url)
     try:
@@ -255,7 +255,7 @@ def test_refusals_do_not_reveal_devices_or_accounts_of_other_areas(province: Run
     r = op.send("POST", "/api/commands", {"verb": "stop", "target": {"groups": ["g-mixed"]}})
     assert_refused(r, 403, "target")
     assert leaks(r, "spk-far") == [], r.get_json()
-    from hub.dispatch import submit
+    from hub.delivery.dispatch import submit
     from hub.schemas import CommandSchema
 
     sub = submit(rt, LOCAL_ADMIN, CommandSchema().load({"verb": "stop", "target": {"groups": ["g-mixed"]},

@@ -13,7 +13,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 
 from hub.runtime import Runtime
-from hub.worker import make_worker
+from hub.delivery.worker import make_worker
 
 
 class _TouchOnUnpickle:
@@ -32,7 +32,7 @@ def test_a_pickled_job_is_never_unpickled_and_fails_visibly(rt: Runtime, tmp_pat
     queue_name = rt.queue_name("emergency")
     # What an older hub (pickle, rq's default) or an intruder in Redis leaves in the queue
     pickling = Queue(queue_name, connection=rt.redis)
-    job = pickling.enqueue("hub.jobs.send_batch", _TouchOnUnpickle(marker), "loopback", [1],
+    job = pickling.enqueue("hub.delivery.jobs.send_batch", _TouchOnUnpickle(marker), "loopback", [1],
                            job_id=f"hub-{uuid.uuid4().hex}-planted")
     assert marker.exists() is False and pickle.loads(pickle.dumps(1)) == 1
     caplog.set_level(logging.ERROR)
@@ -43,12 +43,12 @@ def test_a_pickled_job_is_never_unpickled_and_fails_visibly(rt: Runtime, tmp_pat
 
 
 def test_hub_jobs_are_json_in_redis(rt: Runtime) -> None:
-    from hub.dispatch import JOB_PREFIX
+    from hub.delivery.dispatch import JOB_PREFIX
 
     q = rt.queue("normal")
-    q.enqueue("hub.jobs.send_batch", "c1", "loopback", [1, 2], job_id=f"{JOB_PREFIX}c1-{uuid.uuid4().hex[:6]}")
+    q.enqueue("hub.delivery.jobs.send_batch", "c1", "loopback", [1, 2], job_id=f"{JOB_PREFIX}c1-{uuid.uuid4().hex[:6]}")
     raw = rt.redis.hget(f"rq:job:{q.job_ids[0]}", "data")
     import json
     import zlib
 
-    assert json.loads(zlib.decompress(raw)) == ["hub.jobs.send_batch", None, ["c1", "loopback", [1, 2]], {}]
+    assert json.loads(zlib.decompress(raw)) == ["hub.delivery.jobs.send_batch", None, ["c1", "loopback", [1, 2]], {}]

@@ -19,12 +19,12 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import select
 
-from hub import accounts, passwords
+from hub.access import accounts, passwords
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN
+from hub.access.actors import LOCAL_ADMIN
 from hub.config import ConfigError, load_settings
-from hub.login_throttle import LoginThrottle
-from hub.models import AuditEntry
+from hub.access.login_throttle import LoginThrottle
+from hub.store.models import AuditEntry
 from hub.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hub import mqtt_credentials as mc
+from hub.access import mqtt_credentials as mc
 from hub.mqtt import listener_client, make_client
 from hub.testing import wait_until
 

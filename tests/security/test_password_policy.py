@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from hub import accounts, passwords
+from hub.access import accounts, passwords
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN
+from hub.access.actors import LOCAL_ADMIN
 from hub.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]

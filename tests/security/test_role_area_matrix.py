@@ -3,7 +3,7 @@ authenticator (an API token per account).
 
 The endpoints are enumerated from the app's url_map, so a new write endpoint fails
 `test_every_write_endpoint_has_a_case` until it gets a case here. The expected roles are written
-out below from the specification, independently of hub/permissions.py, which is under test.
+out below from the specification, independently of hub/access/permissions.py, which is under test.
 """
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from hub import accounts
+from hub.access import accounts
 from hub.api import create_app
-from hub.auth import LOCAL_ADMIN
-from hub.models import ApiToken, Area, AuditEntry, Command, Content, Device, Group, GroupMember, User, UserArea
-from hub.permissions import ROLES, is_public
-from hub.registry import upsert_device, upsert_group
+from hub.access.actors import LOCAL_ADMIN
+from hub.store.models import ApiToken, Area, AuditEntry, Command, Content, Device, Group, GroupMember, User, UserArea
+from hub.access.permissions import ROLES, is_public
+from hub.fleet.registry import upsert_device, upsert_group
 from hub.runtime import Runtime
 from hub.testing import device_body
 
@@ -125,8 +125,8 @@ def _cancel(w: World, a: str) -> Request:
     """A command scheduled an hour ahead for the area's device, then its cancel."""
     from datetime import timedelta
 
-    from hub.db import utcnow
-    from hub.dispatch import submit
+    from hub.store.db import utcnow
+    from hub.delivery.dispatch import submit
     from hub.schemas import CommandSchema
 
     w.device(a)
@@ -250,7 +250,7 @@ def test_every_route_needs_credentials_but_the_door_and_the_docs(rt: Runtime, le
             checked += 1
     assert checked >= 30
     # a role table entry exists for every authenticated route: nothing is served by omission
-    from hub.permissions import allowed_roles
+    from hub.access.permissions import allowed_roles
 
     for rule in app.url_map.iter_rules():
         for method in rule.methods - {"HEAD", "OPTIONS"}:
@@ -258,8 +258,8 @@ def test_every_route_needs_credentials_but_the_door_and_the_docs(rt: Runtime, le
 
 
 def test_a_route_without_a_rule_is_refused(rt: Runtime, legacy_areas: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hub import permissions
-    from hub.auth import local_admin
+    from hub.access import permissions
+    from hub.access.actors import local_admin
 
     monkeypatch.setitem(permissions.PERMISSIONS, "health.health", {})
     r = create_app(rt, authenticator=local_admin).test_client().get("/api/health")
@@ -268,8 +268,8 @@ def test_a_route_without_a_rule_is_refused(rt: Runtime, legacy_areas: None, monk
 
 def test_roles_that_may_not_send_commands_are_refused_by_dispatch_too(world: World) -> None:
     """The API refuses first; dispatch refuses again for any other door (CLI, plugins)."""
-    from hub.auth import Actor
-    from hub.dispatch import DispatchError, submit
+    from hub.access.actors import Actor
+    from hub.delivery.dispatch import DispatchError, submit
     from hub.schemas import CommandSchema
 
     world.device(OWN)

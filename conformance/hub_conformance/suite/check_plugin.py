@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.registry import default_capabilities
+from hub.fleet.registry import default_capabilities
 from hub.schemas.manifest import ManifestSchema
 from hub.vendor import StatusParseError
 from hub.vendor_traits import traits_of
@@ -33,7 +33,7 @@ def check_manifest_follows_the_contract(cert) -> None:  # noqa: ANN001 - fixture
     # versioned profiles); the report shows both.
     for kind in m.device_kinds:
         expect(default_capabilities(s.plugins, s.vendor, kind),
-               f"no declared capability applies to {kind} devices (hub/registry.py narrows by kind)")
+               f"no declared capability applies to {kind} devices (hub/fleet/registry.py narrows by kind)")
     try:
         s.adapter_cls(cert.effective_config())
     except Exception as exc:  # noqa: BLE001 - the finding is that it refuses

@@ -43,7 +43,7 @@ def check_status_content(dut, devices) -> None:  # noqa: ANN001
         if missing:
             problems.append(f"{d}: " + "; ".join(missing))
     hint = (" (a device's capabilities come from the target file, else from the manifest narrowed by kind in "
-            "hub/registry.py; list a device's real capabilities in the target if it lacks one)")
+            "hub/fleet/registry.py; list a device's real capabilities in the target if it lacks one)")
     expect(not problems, " | ".join(problems) + (hint if problems else ""))
 
 

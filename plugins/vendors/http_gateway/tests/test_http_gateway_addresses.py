@@ -10,7 +10,7 @@ import pytest
 
 from hub.addresses import AddressError, AddressPolicy, check_address, set_default_policy
 from hub.config import Settings
-from hub.registry import RegistryError
+from hub.fleet.registry import RegistryError
 from hub.testing import loopback_address_policy
 
 from hub_http_gateway.adapter import HttpGatewayAdapter

@@ -56,7 +56,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class PrivateMosquitto:
     """`mosquitto -c <own conf>` on 127.0.0.1:`port`.
 
-    users     {username: password-file line hash} (the hash from hub.mqtt_credentials or
+    users     {username: password-file line hash} (the hash from hub.access.mqtt_credentials or
               mosquitto_passwd); without users the broker is anonymous
     acl       ACL file text (applies to users; None: no ACL file)
     open_door with users: accept any username and password (no password file, anonymous

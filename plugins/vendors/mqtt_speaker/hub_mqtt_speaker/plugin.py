@@ -12,7 +12,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from hub.hookspecs import hookimpl
-from hub.mqtt_credentials import mosquitto_hash
+from hub.access.mqtt_credentials import mosquitto_hash
 from hub.simulation import UnsupportedFault, check_faults
 from hub.vendor import DeviceRef
 

@@ -7,7 +7,7 @@ import pytest
 
 from hub.addresses import AddressError, check_address
 from hub.plugins import Plugins
-from hub.registry import RegistryError, check_device_address
+from hub.fleet.registry import RegistryError, check_device_address
 from hub.testing import loopback_address_policy
 
 from hub_mqtt_speaker.adapter import MqttSpeakerAdapter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from hub.embedded import EmbeddedBroker
+from hub.devkit.embedded import EmbeddedBroker
 from hub.plugins import Plugins
 from hub.testing import HubHarness
 

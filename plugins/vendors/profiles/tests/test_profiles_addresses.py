@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hub.addresses import AddressError, check_address
-from hub.registry import RegistryError
+from hub.fleet.registry import RegistryError
 from hub.testing import RecordingSink, loopback_address_policy
 
 from hub_profiles.adapters import adapter_class

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hub.addresses import AddressError, AddressPolicy, check_address
-from hub.registry import RegistryError
+from hub.fleet.registry import RegistryError
 from hub.testing import loopback_address_policy
 
 from hub_serial_led.adapter import SerialLedAdapter

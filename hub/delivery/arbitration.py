@@ -1,0 +1,123 @@
+"""Hub-side priority arbitration for devices without their own (a plugin's
+`traits.priority == "hub"`: every "play now" replaces what plays).
+
+The rule, kept simple on purpose (a full per-device arbiter — emergency > live/relay > priority >
+normal > idle, with pre-emption and resume — builds on it later):
+
+* A `play` or `relay_start` of class C to such a device is **held** while a play of a higher
+  class is known to be playing on it: that play's delivery is in flight (`sent`), or it was
+  confirmed and the device has not reported since, or its status still shows it playing. A
+  higher or equal class is sent at once (an emergency pre-empts; the device replaces).
+* A held delivery stays `queued`, its reason saying `held: …`. When the device's status shows
+  the higher play ended, the ingest enqueues the held ones again; the job checks once more, so
+  the highest class waiting goes first (workers take the emergency queue first, and a newer
+  play of a class at least as high supersedes an older waiting one, as for any queued row).
+* A `stop` sent to the device ends the plays the hub holds for it (`superseded`), as a device
+  with its own queue clears it on stop.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hub.capabilities import PRIORITY_RANK
+from hub.store.db import utcnow
+from hub.store.models import Command, Delivery, DeviceStatus
+from hub.delivery.readback import _is_source
+from hub.vendor_traits import traits_of
+
+log = logging.getLogger(__name__)
+
+PLAYS = ("play", "relay_start")
+AUDIO = ("play", "relay_start", "stop", "relay_stop")
+HELD = "held: "
+
+
+def by_hub(plugins: Any, vendor: str) -> bool:
+    """Whether the hub arbitrates priority for this vendor's devices."""
+    adapter = plugins.vendors().get(vendor)
+    return adapter is not None and traits_of(adapter.manifest).priority == "hub"
+
+
+def playing(session: Session, device_id: str) -> Command | None:
+    """The play command known to be playing on the device, or None."""
+    row = session.execute(
+        select(Delivery, Command).join(Command, Command.id == Delivery.command_id)
+        .where(Delivery.device_id == device_id, Delivery.state.in_(("sent", "acked")), Command.verb.in_(AUDIO))
+        .order_by(Delivery.sent_at.desc(), Delivery.id.desc()).limit(1)).first()
+    if row is None or row[1].verb not in PLAYS:
+        return None  # nothing played, or the last audio command was a stop
+    d, cmd = row
+    if d.state == "sent":
+        return cmd  # in flight: presumed to start
+    st = session.get(DeviceStatus, device_id)
+    if st is None or st.last_seen_at is None or d.finished_at is None or st.last_seen_at <= d.finished_at:
+        return cmd  # confirmed, and the device has said nothing since
+    if st.activity == "relaying" and cmd.verb == "relay_start":
+        return cmd
+    if st.activity == "playing" and _is_source(st.source, cmd.content):
+        return cmd
+    return None
+
+
+def outranked_by(session: Session, device_id: str, priority: str) -> Command | None:
+    cur = playing(session, device_id)
+    return cur if cur is not None and PRIORITY_RANK[cur.priority] > PRIORITY_RANK[priority] else None
+
+
+def admit(session: Session, plugins: Any, vendor: str, cmd: Command, rows: list[Any]) -> list[Any]:
+    """The (delivery, device) rows of a job that may be sent now; the others are held."""
+    if not rows or cmd.verb not in (*PLAYS, "stop") or not by_hub(plugins, vendor):
+        return rows
+    if cmd.verb == "stop":
+        ids = [dev.id for _, dev in rows]
+        session.execute(update(Delivery).where(Delivery.device_id.in_(ids), Delivery.state == "queued",
+                                               Delivery.reason.like(f"{HELD}%"))
+                        .values(state="superseded", finished_at=utcnow(), reason=f"superseded by stop {cmd.id}")
+                        .execution_options(synchronize_session=False))
+        return rows
+    out = []
+    for d, dev in rows:
+        higher = outranked_by(session, dev.id, cmd.priority)
+        if higher is None:
+            out.append((d, dev))
+        else:
+            d.reason = (f"{HELD}a {higher.priority} bulletin (command {higher.id}) is playing and the device has "
+                        "no priority handling of its own; sent when it ends")
+            # Never handed over: give the claim back (hub.delivery.claims), so the job the ingest enqueues
+            # when the higher play ends may claim it, and a newer command may supersede it.
+            d.claimed_at = d.claimed_by = None
+    return out
+
+
+def releasable(session: Session, device_ids: Iterable[str]) -> list[Command]:
+    """Commands with plays held for these devices that nothing outranks any more."""
+    ids = list(device_ids)
+    if not ids:
+        return []
+    rows = session.execute(select(Delivery.device_id, Command).join(Command, Command.id == Delivery.command_id)
+                           .where(Delivery.device_id.in_(ids), Delivery.state == "queued",
+                                  Delivery.reason.like(f"{HELD}%"))).all()
+    out: dict[str, Command] = {}
+    for device_id, cmd in rows:
+        if outranked_by(session, device_id, cmd.priority) is None:
+            out[cmd.id] = cmd
+    return sorted(out.values(), key=lambda c: -PRIORITY_RANK[c.priority])
+
+
+def release(rt: Any, commands: list[Command]) -> int:
+    """Enqueue the held commands again. A second job for the same rows is harmless: a job sends
+    only rows still queued, and checks the arbitration again."""
+    from hub.delivery.dispatch import _jobs, _queued_by_vendor  # the job-building the dispatcher uses
+
+    n = 0
+    for cmd in commands:
+        jobs = _jobs(rt, cmd, _queued_by_vendor(rt, cmd.id))
+        if jobs:
+            rt.queue(cmd.priority).enqueue_many(jobs)
+            n += len(jobs)
+    return n

@@ -1,0 +1,1 @@
+"""The fleet: areas, devices and groups, target selectors, each device's health and status."""
