@@ -127,3 +127,13 @@ def test_the_rule_lets_a_layer_import_its_own_and_lower(tmp_path: Path) -> None:
 def test_vocabulary_may_not_import_a_sub_package(tmp_path: Path) -> None:
     root = _plant(tmp_path, {"vendor.py": "from hub.store.models import Device\n"})
     assert violations(root) == ["hub/vendor.py:1 (vocabulary) imports hub.store.models (store)"]
+
+
+def test_the_architecture_page_names_every_folder_and_only_files_that_exist() -> None:
+    import re
+
+    page = (HUB.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    packages = {p.parent.name for p in HUB.glob("*/__init__.py")}
+    assert {p for p in packages if f"`hub/{p}/`" not in page} == set()
+    named = set(re.findall(r"`(hub/[\w/]+\.py)`", page))
+    assert {n for n in named if not (HUB.parent / n).exists()} == set()
