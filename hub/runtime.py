@@ -14,7 +14,7 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from hub.access import audit
+from hub.store import audit_chain
 from hub.addresses import AddressPolicy
 from hub.config import Settings, get_settings
 from hub.store.db import Database
@@ -37,7 +37,7 @@ class Runtime:
         self.db = db or Database(self.settings.database_url)
         if self.db.audit_key is None:
             self.db.audit_key = _audit_key_reader(self.settings)
-        audit.use_default_key(self.db.audit_key)  # for callers of hub.access.audit without a session
+        audit_chain.use_default_key(self.db.audit_key)  # for callers of hub.access.audit without a session
         self._redis = redis
         self._plugins = plugins
         self._adapters: dict[str, VendorAdapter] = {}
