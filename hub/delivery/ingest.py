@@ -263,8 +263,10 @@ class Ingest:
 
     def _announce(self, changes: list[health.StateChange]) -> None:
         self.stats["transitions"] += len(changes)
+        # rt._redis, not rt.redis: the connection opened already (the sweeper opens it), so that a
+        # writer with transitions to announce never waits to connect to a Redis that is down
         events.publish_many([c.as_event() for c in changes], redis=self.rt._redis,
-                            channel=f"{self.rt.settings.queue}.events")
+                            channel=events.channel_name(self.rt))
 
     def flush(self) -> int:
         """Write everything buffered now; returns how many items were handled (written,
