@@ -18,15 +18,20 @@ The channel is `channel_name(settings)`; nothing else builds it.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
+import time
 import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 from types import UnionType
 from typing import Any, ClassVar, Protocol, Union
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +99,7 @@ class Event:
             raise UnknownEventType(f"unknown event type {name!r}")
         if not issubclass(target, cls):
             raise EventError(f"event type {name!r} is not a {cls.__name__}")
-        hints = typing.get_type_hints(target)
+        hints = _type_hints(target)
         values = {}
         for f in fields(target):
             if f.name not in data:
@@ -117,6 +122,11 @@ class Event:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.to_dict().get(key, default)
+
+
+@functools.cache
+def _type_hints(cls: type[Event]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # once per type: listen() decodes every message with them
 
 
 def _load(event: str, name: str, hint: Any, value: Any) -> Any:
@@ -304,13 +314,27 @@ def listen(redis: Any, channel: str, types: EventSelector = None, *, stop: threa
     """Typed events from the Redis channel (`channel_name(settings)`), those among `types` only,
     until `stop` is set or the caller stops iterating. It subscribes on the first `next()`:
     Redis pub/sub keeps nothing for a subscriber that is not there yet. A type this hub does not
-    know is skipped (a newer hub published it); a malformed message is logged and skipped."""
+    know is skipped (a newer hub published it); a malformed message is logged and skipped; a
+    Redis that goes away is waited for."""
     wanted = selector(types)
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel)
+    down = False
     try:
         while stop is None or not stop.is_set():
-            message = pubsub.get_message(timeout=poll_s)
+            try:
+                message = pubsub.get_message(timeout=poll_s)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # redis-py connects again and subscribes again on the next call; what was published
+                # meanwhile is lost, as pub/sub loses it for any subscriber away
+                if not down:
+                    log.warning("lost Redis while listening to %s (%s); trying again", channel, exc)
+                down = True
+                time.sleep(poll_s)
+                continue
+            if down:
+                log.info("listening to %s again", channel)
+                down = False
             if message is None or message.get("type") != "message":
                 continue
             try:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
+import socket
+import subprocess
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import Redis
 
 from hub import events
 from hub.delivery.ingest import Ingest
@@ -182,3 +186,59 @@ def test_the_events_channel_name_is_built_in_one_place_only() -> None:
 
 def test_the_channel_is_the_queue_s_for_a_runtime_or_its_settings(rt: Runtime) -> None:
     assert events.channel_name(rt) == events.channel_name(rt.settings) == f"{rt.settings.queue}.events"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_listener_waits_for_a_redis_that_went_away_and_goes_on(tmp_path: Path, caplog) -> None:
+    # its own Redis, to stop and start again: the shared one stays up for the other tests
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(tmp_path)]
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        assert wait_until(lambda: _answers(port), 10), "redis-server started"
+        return proc
+
+    server = start()
+    redis = Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    caplog.set_level(logging.INFO, logger="hub.events")
+    first = events.device_state_changed("D-3", "offline", "online", "link lost", AT)
+    second = events.device_state_changed("D-3", "online", "offline", None, AT)
+    heard: list[events.Event] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: heard.extend(events.listen(redis, "private.events", stop=stop,
+                                                                        poll_s=0.05)), daemon=True)
+    try:
+        thread.start()
+        assert wait_until(lambda: redis.pubsub_numsub("private.events")[0][1] >= 1, 10)
+        events.publish(first, redis=redis, channel="private.events")
+        assert wait_until(lambda: heard == [first], 10)
+        server.terminate()
+        server.wait(10)
+        assert wait_until(lambda: any("lost Redis" in r.getMessage() for r in caplog.records), 10)
+        server = start()
+        assert wait_until(lambda: redis.pubsub_numsub("private.events")[0][1] >= 1, 10), "subscribed again"
+        events.publish(second, redis=redis, channel="private.events")
+        assert wait_until(lambda: heard == [first, second], 10), heard
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.terminate()
+        server.wait(10)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return bool(Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2).ping())
+    except Exception:
+        return False
