@@ -1,5 +1,5 @@
-"""What comes back from devices: acks, status and presence, written in batches; plus the
-sweeper that ends overdue deliveries `expired`.
+"""What comes back from devices: acks, status and presence, written in batches. The sweeper,
+the ingest's other thread, is in hub.delivery.sweeper.
 
 Adapters' listeners call the sink from their own threads; one writer thread drains the buffer
 so that a burst of thousands of acks costs a few transactions, not thousands.
@@ -26,10 +26,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 
 from hub.delivery import arbitration, quarantine, readback, redeliver
+from hub.delivery.sweeper import Sweeping
 from hub import events
 from hub.fleet import health, status_writer as ingest_status
 from hub.store.db import utcnow
-from hub.delivery.states import expire_due, finish_by_device
+from hub.delivery.states import finish_by_device
 from hub.store.models import Device, DeviceStatus
 from hub.runtime import Runtime
 from hub.text import printable_repr
@@ -82,7 +83,7 @@ def _database_trouble(exc: BaseException) -> bool:
     return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
-class Ingest:
+class Ingest(Sweeping):
     """Runs every vendor's listener and writes what they hear. `start()` then `stop()`."""
 
     def __init__(self, rt: Runtime, vendors: list[str] | None = None, flush_interval_s: float = 0.05,
@@ -187,58 +188,6 @@ class Ingest:
                 log.exception("ingest flush failed; retrying")
                 time.sleep(1)
 
-    def _sweeper(self) -> None:
-        last_watch = time.monotonic()
-        while not self._stop.wait(self.rt.settings.sweep_interval_s):
-            try:
-                self.sweep()
-                self._retry_down()
-                if time.monotonic() - last_watch >= self.watch_interval_s:
-                    last_watch = time.monotonic()
-                    self.refresh_watch()
-                    with self.rt.db.session() as s:
-                        quarantine.prune(s, self.rt.settings.quarantine_max_rows)
-            except Exception:
-                log.exception("sweep failed; retrying")
-
-    def sweep(self) -> None:
-        """Expire overdue deliveries and take silent or failing devices offline."""
-        now = utcnow()
-        # Two transactions: each locks device_status rows in device id order (health), and one
-        # transaction taking two ordered sets one after the other would not be ordered as a whole
-        # — the PostgreSQL deadlock with the writer seen when 2,000 rows expired at once.
-        with self.rt.db.session() as s:
-            expired = expire_due(s, now)
-            health.count_failures(s, expired)
-        with self.rt.db.session() as s:
-            changes = health.sweep(s, self.policy, now)
-        self.stats["expired"] += len(expired)
-        self._announce(changes)
-        self._requeue_lost(time.monotonic())
-        self._redeliver()
-
-    def _requeue_lost(self, at: float) -> None:
-        """Enqueue again the queued deliveries whose job was lost or died (hub.delivery.recovery): the
-        emergency class at every sweep, the others now and then."""
-        settings = self.rt.settings
-        emergency_only = at < self._next_requeue
-        if not emergency_only:
-            self._next_requeue = at + max(settings.sweep_interval_s, min(10.0, settings.requeue_after_s / 3))
-        from hub.delivery.recovery import requeue_orphans
-
-        try:
-            self.stats["requeued_jobs"] += requeue_orphans(self.rt, emergency_only=emergency_only)
-        except Exception as exc:  # Redis down: expiry still runs; the next round tries again
-            log.warning("could not check for lost jobs: %s: %s", type(exc).__name__, exc)
-
-    def _redeliver(self) -> None:
-        if not self.comebacks.pending():
-            return
-        try:
-            self.comebacks.run()
-        except Exception as exc:  # Redis or database away: the next sweep looks again, within the window
-            log.warning("could not resend to devices that came back: %s: %s", type(exc).__name__, exc)
-
     def _devices_by_vendor(self) -> dict[str, list[Any]]:
         from hub.delivery.jobs import device_ref
 
@@ -263,8 +212,10 @@ class Ingest:
 
     def _announce(self, changes: list[health.StateChange]) -> None:
         self.stats["transitions"] += len(changes)
+        # rt._redis, not rt.redis: the connection opened already (the sweeper opens it), so that a
+        # writer with transitions to announce never waits to connect to a Redis that is down
         events.publish_many([c.as_event() for c in changes], redis=self.rt._redis,
-                            channel=f"{self.rt.settings.queue}.events")
+                            channel=events.channel_name(self.rt))
 
     def flush(self) -> int:
         """Write everything buffered now; returns how many items were handled (written,

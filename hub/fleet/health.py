@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from hub import events
 from hub.store.models import Device, DeviceEvent, DeviceStatus
 
 log = logging.getLogger("hub.fleet.health")
@@ -39,9 +40,8 @@ class StateChange:
     reason: str | None
     at: datetime
 
-    def as_event(self) -> dict[str, Any]:
-        return {"type": f"device.{self.state}", "device_id": self.device_id, "state": self.state,
-                "previous": self.previous, "reason": self.reason, "at": self.at.isoformat()}
+    def as_event(self) -> events.DeviceStateChanged:
+        return events.device_state_changed(self.device_id, self.state, self.previous, self.reason, self.at)
 
 
 def reported_verdict(online: bool | None, faults: list[Any] | None) -> tuple[str, str | None]:
