@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -139,7 +140,20 @@ def test_a_vendor_class_without_a_manifest_is_now_reported_not_fatal() -> None:
         and "not a hub.vendor.VendorAdapter subclass" in p.problems[0]
 
 
-# -- the sample plugins do what the doc says a plugin of their kind does ---------------------------------
+# -- the sample plugins are the guide's examples, and do what it says ------------------------------------
+
+
+def test_the_sample_plugins_are_the_examples_of_the_guide() -> None:
+    """Each hub_kinds_sample module is, below its docstring and `from __future__` line, the guide's
+    example for its kind, character for character: the plugins tested here are the doc's."""
+    guide = (ROOT / "docs/writing-a-plugin.md").read_text(encoding="utf-8")
+    sections = {"source": "## 12. A content source", "output": "## 13. An output",
+                "speech": "## 14. A speech provider", "media": "## 15. A media store"}
+    for module, heading in sections.items():
+        section = guide[guide.index(heading):]
+        example = re.search(r"^```python\n(.*?)^```", section, re.S | re.M).group(1)
+        code = (KINDS_DIR / "hub_kinds_sample" / f"{module}.py").read_text(encoding="utf-8")
+        assert code.split("from __future__ import annotations\n\n", 1)[1] == example, module
 
 
 def test_the_sample_source_tests_fetches_and_refuses_bad_settings(kinds: Plugins, tmp_path: Path) -> None:

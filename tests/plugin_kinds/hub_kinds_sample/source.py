@@ -46,7 +46,7 @@ class SampleFeed(Source):
 
     def fetch(self, since: datetime | None) -> list[SourceItem]:
         items = [self._item(r) for r in self._read()]
-        return [i for i in items if since is None or (i.published_at and i.published_at > since)]
+        return [i for i in items if since is None or i.published_at > since]
 
 
 @hookimpl
