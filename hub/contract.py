@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from marshmallow import Schema, ValidationError
 
@@ -111,7 +111,7 @@ class Plugin:
         self.config = dict(config or {})
 
     @classmethod
-    def configured(cls, raw: dict[str, Any] | None) -> Plugin:
+    def configured(cls, raw: dict[str, Any] | None) -> Self:
         """An instance with `raw` settings validated by the manifest's schema; a wrong setting
         raises the kind's error naming the plugin and the key."""
         schema = cls.manifest.config_schema
@@ -127,15 +127,14 @@ class Plugin:
     @classmethod
     def contract_problems(cls) -> list[str]:
         """What keeps this class from being used (empty when it keeps the contract)."""
-        manifest = cls.__dict__.get("manifest", getattr(cls, "manifest", None))
-        if not isinstance(manifest, cls.manifest_type):
+        if not isinstance(getattr(cls, "manifest", None), cls.manifest_type):
             return [f"has no manifest (a {cls.manifest_type.__module__}.{cls.manifest_type.__name__} "
                     f"in the class attribute `manifest`)"]
         return [f"does not implement {name}()" for name in cls.required
                 if not callable(getattr(cls, name, None)) or getattr(getattr(cls, name), "__contract_stub__", False)]
 
     def health(self) -> Health:
-        """Whether the plugin can do its work right now (shown by `hub plugins` and health checks)."""
+        """Whether the plugin can do its work right now, for the hub's health checks."""
         return Health(True)
 
 
@@ -146,9 +145,9 @@ def stub(fn: Any) -> Any:
 
 
 def _flatten(messages: Any, path: str = "") -> Sequence[str]:
+    """marshmallow's nested error messages as "key.sub: message" lines."""
     if isinstance(messages, dict):
         return [m for key, value in messages.items() for m in _flatten(value, f"{path}{key}.")]
-    if isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
-        return [f"{path.rstrip('.')}: {messages[0]}" if path else messages[0]]
-    return [m for value in (messages if isinstance(messages, list) else [messages])
-            for m in _flatten(value, path)]
+    if isinstance(messages, list):
+        return [m for value in messages for m in _flatten(value, path)]
+    return [f"{path.rstrip('.')}: {messages}" if path else str(messages)]

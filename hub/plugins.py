@@ -251,6 +251,21 @@ class Plugins:
         return out
 
 
+def kind_lines(p: dict[str, Any]) -> list[str]:
+    """The `hub plugins` lines of one describe() entry for its sources, outputs, speech providers,
+    media stores and problems (the CLI prints the vendors itself)."""
+    lines = [f"source {m['name']}: {m['title']}" + (f" ({', '.join(m['formats'])})" if m["formats"] else "")
+             for m in p.get("sources", [])]
+    for m in p.get("outputs", []):
+        when = ([f"events {', '.join(m['events'])}"] if m["events"] else []) + (
+            [f"every {m['interval_s']:g} s"] if m["interval_s"] is not None else [])
+        lines.append(f"output {m['name']}: {m['title']} ({'; '.join(when)})")
+    lines += [f"speech {m['name']}: {m['title']} (languages {', '.join(m['languages'])})"
+              for m in p.get("speech_providers", [])]
+    lines += [f"media {m['name']}: {m['title']}" for m in p.get("media_stores", [])]
+    return lines + [f"problem: {problem}" for problem in p.get("problems", [])]
+
+
 def only_from_env(environ: dict[str, str] | None = None) -> set[str] | None:
     raw = (environ if environ is not None else os.environ).get("HUB_PLUGINS")
     if raw is None:
@@ -277,5 +292,5 @@ def reset_plugins(plugins: Plugins | None = None) -> None:
     _plugins = plugins
 
 
-__all__ = ["GROUPS", "KINDS", "Kind", "LoadedPlugin", "ManifestError", "PluginError", "Plugins", "get_plugins",
+__all__ = ["GROUPS", "KINDS", "Kind", "LoadedPlugin", "kind_lines", "ManifestError", "PluginError", "Plugins", "get_plugins",
            "reset_plugins"]

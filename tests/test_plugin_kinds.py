@@ -55,7 +55,11 @@ def kinds(monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugins]:
 
 
 def by_name(described: list[dict]) -> dict[str, dict]:
-    return {p["name"]: p for p in described}
+    """Plugins by entry-point name; the loaded one first when a skipped one has the same name."""
+    found: dict[str, dict] = {}
+    for p in described:
+        found.setdefault(p["name"], p)
+    return found
 
 
 def test_hub_plugins_lists_every_kind_beside_the_vendors(config_file: Path) -> None:
@@ -94,6 +98,15 @@ def test_a_name_claimed_twice_is_refused_and_the_first_keeps_it(kinds: Plugins) 
     problems = by_name(kinds.describe())["taken_name"]["problems"]
     assert problems == ["plugin taken_name: hub_kinds_broken.taken_name.Impostor claims the source name sample_feed,"
                         " already taken by hub_kinds_sample.source (plugin sample_source); ignored"]
+
+
+def test_an_entry_point_name_another_distribution_holds_is_refused(kinds: Plugins) -> None:
+    skipped = [p for p in kinds.describe() if p["name"] == "sample_media" and not p["loaded"]]
+    assert skipped == [{"name": "sample_media", "group": "hub.tools", "distribution": "hub-kinds-broken",
+                        "version": "0.1.0", "loaded": False,
+                        "problems": ["plugin sample_media (hub.tools, hub-kinds-broken): the name is already taken by "
+                                     "hub-kinds-sample (hub_kinds_sample.media); skipped"]}]
+    assert list(kinds.media_stores()) == ["sample_memory"]
 
 
 def test_a_class_breaking_its_contract_is_refused_naming_the_plugin(kinds: Plugins) -> None:

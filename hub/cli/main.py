@@ -260,7 +260,7 @@ def deliveries(command_id: str, state: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def plugins(as_json: bool) -> None:
     """List installed plugins with versions and capabilities."""
-    from hub.plugins import PluginError
+    from hub.plugins import PluginError, kind_lines
 
     rt = _runtime()
     try:
@@ -280,22 +280,8 @@ def plugins(as_json: bool) -> None:
         for v in p.get("vendors", []):
             click.echo(f"  vendor {v['name']}: {', '.join(v['device_kinds'])} over {', '.join(v['protocols'])}")
             click.echo(f"    capabilities: {', '.join(v['capabilities'])}")
-        for line in _plugin_kind_lines(p):
+        for line in kind_lines(p):
             click.echo(f"  {line}")
-
-
-def _plugin_kind_lines(p: dict) -> list[str]:
-    """`hub plugins` lines for the sources, outputs, speech providers and media stores of one plugin."""
-    lines = [f"source {m['name']}: {m['title']}" + (f" ({', '.join(m['formats'])})" if m["formats"] else "")
-             for m in p.get("sources", [])]
-    for m in p.get("outputs", []):
-        when = ([f"events {', '.join(m['events'])}"] if m["events"] else []) + (
-            [f"every {m['interval_s']:g} s"] if m["interval_s"] is not None else [])
-        lines.append(f"output {m['name']}: {m['title']} ({'; '.join(when)})")
-    lines += [f"speech {m['name']}: {m['title']} (languages {', '.join(m['languages'])})"
-              for m in p.get("speech_providers", [])]
-    lines += [f"media {m['name']}: {m['title']}" for m in p.get("media_stores", [])]
-    return lines + [f"problem: {problem}" for problem in p.get("problems", [])]
 
 
 @cli.group()
