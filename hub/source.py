@@ -37,7 +37,11 @@ class SourceManifest(BaseManifest):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if isinstance(self.formats, str):
+            raise ManifestError(f"source {self.name}: formats must be a tuple of names, not one string")
         object.__setattr__(self, "formats", tuple(self.formats))
+        for name in self.formats:
+            check_text(name, f"source {self.name}: formats", ManifestError, required=True)
         if not isinstance(self.min_interval_s, int | float) or self.min_interval_s <= 0:
             raise ManifestError(f"source {self.name}: min_interval_s must be a positive number of seconds")
 

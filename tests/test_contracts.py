@@ -81,6 +81,13 @@ def test_a_manifest_name_outside_the_rule_is_refused(name: object) -> None:
         SourceManifest(name=name, title="T", version="1")  # type: ignore[arg-type]
 
 
+def test_a_source_manifest_lists_formats_and_a_positive_interval() -> None:
+    with pytest.raises(ManifestError, match="formats must be a tuple of names, not one string"):
+        SourceManifest(name="rss", title="RSS", version="1", formats="rss-2.0")
+    with pytest.raises(ManifestError, match="min_interval_s must be a positive number"):
+        SourceManifest(name="rss", title="RSS", version="1", min_interval_s=0)
+
+
 def test_a_manifest_config_schema_must_be_a_marshmallow_schema() -> None:
     with pytest.raises(ManifestError, match="config_schema must be a marshmallow Schema class"):
         SourceManifest(name="rss", title="T", version="1", config_schema=dict)  # type: ignore[arg-type]
