@@ -92,6 +92,8 @@ class Plugins:
         self._collected: dict[str, dict[str, tuple[type, str]]] = {}  # kind key → name → (class, plugin)
 
     def _problem(self, plugin: str, text: str) -> None:
+        if text in self.problems:  # collected again after register_module: said once is enough
+            return
         log.error(text)
         self.problems.append(text)
         self._problems_of.setdefault(plugin, []).append(text)
@@ -147,7 +149,7 @@ class Plugins:
                 impl.function(**{arg: register for arg in impl.argnames if arg == "register"})
             except Exception as exc:
                 self._problem(plugin, f"plugin {plugin}: {kind.hook} raised {type(exc).__name__}: {exc};"
-                                      f" its {kind.key} are skipped")
+                                      f" its {kind.key.replace('_', ' ')} are skipped")
                 continue
             for cls in mine:
                 self._accept(kind, plugin, cls, found)
