@@ -12,12 +12,23 @@ def register_vendors(register):
 
 @hookspec
 def register_sources(register):
-    """Call register(SourceClass) for each content source this plugin provides."""
+    """Call register(SourceClass) for each content source (a hub.source.Source subclass) this plugin provides."""
 
 
 @hookspec
 def register_outputs(register):
-    """Call register(OutputClass) for each output (statistics, relays upward) this plugin provides."""
+    """Call register(OutputClass) for each output (a hub.output.Output subclass: metrics, event streams,
+    reports pushed upward) this plugin provides."""
+
+
+@hookspec
+def register_speech_providers(register):
+    """Call register(ProviderClass) for each text-to-speech engine (a hub.speech.SpeechProvider subclass)."""
+
+
+@hookspec
+def register_media_stores(register):
+    """Call register(StoreClass) for each media store (a hub.media.MediaStore subclass)."""
 
 
 @hookspec

@@ -17,12 +17,9 @@ from marshmallow import Schema
 
 from hub.addresses import AddressPolicy, AddressSchema, check_address, default_policy
 from hub.capabilities import DEVICE_KINDS, unknown_capabilities
+from hub.contract import Health, ManifestError  # shared with the other kinds (hub/contract.py)
 from hub.text import has_unpaired_surrogate
 from hub.vendor_traits import Traits
-
-
-class ManifestError(ValueError):
-    """A plugin's manifest breaks the contract (unknown capability, device kind, bad name)."""
 
 
 class StatusParseError(ValueError):
@@ -134,12 +131,6 @@ class Ack:
                 json.dumps(self.detail, allow_nan=False)
             except (TypeError, ValueError, RecursionError) as exc:
                 raise StatusParseError(f"ack: detail is not storable JSON: {exc}") from None
-
-
-@dataclass(frozen=True)
-class Health:
-    ok: bool
-    detail: str = ""
 
 
 Done = Callable[[], None]

@@ -65,6 +65,7 @@ def load_subject(vendor: str) -> Subject:
         except PluginError as exc:
             errors.append(str(exc))
             continue
+        errors.extend(plugins.problems)  # a broken plugin is reported there, not raised
         if vendor in found:
             ep = next((p for p in plugins.loaded if p.name == name), None)
             add_conformance_hookspecs(plugins)

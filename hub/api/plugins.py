@@ -8,7 +8,8 @@ from hub.api.schemas import CapabilitiesSchema, PluginSchema
 from hub.capabilities import CAPABILITIES, DEVICE_KINDS, PRIORITIES, VERB_CAPABILITIES, VERBS, VOCABULARY_VERSION
 
 blp = HubBlueprint("plugins", __name__, url_prefix="/api",
-                   description="Installed plugins (vendor adapters, sources, outputs) and the closed "
+                   description="Installed plugins (vendor adapters, sources, outputs, speech providers, media "
+                               "stores) and the closed "
                                "capability vocabulary.")
 
 
@@ -17,8 +18,9 @@ blp = HubBlueprint("plugins", __name__, url_prefix="/api",
 def list_plugins() -> list[dict[str, Any]]:
     """List installed plugins
 
-    Plugin đã cài, with versions and, for vendor plugins, their manifests (protocols, device kinds,
-    capabilities, configuration schema).
+    Plugin đã cài, with versions and the manifests of what each registers (vendors: protocols, device
+    kinds, capabilities, configuration schema; sources, outputs, speech providers, media stores),
+    then the plugins found but skipped, with `loaded: false` and their problems.
     """
     return runtime().plugins.describe()
 

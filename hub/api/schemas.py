@@ -91,7 +91,14 @@ class PluginSchema(Schema):
     group = fields.Str()
     distribution = fields.Str()
     version = fields.Str()
+    loaded = fields.Bool(metadata={"description": "False: found but skipped (see problems)"})
     vendors = fields.List(fields.Dict(), metadata={"description": "Manifests of the vendor adapters it registers"})
+    sources = fields.List(fields.Dict(), metadata={"description": "Manifests of its content sources (hub.source)"})
+    outputs = fields.List(fields.Dict(), metadata={"description": "Manifests of its outputs (hub.output)"})
+    speech_providers = fields.List(fields.Dict(), metadata={"description": "Manifests of its speech providers"})
+    media_stores = fields.List(fields.Dict(), metadata={"description": "Manifests of its media stores"})
+    problems = fields.List(fields.Str(), metadata={"description": "What was refused: import error, a class "
+                                                                  "breaking its contract, a name already taken"})
 
 
 class CapabilitiesSchema(Schema):

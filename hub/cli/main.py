@@ -260,7 +260,7 @@ def deliveries(command_id: str, state: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def plugins(as_json: bool) -> None:
     """List installed plugins with versions and capabilities."""
-    from hub.plugins import PluginError
+    from hub.plugins import PluginError, kind_lines
 
     rt = _runtime()
     try:
@@ -275,10 +275,13 @@ def plugins(as_json: bool) -> None:
     if not described:
         click.echo("no plugins installed")
     for p in described:
-        click.echo(f"{p['name']} {p['version']}  ({p['group']}, {p['distribution']})")
+        skipped = "" if p.get("loaded", True) else "  NOT LOADED"
+        click.echo(f"{p['name']} {p['version']}  ({p['group']}, {p['distribution']}){skipped}")
         for v in p.get("vendors", []):
             click.echo(f"  vendor {v['name']}: {', '.join(v['device_kinds'])} over {', '.join(v['protocols'])}")
             click.echo(f"    capabilities: {', '.join(v['capabilities'])}")
+        for line in kind_lines(p):
+            click.echo(f"  {line}")
 
 
 @cli.group()

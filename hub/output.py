@@ -1,0 +1,103 @@
+"""What an output is: something going out of the hub (metrics, an event stream, open data, reports
+pushed upward to the province or the national system).
+
+An output says in its manifest which hub events it wants, by type name (`hub/events.py` owns the
+types: "device.offline", "delivery.changed"…), and/or an interval. The hub then calls
+`handle(event)` for each such event and `run_periodic(now)` every interval. Outputs read; they
+never change the hub's state, and a slow or failing output must not hold up the others.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hub.contract import BaseManifest, ContractError, Health, ManifestError, Plugin, stub
+
+if TYPE_CHECKING:
+    from hub.events import Event
+
+ALL_EVENTS = "*"  # in OutputManifest.events: every event type, present and future
+EVENT_NAME = re.compile(r"[a-z][a-z0-9_]*([.:][a-z0-9_]+)*")
+
+
+class OutputError(ContractError):
+    """An output's manifest breaks the contract, or it could not deliver; the message says what.
+    `transient=True`: the destination is down, the hub may try again later."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def event_type(event: Event | Mapping[str, Any]) -> str:
+    """The type name of an event, whether it is a typed event (attribute `type`) or a dict."""
+    name = event.get("type") if isinstance(event, Mapping) else getattr(event, "type", None)
+    if not isinstance(name, str):
+        raise OutputError(f"event without a type name: {event!r:.200}")
+    return name
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputManifest(BaseManifest):
+    kind: ClassVar[str] = "output"
+    events: frozenset[str] = frozenset()  # event type names handle() receives; "*" for all
+    interval_s: float | None = None  # run_periodic() every so many seconds; None: never
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.events, str):  # frozenset("device.offline") would be its letters
+            raise ManifestError(f"output {self.name}: events must be a set of type names, not one string")
+        object.__setattr__(self, "events", frozenset(self.events))
+        bad = sorted(e for e in self.events if not isinstance(e, str)
+                     or (e != ALL_EVENTS and not EVENT_NAME.fullmatch(e)))
+        if bad:
+            raise ManifestError(f"output {self.name}: not event type names: {', '.join(map(repr, bad))}")
+        if self.interval_s is not None and (not isinstance(self.interval_s, int | float) or self.interval_s <= 0):
+            raise ManifestError(f"output {self.name}: interval_s must be a positive number of seconds")
+        if not self.events and self.interval_s is None:
+            raise ManifestError(f"output {self.name}: declares neither events nor interval_s, so it would never run")
+
+    def wants(self, event: Event | Mapping[str, Any]) -> bool:
+        """Whether handle() should be given this event."""
+        return ALL_EVENTS in self.events or event_type(event) in self.events
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "kind": self.kind, "events": sorted(self.events),
+                "interval_s": self.interval_s}
+
+
+class Output(Plugin):
+    """Base class of every output. Subclasses set `manifest` and implement handle and/or run_periodic
+    (whichever the manifest declares)."""
+
+    manifest: ClassVar[OutputManifest]
+    manifest_type = OutputManifest
+    error = OutputError
+
+    @classmethod
+    def contract_problems(cls) -> list[str]:
+        problems = super().contract_problems()
+        if problems:
+            return problems
+        m = cls.manifest
+        needed = (["handle"] if m.events else []) + (["run_periodic"] if m.interval_s is not None else [])
+        return [f"declares {'events' if name == 'handle' else 'interval_s'} but does not implement {name}()"
+                for name in needed if getattr(getattr(cls, name), "__contract_stub__", False)]
+
+    @stub
+    def handle(self, event: Event) -> None:
+        """One hub event of a type the manifest names (a typed event; its `type` is the name).
+        Return quickly: queue slow work. Raise OutputError(…, transient=True) to be given it again."""
+        raise NotImplementedError
+
+    @stub
+    def run_periodic(self, now: datetime) -> None:
+        """Called every manifest.interval_s with the hub's time (timezone-aware UTC)."""
+        raise NotImplementedError
+
+    def health(self) -> Health:
+        """Whether the destination can be reached right now."""
+        return Health(True)

@@ -1,0 +1,1 @@
+"""Test plugins that break the contract (see ../README.md)."""

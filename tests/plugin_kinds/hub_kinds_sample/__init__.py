@@ -1,0 +1,1 @@
+"""Test plugins of every kind (see ../README.md)."""
