@@ -239,10 +239,10 @@ class Settings:
                                          "hub's own Redis, database, broker and API are refused whatever it says.")
     secret_key: str | None = setting(None, SECRET, CONSOLE,
                                      "Signs the console's session cookies, the same on every API host; when unset, "
-                                     "one is generated once into <state_dir>/secret_key.")
+                                     "one is generated once into the file secret_key in state_dir.")
     audit_key: str | None = setting(None, SECRET, CONSOLE,
                                     "Keys the audit log's hash chain (never stored in the database); when unset, "
-                                    "one is generated once into <state_dir>/audit_key.")
+                                    "one is generated once into the file audit_key in state_dir.")
     cookie_secure: bool = setting(False, FLAG, CONSOLE, "Behind TLS set true: the browser then sends the session "
                                                         "cookie over https only.")
     session_lifetime_s: int = setting(8 * 3600, WHOLE_SECONDS, CONSOLE, "A console sign-in ends after this.",

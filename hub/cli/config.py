@@ -51,7 +51,8 @@ def render_show(settings: Settings) -> str:
     rows = [(k, _text(v), w) for k, v, w in effective(settings)]
     wk = max(len(k) for k, _, _ in rows)
     wv = min(60, max(len(v) for _, v, _ in rows))
-    head = f"# settings from {settings.source if settings.source != 'defaults' else 'the defaults (HUB_CONFIG is not set)'}"
+    head = (f"# configuration file {settings.source}" if settings.source != "defaults"
+            else "# no configuration file (HUB_CONFIG is not set)")
     return "\n".join([head, *(f"{k:<{wk}}  {v:<{wv}}  {w}" for k, v, w in rows)]) + "\n"
 
 
