@@ -181,3 +181,13 @@ def test_the_tunables_reach_the_code() -> None:
     assert (ing.max_batch, ing.flush_interval_s) == (100, 0.2)
     assert Ingest(Runtime(s), vendors=[], max_batch=7).max_batch == 7  # a caller's word still wins
     assert Leadership(Runtime(s), "t").ttl_ms == 4000
+
+
+def test_the_worker_heartbeat_is_a_setting() -> None:
+    """A worker's job entry lives four beats (and 2 s): a shorter beat has a dead worker's job found sooner."""
+    from hub.delivery.worker import make_worker
+
+    job = type("Job", (), {"timeout": 60})()
+    env = {"HUB_DATABASE_URL": "sqlite://", "HUB_QUEUE": "config-test-never-used"}
+    assert make_worker(Runtime(load_settings(env))).get_heartbeat_ttl(job) == 10
+    assert make_worker(Runtime(load_settings({**env, "HUB_WORKER_HEARTBEAT_S": "0.5"}))).get_heartbeat_ttl(job) == 4
