@@ -1,13 +1,21 @@
-"""Settings, from the environment and an optional YAML file (HUB_CONFIG).
+"""Settings: each declared once, below, with its type, default, environment variable and a line
+of help; `docs/configuration.md` and `hub config show` are made from these declarations.
 
-Secrets never live in the repository: a YAML value "${NAME}" is read from the environment.
+A value comes from the default, then the YAML file named by HUB_CONFIG, then its environment
+variable (HUB_<KEY>), the last one given winning. Secrets never live in the repository: a YAML
+value "${NAME}" is read from the environment. A value of the wrong type, an unknown key (a typo
+of a safety setting must not be ignored silently) or a value out of range stops the process with
+one line naming the file or the variable, the key and what was expected.
 """
 from __future__ import annotations
 
+import copy
+import difflib
+import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,86 +24,285 @@ import yaml
 from hub.addresses import DEFAULT_SERIAL_PREFIXES, parse_net_rule
 
 _ENV_REF = re.compile(r"^\$\{([A-Z0-9_]+)\}$")
-# integer settings and their least sensible value
-INT_AT_LEAST = {"login_max_failures": 1, "login_lockout_s": 1, "login_window_s": 1, "login_address_max_failures": 1,
-                "login_audit_failures": 0, "login_audit_period_s": 1, "trusted_proxies": 0}
+SECRET_WORDS = ("password", "secret", "token", "key")  # a plugin setting so named is never shown
 
 
 class ConfigError(ValueError):
-    """The configuration is wrong; the message names the file and the key."""
+    """The configuration is wrong; the message names the file (or variable) and the key."""
+
+
+# -- the kinds of value ---------------------------------------------------------------------------------
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError
+    return float(v)
+
+
+def _whole(v: Any) -> int:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError
+    return v
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError
+    return v
+
+
+def _secret(v: Any) -> str | None:
+    return None if v in (None, "") else _text(v)
+
+
+def _flag(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError
+    return v
+
+
+def _flag_text(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
+def _numbers(v: Any) -> tuple[float, ...]:
+    if not isinstance(v, (list, tuple)):
+        raise ValueError
+    out = tuple(_number(x) for x in v)
+    if any(x < 0 for x in out):
+        raise ValueError
+    return out
+
+
+def _texts(v: Any) -> list[str]:
+    if not isinstance(v, (list, tuple)):
+        raise ValueError
+    return [_text(x) for x in v]
+
+
+def _sections(v: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(v, dict) or not all(isinstance(k, str) and (s is None or isinstance(s, dict))
+                                          for k, s in v.items()):
+        raise ValueError
+    return {k: dict(s or {}) for k, s in v.items()}
+
+
+def _split(raw: str) -> list[str]:
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a setting holds: `noun` says it in errors and the docs; `check` turns a YAML value into
+    the setting's value and `parse` the text of an environment variable (both raise ValueError)."""
+
+    noun: str
+    check: Callable[[Any], Any]
+    parse: Callable[[str], Any] | None
+
+
+SECONDS = Kind("a number of seconds", _number, lambda r: _number(float(r)))
+WHOLE_SECONDS = Kind("a whole number of seconds", _whole, int)
+DAYS = Kind("a whole number of days", _whole, int)
+COUNT = Kind("a whole number", _whole, int)
+TEXT = Kind("text", _text, str)
+URL = Kind("a URL", _text, str)  # its password is masked wherever it is shown
+SECRET = Kind("a secret of at least 32 characters", _secret, str)
+FLAG = Kind("true or false", _flag, _flag_text)
+SECONDS_LIST = Kind("a list of numbers of seconds (comma-separated in the environment)", _numbers,
+                    lambda r: _numbers([float(p) for p in _split(r)]))
+TEXT_LIST = Kind("a list of text (comma-separated in the environment)", _texts, _split)
+SECTIONS = Kind("a mapping of plugin name to that plugin's settings", _sections, None)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One setting: its key in the YAML file, kind, default, environment variable, help, least value."""
+
+    key: str
+    kind: Kind
+    default: Any
+    env: str | None
+    help: str
+    section: str
+    least: float | None
+
+
+def setting(default: Any, kind: Kind, section: str, help: str, *, least: float | None = None,
+            env: str | None = "") -> Any:
+    """A Settings field and its declaration; `env` defaults to HUB_<KEY>, None for no variable."""
+    if least is None and kind in (SECONDS, WHOLE_SECONDS, DAYS, COUNT):
+        least = 0  # no count or duration is negative
+    meta = {"kind": kind, "section": section, "help": help, "least": least, "env": env}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta, repr=kind is not SECRET)
+    return field(default=default, metadata=meta, repr=kind is not SECRET)
+
+
+SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, PLUGINS = (
+    "Services", "Commands and delivery", "Scheduled commands", "Recovery and device health", "Ingest",
+    "Where devices may be", "Console, sign-in and secrets", "Plugins")
 
 
 @dataclass
 class Settings:
-    database_url: str = "sqlite:///var/hub.sqlite3"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    queue: str = "hub"
-    default_ttl_s: int = 600
-    retry_backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0)
-    batch_size: int = 500
-    sweep_interval_s: float = 1.0
-    # A delivery still `queued` this long after its command was accepted, whose command has no
-    # job waiting or running (Redis restarted without persistence, a worker died mid-batch),
-    # is enqueued again by the ingest's sweeper (hub.delivery.dispatch.requeue_stale).
-    requeue_after_s: float = 60.0
-    # The same for the emergency class, checked every sweep: its rows are sent again as soon as
-    # their job is known dead (rq sees a killed worker's job abandoned ~10 s after the kill).
-    emergency_requeue_after_s: float = 5.0
-    heartbeat_timeout_s: float = 180.0
-    failure_threshold: int = 3
-    # Fault drills only: the ingest holds each batch this long before it writes it (tests kill it
-    # between hearing acks and storing them). Leave it 0.
-    ingest_commit_delay_s: float = 0.0
-    # The ingest's quarantine (hub.delivery.quarantine) keeps the newest this many messages it could not store.
-    quarantine_max_rows: int = 100_000
-    # Scheduled commands (hub.delivery.release). The scheduler hands a worker the commands due in the
-    # next `scheduler_window_s` this long before the first of them starts, so the worker can load
-    # rows, build payloads and open its adapter first and publish on time.
-    scheduler_lead_s: float = 2.0
-    scheduler_window_s: float = 1.0
-    # The scheduler looks at the database at least this often even when nothing wakes it (a
-    # submit publishes a wake-up on Redis; this covers a lost one).
-    scheduler_poll_s: float = 5.0
-    schedule_horizon_days: int = 366  # a start_at (or a bulletin's valid_from/valid_until) further ahead is refused
-    # A command's expires_at may lie at most this long after it starts: past that a bulletin is stale
-    # (an operator sends it again), and a command that never expires is refused (one day).
-    max_command_ttl_s: int = 86400
-    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Signs the console's session cookies. From HUB_SECRET_KEY or `secret_key: ${…}`; when
-    # absent, one is generated once into <state_dir>/secret_key (see hub.access.secret_key).
-    secret_key: str | None = field(default=None, repr=False)
-    # Keys the audit log's hash chain (HMAC), so that someone who can write the database cannot
-    # rewrite it unseen. From HUB_AUDIT_KEY or `audit_key: ${…}`; when absent, one is generated
-    # once into <state_dir>/audit_key (see hub.access.secret_key). Never stored in the database.
-    audit_key: str | None = field(default=None, repr=False)
-    state_dir: str = "var"
-    cookie_secure: bool = False  # set true behind TLS: the browser then sends the cookie over https only
-    session_lifetime_s: int = 8 * 3600  # a working day; a console login ends after it
-    # Sign-in throttling (hub.access.login_throttle): an account is locked for login_lockout_s after
-    # login_max_failures consecutive failures (an administrator lifts it sooner); an address
-    # is refused for the rest of a login_window_s window after login_address_max_failures.
-    login_max_failures: int = 10
-    login_lockout_s: int = 900
-    login_window_s: int = 900
-    login_address_max_failures: int = 50
-    # The first login_audit_failures failed sign-ins of each login_audit_period_s are audited one
-    # by one; further ones are counted into one summary entry per period.
-    login_audit_failures: int = 20
-    login_audit_period_s: int = 300
-    # Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client's
-    # address (0: none, the address is the connection's). Behind nginx on the same host: 1.
-    trusted_proxies: int = 0
-    # Where devices may be (hub.addresses): serial ports under these path prefixes; network
-    # devices and gateways only at these hosts/networks and ports ("10.80.0.0/16:502",
-    # "gw.vendor.vn:443"); none until a province lists them. The hub's own Redis, database, MQTT
-    # broker and API (api_listen) are refused whatever the list says.
-    device_serial_prefixes: list[str] = field(default_factory=lambda: list(DEFAULT_SERIAL_PREFIXES))
-    device_networks: list[str] = field(default_factory=list)
-    api_listen: str = "127.0.0.1:8080"  # where the API is served (gunicorn -b): never a device
-    source: str = "defaults"
+    database_url: str = setting("sqlite:///var/hub.sqlite3", URL, SERVICES,
+                                "The database, as an SQLAlchemy URL (postgresql+psycopg://user@host/db in production).")
+    redis_url: str = setting("redis://127.0.0.1:6379/0", URL, SERVICES,
+                             "Redis, which holds the job queues (redis://user:password@host:port/db).")
+    queue: str = setting("hub", TEXT, SERVICES,
+                         "Prefix of the hub's queue names and Redis keys; hubs sharing a Redis need different ones.")
+    api_listen: str = setting("127.0.0.1:8080", TEXT, SERVICES,
+                              "Where the API is served (gunicorn -b); devices may never be there.")
+    state_dir: str = setting("var", TEXT, SERVICES,
+                             "Directory of the generated secret_key and audit_key files when those are not set.")
+    default_ttl_s: int = setting(600, WHOLE_SECONDS, DELIVERY,
+                                 "A command without expires_at expires this long after it starts.", least=1)
+    max_command_ttl_s: int = setting(86400, WHOLE_SECONDS, DELIVERY,
+                                     "A command's expires_at may lie at most this long after its start "
+                                     "(a stale bulletin is sent again by an operator).", least=1)
+    retry_backoff_s: tuple[float, ...] = setting((0.5, 1.0, 2.0), SECONDS_LIST, DELIVERY,
+                                                 "Waits before each retry of a transient send failure; "
+                                                 "as many retries as entries.")
+    batch_size: int = setting(500, COUNT, DELIVERY, "Devices per worker job (an adapter's in-flight window).",
+                              least=1)
+    worker_heartbeat_s: float = setting(2.0, SECONDS, DELIVERY,
+                                        "How often a worker running a job says it is alive; its job counts as dead "
+                                        "after four missed beats.", least=0.1)
+    # The scheduler (hub.delivery.release) hands a worker the commands due in the next window this
+    # long before the first of them starts, so the worker can load rows, build payloads and open its
+    # adapter first and publish on time.
+    scheduler_lead_s: float = setting(2.0, SECONDS, SCHEDULE,
+                                      "Scheduled commands are handed to a worker this long before they start.")
+    scheduler_window_s: float = setting(1.0, SECONDS, SCHEDULE,
+                                        "Commands starting within this span are handed over together.")
+    scheduler_poll_s: float = setting(5.0, SECONDS, SCHEDULE,
+                                      "The scheduler looks at the database at least this often (a lost wake-up).",
+                                      least=0.01)
+    scheduler_lock_ttl_s: float = setting(10.0, SECONDS, SCHEDULE,
+                                          "A leading scheduler that stops renewing its lock is replaced after this.",
+                                          least=0.1)
+    scheduler_quiet_s: float = setting(0.25, SECONDS, SCHEDULE,
+                                       "A worker sending scheduled commands records results only when the next "
+                                       "start is at least this far away.")
+    schedule_horizon_days: int = setting(366, DAYS, SCHEDULE,
+                                         "A start_at (or a bulletin's validity) further ahead is refused.", least=1)
+    sweep_interval_s: float = setting(1.0, SECONDS, RECOVERY,
+                                      "How often the ingest's sweeper expires overdue deliveries and checks devices.",
+                                      least=0.01)
+    requeue_after_s: float = setting(60.0, SECONDS, RECOVERY,
+                                     "A delivery still queued this long after acceptance, whose job was lost or died, "
+                                     "is enqueued again.")
+    emergency_requeue_after_s: float = setting(5.0, SECONDS, RECOVERY,
+                                               "The same for the emergency class, checked at every sweep.")
+    heartbeat_timeout_s: float = setting(180.0, SECONDS, RECOVERY,
+                                         "A device silent this long is taken offline.", least=0.01)
+    failure_threshold: int = setting(3, COUNT, RECOVERY,
+                                     "Consecutive failed deliveries after which a device counts as degraded.",
+                                     least=1)
+    comeback_window_s: float = setting(30.0, SECONDS, RECOVERY,
+                                       "For this long after a device comes back online, what it missed is sent again.")
+    comeback_relook_s: float = setting(3.0, SECONDS, RECOVERY,
+                                       "How often, within that window, its deliveries are looked at again.",
+                                       least=0.01)
+    ingest_flush_interval_s: float = setting(0.05, SECONDS, INGEST,
+                                             "The ingest writer's pause when nothing was heard.", least=0.001)
+    ingest_batch_pause_s: float = setting(0.02, SECONDS, INGEST,
+                                          "Its pause after a partial batch (adds at most this to an ack's way "
+                                          "into the database).")
+    ingest_max_batch: int = setting(5000, COUNT, INGEST, "Most items the ingest writes in one transaction.",
+                                    least=1)
+    ingest_watch_interval_s: float = setting(30.0, SECONDS, INGEST,
+                                             "How often the ingest reloads the devices it listens to and prunes "
+                                             "its quarantine.", least=0.01)
+    ingest_link_retry_s: float = setting(1.0, SECONDS, INGEST,
+                                         "A vendor link down at start-up is retried after this, the wait "
+                                         "doubling up to ingest_link_retry_max_s.", least=0.01)
+    ingest_link_retry_max_s: float = setting(60.0, SECONDS, INGEST, "The longest wait between those retries.",
+                                            least=0.01)
+    quarantine_max_rows: int = setting(100_000, COUNT, INGEST,
+                                       "The ingest's quarantine keeps the newest this many messages it could not "
+                                       "store.", least=1)
+    ingest_commit_delay_s: float = setting(0.0, SECONDS, INGEST,
+                                           "Fault drills only: hold each batch this long before writing it. Leave 0.")
+    device_serial_prefixes: list[str] = setting(list(DEFAULT_SERIAL_PREFIXES), TEXT_LIST, DEVICES,
+                                                "Serial ports devices may name, by absolute path prefix.")
+    device_networks: list[str] = setting([], TEXT_LIST, DEVICES,
+                                         "Hosts/networks and ports network devices and gateways may be at "
+                                         "(\"10.80.0.0/16:502\", \"gw.vendor.vn:443\"); none by default. The "
+                                         "hub's own Redis, database, broker and API are refused whatever it says.")
+    secret_key: str | None = setting(None, SECRET, CONSOLE,
+                                     "Signs the console's session cookies, the same on every API host; when unset, "
+                                     "one is generated once into the file secret_key in state_dir.")
+    audit_key: str | None = setting(None, SECRET, CONSOLE,
+                                    "Keys the audit log's hash chain (never stored in the database); when unset, "
+                                    "one is generated once into the file audit_key in state_dir.")
+    cookie_secure: bool = setting(False, FLAG, CONSOLE, "Behind TLS set true: the browser then sends the session "
+                                                        "cookie over https only.")
+    session_lifetime_s: int = setting(8 * 3600, WHOLE_SECONDS, CONSOLE, "A console sign-in ends after this.",
+                                      least=1)
+    login_max_failures: int = setting(10, COUNT, CONSOLE,
+                                      "Consecutive failed sign-ins that lock an account for login_lockout_s.", least=1)
+    login_lockout_s: int = setting(900, WHOLE_SECONDS, CONSOLE,
+                                   "How long a locked account stays locked (an administrator may lift it sooner).",
+                                   least=1)
+    login_address_max_failures: int = setting(50, COUNT, CONSOLE,
+                                              "Failed sign-ins from one address after which it is refused for the "
+                                              "rest of login_window_s.", least=1)
+    login_window_s: int = setting(900, WHOLE_SECONDS, CONSOLE,
+                                  "The window in which an address's failed sign-ins are counted.", least=1)
+    login_audit_failures: int = setting(20, COUNT, CONSOLE,
+                                        "Failed sign-ins audited one by one per period; further ones are summarised.")
+    login_audit_period_s: int = setting(300, WHOLE_SECONDS, CONSOLE, "The period of login_audit_failures.", least=1)
+    trusted_proxies: int = setting(0, COUNT, CONSOLE,
+                                   "Reverse proxies whose X-Forwarded-For gives the client's address (behind one "
+                                   "nginx: 1).")
+    plugins: dict[str, dict[str, Any]] = setting({}, SECTIONS, PLUGINS,
+                                                 "Each plugin's settings under its name, checked by the plugin's "
+                                                 "own schema (see its README).", env=None)
+    source: str = "defaults"  # the file the settings were read from
+
+    def __post_init__(self) -> None:
+        self.origins: dict[str, str] = {}  # key -> "file" or "env" (absent: the default); not a setting
 
     def plugin_config(self, name: str) -> dict[str, Any]:
         return dict(self.plugins.get(name) or {})
+
+
+SETTINGS: tuple[Declared, ...] = tuple(
+    Declared(f.name, f.metadata["kind"], f.default_factory() if callable(f.default_factory) else f.default,
+             f"HUB_{f.name.upper()}" if f.metadata["env"] == "" else f.metadata["env"], f.metadata["help"],
+             f.metadata["section"], f.metadata["least"])
+    for f in fields(Settings) if "kind" in f.metadata)
+_BY_KEY = {d.key: d for d in SETTINGS}
+
+
+def redact(value: Any, key: str = "", kind: Kind | None = None) -> Any:
+    """`value` fit to show: secrets replaced by whether they are set, a URL's password by ***."""
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if kind is SECRET or (kind is None and any(w in key.lower() for w in SECRET_WORDS)):
+        return None if value in (None, "") else "<set>"
+    if isinstance(value, str) and "://" in value and "@" in value:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(value)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            return urlunsplit(parts._replace(netloc=netloc))
+    return value
+
+
+class _FromEnv(str):
+    """A YAML value written "${NAME}": text from the environment, read like the variable itself."""
 
 
 def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:
@@ -108,82 +315,95 @@ def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:
         if m:
             if m.group(1) not in env:
                 raise ConfigError(f"{where}: environment variable {m.group(1)} is not set")
-            return env[m.group(1)]
+            return _FromEnv(env[m.group(1)])
     return value
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, _FromEnv) else value
+
+
+def _checked(d: Declared, raw: Any, origin: str, env: bool) -> Any:
+    """`raw` as the setting's value, else a ConfigError naming `origin` (the file or the variable),
+    the key and what was expected. Text (a variable, a "${NAME}" in the file) is parsed."""
+    label = f"{origin} ({d.key})" if env else f"{origin}: {d.key}"
+    try:
+        text = isinstance(raw, _FromEnv) or env
+        value = d.kind.parse(str(raw)) if text and d.kind.parse is not None else d.kind.check(raw)
+    except (ValueError, TypeError):
+        shown = "a value" if d.kind is SECRET else repr(_plain(raw))
+        raise ConfigError(f"{label}: expected {d.kind.noun}, got {shown}") from None
+    if d.least is not None and value < d.least:
+        raise ConfigError(f"{origin}: {d.key} must be {d.kind.noun} of at least {d.least:g}, not {value!r}")
+    return _plain(value)
+
+
+def _read(path: str, env: Mapping[str, str]) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"HUB_CONFIG={path}: no such file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping at the top level")
+    for key in data:
+        if key not in _BY_KEY:
+            near = difflib.get_close_matches(str(key), list(_BY_KEY), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else " (docs/configuration.md lists the settings)"
+            raise ConfigError(f"{path}: unknown key {key!r}{hint}")
+    return _expand(data, path, env)  # the environment given, so that a caller's stands alone
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     s = Settings()
     path = env.get("HUB_CONFIG")
     if path:
-        p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"HUB_CONFIG={path}: no such file")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: must be a mapping at the top level")
-        data = _expand(data, path, env)  # the environment given, so that a caller's stands alone
-        known = {"database_url", "redis_url", "queue", "default_ttl_s", "retry_backoff_s", "batch_size",
-                 "sweep_interval_s", "requeue_after_s", "heartbeat_timeout_s", "failure_threshold", "plugins", "secret_key",
-                 "ingest_commit_delay_s", "quarantine_max_rows", "emergency_requeue_after_s",
-                 "scheduler_lead_s", "scheduler_window_s", "scheduler_poll_s", "schedule_horizon_days",
-                 "max_command_ttl_s", "audit_key", "device_serial_prefixes", "device_networks", "api_listen",
-                 "state_dir", "cookie_secure", "session_lifetime_s", *INT_AT_LEAST}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys: {', '.join(unknown)}")
-        for key, value in data.items():
-            if key == "retry_backoff_s":
-                value = tuple(float(v) for v in value)
-            setattr(s, key, value)
+        for key, raw in _read(path, env).items():
+            d = _BY_KEY[key]
+            setattr(s, key, _checked(d, raw, path, env=False))
+            s.origins[key] = "file"
         s.source = path
-    s.database_url = env.get("HUB_DATABASE_URL", s.database_url)
-    s.redis_url = env.get("HUB_REDIS_URL", s.redis_url)
-    s.queue = env.get("HUB_QUEUE", s.queue)
-    if "HUB_DEFAULT_TTL_S" in env:
-        s.default_ttl_s = int(env["HUB_DEFAULT_TTL_S"])
-    if "HUB_RETRY_BACKOFF_S" in env:
-        s.retry_backoff_s = tuple(float(v) for v in env["HUB_RETRY_BACKOFF_S"].split(",") if v.strip())
-    s.secret_key = env.get("HUB_SECRET_KEY") or s.secret_key or None
-    s.audit_key = env.get("HUB_AUDIT_KEY") or s.audit_key or None
-    s.state_dir = env.get("HUB_STATE_DIR", s.state_dir)
-    if "HUB_COOKIE_SECURE" in env:
-        s.cookie_secure = env["HUB_COOKIE_SECURE"].strip().lower() in ("1", "true", "yes", "on")
-    if not isinstance(s.cookie_secure, bool):
-        raise ConfigError(f"{s.source}: cookie_secure must be true or false")
-    for key, least in INT_AT_LEAST.items():
-        value = getattr(s, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ConfigError(f"{s.source}: {key} must be a whole number of at least {least}, not {value!r}")
+    for d in SETTINGS:
+        raw = env.get(d.env) if d.env else None
+        # an empty variable is unset, but for a list, where it says "none"
+        if raw is None or (raw == "" and d.kind not in (TEXT_LIST, SECONDS_LIST)):
+            continue
+        setattr(s, d.key, _checked(d, raw, d.env, env=True))
+        s.origins[d.key] = "env"
+    _check_together(s)
+    return s
+
+
+def _where(s: Settings, key: str) -> str:
+    d = _BY_KEY[key]
+    return f"{d.env} ({key})" if s.origins.get(key) == "env" else f"{s.source}: {key}"
+
+
+def _check_together(s: Settings) -> None:
+    """What no single value's type says: ranges that depend on each other, addresses, key lengths."""
     if s.default_ttl_s > s.max_command_ttl_s:  # else every command without an expires_at is refused
         raise ConfigError(f"{s.source}: default_ttl_s ({s.default_ttl_s}) exceeds max_command_ttl_s "
                           f"({s.max_command_ttl_s})")
-    if "HUB_DEVICE_NETWORKS" in env:
-        s.device_networks = [n.strip() for n in env["HUB_DEVICE_NETWORKS"].split(",") if n.strip()]
-    for key in ("device_serial_prefixes", "device_networks"):
-        value = getattr(s, key)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{s.source}: {key} must be a list of strings")
     if not all(p.startswith("/") for p in s.device_serial_prefixes):
-        raise ConfigError(f"{s.source}: device_serial_prefixes: each must be an absolute path prefix (/dev/ttyUSB)")
+        raise ConfigError(f"{_where(s, 'device_serial_prefixes')}: each must be an absolute path prefix "
+                          f"(/dev/ttyUSB)")
     for entry in s.device_networks:
         try:
             parse_net_rule(entry)
         except ValueError as exc:
-            raise ConfigError(f"{s.source}: device_networks: {exc}") from None
-    if s.secret_key is not None and len(str(s.secret_key)) < 32:
-        where = "HUB_SECRET_KEY" if env.get("HUB_SECRET_KEY") else f"{s.source}: secret_key"
-        raise ConfigError(f"{where} must be at least 32 characters (generate one with "
-                          f"`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
-    if s.audit_key is not None and len(str(s.audit_key)) < 32:
-        where = "HUB_AUDIT_KEY" if env.get("HUB_AUDIT_KEY") else f"{s.source}: audit_key"
-        raise ConfigError(f"{where} must be at least 32 characters (generate one with "
-                          f"`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
-    return s
+            raise ConfigError(f"{_where(s, 'device_networks')}: {exc}") from None
+    for key in ("secret_key", "audit_key"):
+        value = getattr(s, key)
+        if value is not None and len(str(value)) < 32:
+            raise ConfigError(f"{_where(s, key)} must be at least 32 characters (generate one with "
+                              f"`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
 
 
 _settings: Settings | None = None

@@ -34,6 +34,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from hub.access.actors import Actor
+from hub.config import redact as _redact  # one masking for the audit log and `hub config show`
 # The chain's key and its marker live in the store, which writes the marker when it makes or
 # upgrades a schema; they are part of this module's interface.
 from hub.store.audit_chain import (  # noqa: F401
@@ -342,26 +343,6 @@ def to_text(entries: Iterable[AuditEntry], fmt: str) -> str:
 
 
 # -- configuration ----------------------------------------------------------------------------------
-_SECRET_WORDS = ("password", "secret", "token", "key")
-
-
-def _redact(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: _redact(v, str(k)) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple)):
-        return [_redact(v) for v in value]
-    if any(w in key.lower() for w in _SECRET_WORDS):
-        return None if value in (None, "") else "<set>"
-    if isinstance(value, str) and "://" in value and "@" in value:
-        from urllib.parse import urlsplit, urlunsplit
-
-        parts = urlsplit(value)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-            return urlunsplit(parts._replace(netloc=netloc))
-    return value
-
-
 def settings_snapshot(settings: Any) -> dict[str, Any]:
     """The settings as the audit log keeps them: secrets replaced by whether they are set."""
     from dataclasses import asdict

@@ -15,6 +15,7 @@ import click
 from marshmallow import ValidationError
 
 from hub.cli.admin import register as register_admin_commands
+from hub.cli.config import config_group
 from hub.cli.contents import register as register_content_commands
 from hub.cli.common import Failure, checked_runtime as _checked_runtime, cli_actor, first_error, runtime as _runtime
 
@@ -460,6 +461,7 @@ def demo(host: str, port: int, embedded: bool, no_serve: bool, speakers: int, bo
 
 register_admin_commands(cli)
 register_content_commands(cli)
+cli.add_command(config_group)
 
 
 def _load_plugin_commands() -> None:

@@ -167,10 +167,8 @@ def _publish_on_time(rt: Runtime, vendor: str, plan: list[_Due], watch: CancelWa
 
 class _Recorder:
     """Writes results on its own thread; collects the rows worth retrying, by command. It writes
-    only when the next start is at least QUIET_S away: its Python work (SQLAlchemy) would take
+    only when the next start is at least `scheduler_quiet_s` away: its Python work (SQLAlchemy) would take
     the GIL from the publishing thread right when that needs it. Dense starts are written after."""
-
-    QUIET_S = 0.25
 
     def __init__(self, rt: Runtime, vendor: str, tally: dict[str, int]) -> None:
         self.rt, self.vendor, self.tally = rt, vendor, tally
@@ -189,6 +187,7 @@ class _Recorder:
         return dict(self.retries)
 
     def _run(self) -> None:
+        quiet_s = self.rt.settings.scheduler_quiet_s
         done = False
         while not done:
             batch = [self._q.get()]
@@ -198,7 +197,7 @@ class _Recorder:
                 except queue.Empty:
                     break
             done = batch[-1] is None
-            while not done and self.next_start is not None and self.next_start - time.monotonic() < self.QUIET_S:
+            while not done and self.next_start is not None and self.next_start - time.monotonic() < quiet_s:
                 time.sleep(0.05)
             work = [b for b in batch if b is not None]
             if work:

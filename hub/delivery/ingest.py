@@ -86,14 +86,15 @@ def _database_trouble(exc: BaseException) -> bool:
 class Ingest(Sweeping):
     """Runs every vendor's listener and writes what they hear. `start()` then `stop()`."""
 
-    def __init__(self, rt: Runtime, vendors: list[str] | None = None, flush_interval_s: float = 0.05,
-                 max_batch: int = 5000, batch_pause_s: float = 0.02) -> None:
+    def __init__(self, rt: Runtime, vendors: list[str] | None = None, flush_interval_s: float | None = None,
+                 max_batch: int | None = None, batch_pause_s: float | None = None) -> None:
         self.rt = rt
         self.vendors = vendors
         self.sink = BufferedSink()
-        self.flush_interval_s = flush_interval_s
-        self.batch_pause_s = batch_pause_s  # adds at most this to an ack's way into the database
-        self.max_batch = max_batch
+        st = rt.settings  # the ingest_* settings, unless a caller (a test, a bench) says otherwise
+        self.flush_interval_s = st.ingest_flush_interval_s if flush_interval_s is None else flush_interval_s
+        self.batch_pause_s = st.ingest_batch_pause_s if batch_pause_s is None else batch_pause_s
+        self.max_batch = st.ingest_max_batch if max_batch is None else max_batch
         self.adapters: dict[str, VendorAdapter] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -106,13 +107,13 @@ class Ingest(Sweeping):
         self._next_requeue = 0.0
         self.comebacks = redeliver.Comebacks(rt)  # devices back online: send again what they missed
         self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
-        self.watch_interval_s = 30.0
+        self.watch_interval_s = st.ingest_watch_interval_s
         # Fault drills only (0 in production): hold each batch this long before writing it, so a
         # test can kill the process between hearing items and storing them.
         self.commit_delay_s = float(rt.settings.ingest_commit_delay_s or 0.0)
         # A vendor whose link is down at start-up (open() raised TransientError) is retried by the
         # sweeper after these many seconds, doubling up to the second; the others work meanwhile.
-        self.retry_backoff_s = (1.0, 60.0)
+        self.retry_backoff_s = (st.ingest_link_retry_s, st.ingest_link_retry_max_s)
         self._released: dict[str, float] = {}  # held commands enqueued again (hub.delivery.arbitration), when
         self._retry: dict[str, tuple[int, float]] = {}  # vendor -> (failed attempts, next try, monotonic)
 

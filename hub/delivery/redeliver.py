@@ -7,7 +7,7 @@ with it. Such rows would read `sent` until their expires_at, then `expired`, alt
 back and could still carry the command out.
 
 So the ingest notes every device it hears coming back (presence online, or a transition out of
-offline) and, for `WINDOW_S` after that, enqueues a resend of the device's rows that are `sent`,
+offline) and, for `comeback_window_s` after that, enqueues a resend of the device's rows that are `sent`,
 unexpired and unacked and were handed to the transport before the hub heard it come back (a
 device announces presence only once it has subscribed again, so what was handed later reached
 it). A row still being sent when the device came back is caught by a later look within the
@@ -39,8 +39,6 @@ from hub.vendor import Outcome, Outgoing
 
 log = logging.getLogger(__name__)
 
-WINDOW_S = 30.0  # how long after a device came back its rows are looked at again
-RELOOK_S = 3.0  # how often, within the window (a look costs a query per 900 devices)
 RESEND_PREFIX = "hubresend-"
 _CHUNK = 900
 
@@ -58,7 +56,7 @@ class Comebacks:
 
     def note(self, device_ids: Iterable[str], at: datetime) -> bool:
         """Remember devices that came back at `at`; whether there were any."""
-        deadline = time.monotonic() + WINDOW_S
+        deadline = time.monotonic() + self.rt.settings.comeback_window_s
         n = 0
         for did in device_ids:
             self._back[did] = (at, deadline)
@@ -81,7 +79,7 @@ class Comebacks:
 
     def run(self, now: datetime | None = None) -> int:
         """Enqueue resends of what the devices that came back may have missed; returns the rows.
-        Devices noted since the last look are looked at now, all of the window's every RELOOK_S
+        Devices noted since the last look are looked at now, all of the window's every `comeback_relook_s`
         (a row being sent when its device came back turns `sent` a moment later)."""
         mono = time.monotonic()
         for did in [d for d, (_, until) in self._back.items() if until < mono]:
@@ -89,7 +87,7 @@ class Comebacks:
             self._done.pop(did, None)
             self._fresh.discard(did)
         if mono >= self._next_look:
-            self._next_look = mono + RELOOK_S
+            self._next_look = mono + self.rt.settings.comeback_relook_s
             look = dict(self._back)
         else:
             look = {d: self._back[d] for d in self._fresh if d in self._back}

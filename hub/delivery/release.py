@@ -35,7 +35,6 @@ from hub.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL_S = 10.0  # a leader that stops renewing (killed, partitioned) is replaced after this
 DUE_JOB_PREFIX = "hubdue-"  # not "hub-<command>-…": a send_due job names several commands in its args
 
 
@@ -171,7 +170,9 @@ class Leadership:
     Check-and-renew uses WATCH/MULTI rather than a Lua script, which fakeredis (embedded mode)
     cannot run without an extra package."""
 
-    def __init__(self, rt: Runtime, token: str, ttl_s: float = LOCK_TTL_S) -> None:
+    def __init__(self, rt: Runtime, token: str, ttl_s: float | None = None) -> None:
+        # a leader that stops renewing (killed, partitioned) is replaced after scheduler_lock_ttl_s
+        ttl_s = rt.settings.scheduler_lock_ttl_s if ttl_s is None else ttl_s
         self.rt, self.token, self.ttl_ms = rt, token.encode(), int(ttl_s * 1000)
         self.key = _channel(rt, "leader")
         self.held = False
@@ -257,7 +258,7 @@ class Scheduler:
                     next_pass = time.monotonic() + self.pass_once()
                 # Wait for a wake-up, the next due time, or the lock's renewal, whichever is first;
                 # a follower just tries for the lock again a second later.
-                wait = min(max(0.0, next_pass - time.monotonic()) if leader else 1.0, LOCK_TTL_S / 4, 1.0)
+                wait = min(max(0.0, next_pass - time.monotonic()) if leader else 1.0, self.lock.ttl_ms / 4000, 1.0)
                 if pubsub.get_message(timeout=wait) is not None:
                     while pubsub.get_message(timeout=0) is not None:
                         pass  # a burst of submits is one look, not one each

@@ -59,7 +59,7 @@ class HubWorker(_PromptPubSub):
     worker's death, so the entry lives 10 s: four missed beats, well above a loaded machine's
     scheduling hiccups."""
 
-    job_heartbeat_s = 2.0
+    job_heartbeat_s = 2.0  # the setting worker_heartbeat_s, given by make_worker
 
     def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
         if job.timeout == -1:
@@ -103,4 +103,6 @@ class ThreadWorker(_PromptPubSub):
 
 def make_worker(rt: Runtime, threaded: bool = False, name: str | None = None) -> SimpleWorker:
     cls = ThreadWorker if threaded else HubWorker
-    return cls(rt.queues(), connection=rt.redis, name=name, serializer=JOB_SERIALIZER)
+    worker = cls(rt.queues(), connection=rt.redis, name=name, serializer=JOB_SERIALIZER)
+    worker.job_heartbeat_s = rt.settings.worker_heartbeat_s  # used by HubWorker
+    return worker
