@@ -3,10 +3,14 @@ same hooks as the hub's own resources, without an edit to hub/ (tests/route_plug
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import types
 from pathlib import Path
+
+import click
+from click.testing import CliRunner
 
 from hub.api import create_app
 from hub.api.common import HubBlueprint
@@ -103,3 +107,20 @@ def test_a_plugin_cannot_replace_a_hub_command(tmp_path: Path) -> None:
     assert "clashing_plugin: `hub send` is already taken" in r.stderr
     assert "clashing_plugin: `hub serve` is already taken" in r.stderr
     assert "Run the REST API" in hub(env, "serve", "--help").stdout
+
+
+def test_the_samples_of_the_guide_make_a_working_plugin(rt: Runtime, legacy_areas: None) -> None:
+    """docs/routes-and-commands.md's two samples, run as they are and registered as one plugin."""
+    text = (ROOT / "docs/routes-and-commands.md").read_text(encoding="utf-8")
+    samples = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+    assert len(samples) == 2
+    plugin = types.ModuleType("guide_plugin")
+    for code in samples:
+        exec(compile(code, "docs/routes-and-commands.md", "exec"), plugin.__dict__)  # noqa: S102 - our own docs
+    rt.plugins.register_module(plugin, "guide_plugin", group="hub.tools")
+    r = create_app(rt, authenticator=local_admin).test_client().get("/api/noticeboard/80")
+    assert r.status_code == 200 and r.get_json() == {"code": "80"}
+    assert create_app(rt).test_client().get("/api/noticeboard/80").status_code == 401
+    [command] = [reg.item for reg in rt.plugins.cli_groups() if reg.plugin == "guide_plugin"]
+    group = click.Group("hub", commands=[command])
+    assert "Notices pinned to an area" in CliRunner().invoke(group, ["--help"]).output
