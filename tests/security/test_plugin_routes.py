@@ -10,6 +10,7 @@ import types
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from hub.api import create_app
@@ -72,6 +73,25 @@ def test_a_plugin_blueprint_without_rules_is_not_served_and_is_reported(rt: Runt
                for p in rt.plugins.problems), rt.plugins.problems
     assert any("name_thief" in p and "areas is already taken" in p for p in rt.plugins.problems)
     assert client.get("/api/health").status_code == 200  # the hub's own routes still served
+
+
+def test_rules_naming_an_unknown_role_are_refused_and_a_second_declaration_cannot_widen(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.access import permissions
+
+    monkeypatch.setattr(permissions, "PERMISSIONS", {})
+    monkeypatch.setattr(permissions, "PUBLIC_ENDPOINTS", {})
+    with pytest.raises(permissions.RuleError, match="unknown role superuser"):
+        permissions.declare("bulletins", {"Bulletins": {"GET": {"superuser"}}})
+    with pytest.raises(permissions.RuleError, match="set of roles"):
+        permissions.declare("bulletins", {"Bulletins": {"GET": "viewer"}})  # a string is not a set of roles
+    assert permissions.declare("bulletins", {"Bulletins": {"GET": permissions.ADMINISTRATORS}}) is None
+    assert permissions.declare("bulletins", {"Bulletins": {"GET": permissions.ADMINISTRATORS}}) is None  # again
+    problem = permissions.declare("bulletins", {"Bulletins": {"GET": permissions.ANYONE, "POST": permissions.PUBLIC}})
+    assert problem and "only what both allow" in problem
+    assert permissions.allowed_roles("bulletins.Bulletins", "GET") == permissions.ADMINISTRATORS
+    assert permissions.allowed_roles("bulletins.Bulletins", "POST") is None
+    assert not permissions.is_public("bulletins.Bulletins", "POST")
 
 
 def installed(tmp_path: Path, name: str, module: str) -> dict[str, str]:
