@@ -32,8 +32,33 @@ def register_media_stores(register):
 
 
 @hookspec
+def register_blueprints(register):
+    """Call register(blueprint, rules) for each API blueprint (a flask-smorest Blueprint, best a
+    hub.api.common.HubBlueprint) this plugin serves; the hub's own resources register the same way.
+
+    `rules` says who may call each view of that blueprint, by view name and HTTP method:
+    {"Things": {"GET": ANYONE, "POST": ADMINISTRATORS}} with the role sets of
+    hub.access.permissions (or PUBLIC for a door that needs no sign-in). HEAD and OPTIONS follow
+    GET. A view or method without a rule is refused (403); a blueprint registered without rules,
+    or under a name already taken, is not served at all and the refusal is reported.
+    """
+
+
+@hookspec
+def register_cli_groups(register):
+    """Call register(command) for each click group (or command) to add under `hub`, with its name.
+
+    A name already taken (by the hub or an earlier plugin) is refused and reported, never replaced.
+    """
+
+
+@hookspec
 def register_commands(cli):
-    """Add sub-commands to the `hub` command-line interface (a click group)."""
+    """Add sub-commands to the `hub` command-line interface (a click group).
+
+    The older form of register_cli_groups, kept for plugins written against it: it may replace a
+    command of the same name silently, so new plugins should use register_cli_groups.
+    """
 
 
 @hookspec

@@ -12,6 +12,7 @@ same one keeps it on every start.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as md
 import logging
 import os
@@ -60,6 +61,17 @@ KINDS = (
 )
 KIND_BY_KEY = {k.key: k for k in KINDS}
 
+# The hub's own API resources and command groups: modules with hookimpls, registered into the plugin
+# manager exactly like a third-party plugin (as datasette's DEFAULT_PLUGINS), always, and listed first.
+# Named by dotted path and imported when first asked for: this module sits below hub.api and hub.cli
+# in the layering, and a worker that never serves the API need not import flask.
+BUILTIN_BLUEPRINTS = ("hub.api.areas", "hub.api.devices", "hub.api.groups", "hub.api.contents", "hub.api.commands",
+                      "hub.api.plugins", "hub.api.health", "hub.api.auth", "hub.api.users", "hub.api.audit",
+                      "hub.api.ingest")
+BUILTIN_CLI = ("hub.cli.database", "hub.cli.fleet", "hub.cli.commands", "hub.cli.plugins", "hub.cli.schemas",
+               "hub.cli.processes", "hub.cli.ingest", "hub.cli.demo", "hub.cli.admin", "hub.cli.contents",
+               "hub.cli.config")
+
 
 @dataclass
 class LoadedPlugin:
@@ -69,6 +81,14 @@ class LoadedPlugin:
     version: str
     module: Any = field(repr=False, default=None)
     entry_point: str = ""  # "package.module" it was loaded from; empty when registered directly
+
+
+@dataclass
+class Registration:
+    """One thing a plugin registered through register_blueprints or register_cli_groups."""
+    plugin: str  # the plugin's name (a built-in's dotted module name)
+    item: Any  # the blueprint or click command
+    rules: Any = None  # a blueprint's permission rules
 
 
 class PluginError(RuntimeError):
@@ -104,6 +124,43 @@ class Plugins:
         self.pm.register(module, name=name)
         self.loaded.append(LoadedPlugin(name, group, distribution or name, version, module, entry_point))
         self._collected = {}
+
+    def report(self, problem: str, plugin: str = "") -> None:
+        """Note something refused (once), for the log and `hub plugins`."""
+        self._problem(plugin, problem)
+
+    def blueprints(self) -> list[Registration]:
+        """API blueprints with their permission rules: the hub's own first, then the plugins'."""
+        return self._registrations("register_blueprints", BUILTIN_BLUEPRINTS,
+                                   lambda found, plugin: lambda blueprint, rules=None:
+                                   found.append(Registration(plugin, blueprint, rules)))
+
+    def cli_groups(self) -> list[Registration]:
+        """Click groups and commands to add under `hub`: the hub's own first, then the plugins'."""
+        return self._registrations("register_cli_groups", BUILTIN_CLI,
+                                   lambda found, plugin: lambda command:
+                                   found.append(Registration(plugin, command)))
+
+    def _registrations(self, hook_name: str, builtins: tuple[str, ...], make_register: Any) -> list[Registration]:
+        for name in builtins:
+            if not self.pm.has_plugin(name):
+                self.pm.register(importlib.import_module(name), name=name)
+        order = {name: i for i, name in enumerate(builtins)}
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()  # in the order registered
+        impls = sorted(impls, key=lambda impl: order.get(impl.plugin_name, len(order)))
+        found: list[Registration] = []
+        for impl in impls:
+            mine: list[Registration] = []
+            register = make_register(mine, impl.plugin_name)
+            try:
+                impl.function(**{"register": register} if "register" in impl.argnames else {})
+            except Exception as exc:  # a broken plugin must not take the others down with it; the hub's own must
+                if impl.plugin_name in order:
+                    raise
+                self.report(f"plugin {impl.plugin_name}: {hook_name} failed and is skipped: {exc}", impl.plugin_name)
+                continue
+            found.extend(mine)
+        return found
 
     def load_entry_points(self, only: set[str] | None = None) -> None:
         for group in GROUPS:
@@ -294,5 +351,5 @@ def reset_plugins(plugins: Plugins | None = None) -> None:
     _plugins = plugins
 
 
-__all__ = ["GROUPS", "KINDS", "Kind", "LoadedPlugin", "kind_lines", "ManifestError", "PluginError", "Plugins", "get_plugins",
-           "reset_plugins"]
+__all__ = ["BUILTIN_BLUEPRINTS", "BUILTIN_CLI", "GROUPS", "KINDS", "Kind", "LoadedPlugin", "ManifestError", "PluginError",
+           "Plugins", "Registration", "get_plugins", "kind_lines", "reset_plugins"]

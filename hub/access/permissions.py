@@ -2,12 +2,15 @@
 
 Areas are a separate, second check (every view filters reads and checks writes against the
 actor's areas); this table only answers "may someone with these roles do this at all".
-An endpoint or method missing from the table is refused (fail closed), and a test asserts that
-every route of the app has its row here.
+The table is assembled from the blueprints' registrations (hook register_blueprints, which the
+hub's own resources use like any plugin): each blueprint brings the rules of its own views, so a
+plugin's route needs no edit here. An endpoint or method missing from the table is refused (fail
+closed), and a test asserts that every route of the app has its row here.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 ADMINISTRATOR = "administrator"
 EDITOR = "editor"        # writes contents
@@ -25,42 +28,80 @@ AUDIT_READERS = frozenset({ADMINISTRATOR, VIEWER})
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# endpoint (blueprint.view) → method → roles allowed. HEAD and OPTIONS follow GET.
-PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
-    "areas.Areas": {"GET": ANYONE, "POST": ADMINISTRATORS},
-    "areas.AreaByCode": {"GET": ANYONE},
-    "devices.Devices": {"GET": ANYONE, "POST": ADMINISTRATORS},
-    "devices.DeviceById": {"GET": ANYONE, "PUT": ADMINISTRATORS, "PATCH": ADMINISTRATORS,
-                           "DELETE": ADMINISTRATORS},
-    "devices.DeviceStatusView": {"GET": ANYONE},
-    "groups.Groups": {"GET": ANYONE, "POST": GROUP_MANAGERS},
-    "groups.GroupById": {"GET": ANYONE, "PUT": GROUP_MANAGERS, "DELETE": GROUP_MANAGERS},
-    "contents.Contents": {"GET": ANYONE, "POST": CONTENT_WRITERS},
-    "contents.ContentById": {"GET": ANYONE},
-    "commands.Commands": {"GET": ANYONE, "POST": COMMAND_SENDERS},
-    "commands.CommandById": {"GET": ANYONE},
-    "commands.CommandCancel": {"POST": COMMAND_SENDERS},
-    "commands.Deliveries": {"GET": ANYONE},
-    "plugins.list_plugins": {"GET": ANYONE},
-    "plugins.capabilities": {"GET": ANYONE},
-    "health.health": {"GET": ANYONE},
-    "auth.Me": {"GET": ANYONE},
-    "auth.Logout": {"POST": ANYONE},
-    "auth.Password": {"POST": ANYONE},
-    "users.Users": {"GET": ADMINISTRATORS, "POST": ADMINISTRATORS},
-    "users.UserByName": {"GET": ADMINISTRATORS, "PATCH": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
-    "users.UserPassword": {"POST": ADMINISTRATORS},
-    "users.UserLockout": {"GET": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
-    "users.Tokens": {"GET": ADMINISTRATORS, "POST": ADMINISTRATORS},
-    "users.TokenById": {"GET": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
-    "audit.AuditLog": {"GET": AUDIT_READERS},
-    "audit.AuditVerify": {"GET": ADMINISTRATORS},
-    "ingest.Quarantine": {"GET": ADMINISTRATORS},
-}
+PUBLIC = "public"  # a rule's value for a method served without credentials (the door in)
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
-# Served without credentials: the API's own description, and the door in.
+# endpoint (blueprint.view) → method → roles allowed, from declare(). HEAD and OPTIONS follow GET.
+PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {}
+
+# Served without credentials: the API's own description, and what a blueprint declares PUBLIC.
 PUBLIC_BLUEPRINTS = frozenset({"api-docs", "hub_swagger_assets"})
-PUBLIC_ENDPOINTS = {"auth.Login": frozenset({"POST"})}
+PUBLIC_ENDPOINTS: dict[str, frozenset[str]] = {}
+
+
+class RuleError(ValueError):
+    """A blueprint's rules are missing or malformed: its routes are not served."""
+
+
+def declare(blueprint: str, rules: Mapping[str, Mapping[str, Any]] | None) -> str | None:
+    """Add the rules of one blueprint's views, {"View": {"GET": roles, "POST": PUBLIC}}, to the table.
+
+    Raises RuleError when there are none or one names an unknown role or method (the caller then
+    does not serve the blueprint). A blueprint only ever declares rules for its own endpoints.
+    Declaring the same rules again (one more app in the process) changes nothing; declaring
+    different ones keeps only what both allow and returns the problem to report, so a second
+    declaration can narrow a rule but never widen it.
+    """
+    if blueprint in PUBLIC_BLUEPRINTS:
+        raise RuleError(f"blueprint name {blueprint} is reserved for the API's own description")
+    if not rules or not isinstance(rules, Mapping):
+        raise RuleError(f"blueprint {blueprint} was registered without permission rules "
+                        f"({{view: {{method: roles}}}}), so none of its routes is served")
+    parsed: dict[str, tuple[dict[str, frozenset[str]], frozenset[str]]] = {}
+    for view, methods in rules.items():
+        if not isinstance(view, str) or not view or "." in view or not isinstance(methods, Mapping):
+            raise RuleError(f"blueprint {blueprint}: rule {view!r} must map a view name of the blueprint "
+                            f"to {{method: roles}}")
+        roles_of: dict[str, frozenset[str]] = {}
+        public: set[str] = set()
+        for method, roles in methods.items():
+            verb = str(method).upper()
+            if verb not in HTTP_METHODS:
+                raise RuleError(f"blueprint {blueprint}, view {view}: {method!r} is not one of "
+                                f"{', '.join(sorted(HTTP_METHODS))}")
+            if roles == PUBLIC:
+                public.add(verb)
+                continue
+            if isinstance(roles, str) or not isinstance(roles, Iterable):
+                raise RuleError(f"blueprint {blueprint}, view {view}, {verb}: give a set of roles "
+                                f"(e.g. hub.access.permissions.ANYONE) or PUBLIC, not {roles!r}")
+            allowed = frozenset(roles)
+            unknown = sorted(str(r) for r in allowed - frozenset(ROLES))
+            if unknown:
+                raise RuleError(f"blueprint {blueprint}, view {view}, {verb}: unknown role "
+                                f"{', '.join(unknown)} (roles: {', '.join(ROLES)})")
+            roles_of[verb] = allowed
+        parsed[f"{blueprint}.{view}"] = (roles_of, frozenset(public))
+    problems = [p for endpoint, (roles_of, public) in parsed.items() if (p := _merge(endpoint, roles_of, public))]
+    return "; ".join(problems) or None
+
+
+def _merge(endpoint: str, roles_of: dict[str, frozenset[str]], public: frozenset[str]) -> str | None:
+    old = PERMISSIONS.get(endpoint)
+    old_public = PUBLIC_ENDPOINTS.get(endpoint, frozenset())
+    if old is None:
+        PERMISSIONS[endpoint] = roles_of
+        if public:
+            PUBLIC_ENDPOINTS[endpoint] = public
+        return None
+    if old == roles_of and old_public == public:
+        return None
+    PERMISSIONS[endpoint] = {m: r & roles_of[m] for m, r in old.items() if m in roles_of}
+    if old_public & public:
+        PUBLIC_ENDPOINTS[endpoint] = old_public & public
+    else:
+        PUBLIC_ENDPOINTS.pop(endpoint, None)
+    return f"{endpoint} was declared again with other rules; only what both allow stands"
 
 
 def is_public(endpoint: str | None, method: str) -> bool:

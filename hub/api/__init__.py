@@ -3,7 +3,8 @@ Swagger UI at /api/docs.
 
 Authorization happens in one place: a `before_request` hook asks the authenticator for the
 Actor of the request and keeps it in `flask.g.actor`, then checks the endpoint against the role
-table (hub.access.permissions); every view filters reads by the actor's area subtrees and checks
+table (hub.access.permissions, assembled from the rules each blueprint brings when it registers
+through the register_blueprints hook, the hub's own like a plugin's); every view filters reads by the actor's area subtrees and checks
 writes against them (see hub.access.actors).
 """
 from __future__ import annotations
@@ -159,7 +160,7 @@ def create_app(rt: Runtime | None = None,
     """Build the API app for a runtime (default: the process runtime) and an authenticator
     (default: accounts — a session cookie with its CSRF token, or an API token; tests and the
     command line may pass hub.access.actors.local_admin)."""
-    from hub.api import audit, auth, areas, commands, contents, devices, groups, health, ingest, plugins, users
+    from hub.api import commands
     from hub.access.authenticate import AccountsAuthenticator
 
     app = Flask("hub.api", static_folder=None)  # no /static route: nothing to serve, nothing to guard
@@ -224,10 +225,41 @@ def create_app(rt: Runtime | None = None,
             _record_refusal(runtime, actor, resp)
         return resp
 
-    for module in (areas, devices, groups, contents, commands, plugins, health, auth, users, audit, ingest):
-        api.register_blueprint(module.blp)
+    _register_blueprints(app, api, runtime)
     commands.document_verb_params(api)
     return app
+
+
+def _register_blueprints(app: Flask, api: errors.HubApi, runtime: Runtime) -> None:
+    """Serve the blueprints registered through the register_blueprints hook (the hub's own first,
+    as hub.plugins lists them) and add their rules to the permission table. One registered without
+    rules, with malformed ones or under a name already taken is not served, and is reported."""
+    plugins = runtime.plugins
+    for reg in plugins.blueprints():
+        blueprint = reg.item
+        name = getattr(blueprint, "name", None)
+        if not isinstance(blueprint, flask.Blueprint) or not name:
+            plugins.report(f"plugin {reg.plugin} registered {blueprint!r}, not a flask Blueprint; not served")
+            continue
+        if name in app.blueprints:
+            plugins.report(f"plugin {reg.plugin}: blueprint name {name} is already taken; not served")
+            continue
+        try:
+            problem = permissions.declare(name, reg.rules)
+        except permissions.RuleError as exc:
+            plugins.report(f"plugin {reg.plugin}: {exc}")
+            continue
+        if problem:
+            plugins.report(f"plugin {reg.plugin}: {problem}")
+        api.register_blueprint(blueprint)
+        for rule in app.url_map.iter_rules():  # fail closed, but say so at start-up rather than at the first call
+            if rule.endpoint.startswith(f"{name}."):
+                missing = sorted(m for m in rule.methods or () if m in permissions.HTTP_METHODS
+                                 and not permissions.is_public(rule.endpoint, m)
+                                 and permissions.allowed_roles(rule.endpoint, m) is None)
+                if missing:
+                    plugins.report(f"plugin {reg.plugin}: {', '.join(missing)} {rule.rule} ({rule.endpoint}) "
+                                   f"has no permission rule and is refused")
 
 
 __all__ = ["API_TITLE", "create_app"]

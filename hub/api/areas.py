@@ -1,6 +1,7 @@
 """Areas: the administrative tree (province → commune, or older three-level data, villages)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -15,10 +16,16 @@ from hub.api.schemas import AreaOutSchema
 from hub.fleet.areas import AreaError, AreaRow, import_areas, official_codes
 from hub.store.models import Area
 from hub.schemas.registry import AreaSchema
+from hub.access.permissions import ANYONE, ADMINISTRATORS
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("areas", __name__, url_prefix="/api/areas",
                    description="Administrative units (đơn vị hành chính) and villages; each has a path "
                                "so that a code stands for its whole subtree.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"Areas": {"GET": ANYONE, "POST": ADMINISTRATORS},
+         "AreaByCode": {"GET": ANYONE}}
 
 
 class AreaQuery(QueryArgs):
@@ -115,3 +122,8 @@ class AreaByCode(MethodView):
         """
         with runtime().db.session() as s:
             return _with_children(s, [_visible(s, code)])[0]
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -12,10 +13,16 @@ from hub.access import audit
 from hub.api.account_schemas import AuditOutSchema, VerdictSchema
 from hub.api.common import HubBlueprint, QueryArgs, area_path, fail, page_of, runtime, scope
 from hub.schemas.fields import Instant
+from hub.access.permissions import ADMINISTRATORS, AUDIT_READERS
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("audit", __name__, url_prefix="/api/audit",
                    description="Append-only, hash-chained record of sign-ins, commands and every change to "
                                "contents, devices, groups, areas, accounts and tokens.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"AuditLog": {"GET": AUDIT_READERS},
+         "AuditVerify": {"GET": ADMINISTRATORS}}
 
 
 class AuditQuery(QueryArgs):
@@ -64,3 +71,8 @@ class AuditVerify(MethodView):
             v = audit.verify(s)
         return {"ok": v.ok, "entries": v.entries, "head": v.head, "broken_seq": v.broken_seq, "problem": v.problem,
                 "keyed_from": v.keyed_from}
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)

@@ -1,6 +1,7 @@
 """Signing in to the console: a session cookie plus a CSRF token for every unsafe request."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flask
@@ -13,12 +14,20 @@ from hub.api.account_schemas import LoginSchema, MeSchema, PasswordChangeSchema
 from hub.access.authenticate import SESSION_KEY
 from hub.access.login_throttle import LoginThrottle, Throttled, ThrottleUnavailable
 from hub.access.passwords import verify_password
+from hub.access.permissions import ANYONE, PUBLIC
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("auth", __name__, url_prefix="/api/auth",
                    description="Sign in and out of the console. A signed-in browser sends the session cookie "
                                "by itself; every POST, PUT, PATCH and DELETE it makes must also carry the "
                                "CSRF token from sign-in in an `X-CSRF-Token` header. Machines use API "
                                "tokens (`Authorization: Bearer …`) instead.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"Login": {"POST": PUBLIC},
+         "Me": {"GET": ANYONE},
+         "Logout": {"POST": ANYONE},
+         "Password": {"POST": ANYONE}}
 
 LOGIN_FAILED = "wrong name or password"
 
@@ -163,6 +172,11 @@ class Password(MethodView):
                 fail(422, "the current password is wrong", field="current_password")
             throttle.succeeded(attempt)
             accounts.set_password(s, who, user, data["new_password"], keep_sid=sid, field="new_password")
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)
 
 
 __all__ = ["blp"]

@@ -2,6 +2,7 @@
 row per device."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -17,11 +18,19 @@ from hub.capabilities import PRIORITIES, VERBS
 from hub.delivery.dispatch import cancel, issued_by, submit
 from hub.store.models import DELIVERY_STATES, Area, Command, Delivery, Device
 from hub.schemas.command import VERB_PARAMS, CommandSchema
+from hub.access.permissions import ANYONE, COMMAND_SENDERS
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("commands", __name__, url_prefix="/api/commands",
                    description="Commands (lệnh điều khiển) and their per-device deliveries. A delivery "
                                "ends in exactly one of acked, failed, expired, unsupported, superseded; "
                                "before that it is scheduled (waiting for start_at), queued or sent.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"Commands": {"GET": ANYONE, "POST": COMMAND_SENDERS},
+         "CommandById": {"GET": ANYONE},
+         "CommandCancel": {"POST": COMMAND_SENDERS},
+         "Deliveries": {"GET": ANYONE}}
 
 _DELIVERY_FIELDS = ("device_id", "vendor", "state", "reason", "attempts", "queued_at", "sent_at", "finished_at",
                     "result")
@@ -210,3 +219,8 @@ def document_verb_params(api: Api) -> None:
         name = "EmptyParams" if not schema._declared_fields else \
             "".join(p.capitalize() for p in verb.split("_")) + "Params"
         api.spec.components.schema(name, schema=schema)
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -16,11 +17,17 @@ from hub.capabilities import PRIORITIES
 from hub.store.db import utcnow
 from hub.store.models import Content
 from hub.schemas.content import CONTENT_KINDS, ContentSchema
+from hub.access.permissions import ANYONE, CONTENT_WRITERS
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("contents", __name__, url_prefix="/api/contents",
                    description="Bulletins: audio files, text to speak, live streams and LED text or images. "
                                "Contents carry no area, so every caller may read them; commands decide "
                                "where they go.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"Contents": {"GET": ANYONE, "POST": CONTENT_WRITERS},
+         "ContentById": {"GET": ANYONE}}
 
 
 class ContentQuery(QueryArgs):
@@ -76,3 +83,8 @@ class ContentById(MethodView):
             if content is None:
                 not_found("content", content_id)
             return content
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)

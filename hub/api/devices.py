@@ -1,6 +1,7 @@
 """Devices: loudspeaker clusters and LED boards, each driven by one vendor plugin."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -19,10 +20,17 @@ from hub.fleet.health import shown_online
 from hub.store.models import Area, Device, DeviceStatus, DeviceTag
 from hub.fleet.registry import check_device_address, upsert_device
 from hub.schemas.registry import DeviceSchema
+from hub.access.permissions import ANYONE, ADMINISTRATORS
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("devices", __name__, url_prefix="/api/devices",
                    description="Loudspeaker clusters (cụm loa) and LED boards (bảng LED), each bound to an "
                                "area and driven by a vendor plugin.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"Devices": {"GET": ANYONE, "POST": ADMINISTRATORS},
+         "DeviceById": {"GET": ANYONE, "PUT": ADMINISTRATORS, "PATCH": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
+         "DeviceStatusView": {"GET": ANYONE}}
 
 _STATUS_FIELDS = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
                   "reported_at", "last_seen_at", "operating_state", "state_reason", "state_since")
@@ -224,6 +232,11 @@ class DeviceStatusView(MethodView):
             if st is None:
                 fail(404, f"device {device_id} has not reported its status yet", field="id", location="path")
             return st
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)
 
 
 __all__ = ["blp", "device_dict", "visible_device"]

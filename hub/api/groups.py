@@ -1,6 +1,7 @@
 """Groups: named sets of devices (a market's loudspeakers, a school's boards) to target together."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -15,9 +16,15 @@ from hub.api.schemas import GroupUpdateSchema
 from hub.store.models import Area, Device, Group, GroupMember
 from hub.fleet.registry import upsert_group
 from hub.schemas.registry import GroupSchema
+from hub.access.permissions import ANYONE, GROUP_MANAGERS
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("groups", __name__, url_prefix="/api/groups",
                    description="Named sets of devices (nhóm thiết bị), targeted together by commands.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"Groups": {"GET": ANYONE, "POST": GROUP_MANAGERS},
+         "GroupById": {"GET": ANYONE, "PUT": GROUP_MANAGERS, "DELETE": GROUP_MANAGERS}}
 
 
 class GroupQuery(QueryArgs):
@@ -166,3 +173,8 @@ class GroupById(MethodView):
             areas = _areas_of(s, group)
             s.delete(group)
             audit(s, "group.delete", "group", group_id, areas=areas)
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,10 +13,15 @@ from hub.api.common import HubBlueprint, in_scope, runtime, scope
 from hub.api.schemas import HealthSchema
 from hub.store.db import SchemaError
 from hub.store.models import Area, Device, DeviceStatus
+from hub.access.permissions import ANYONE
+from hub.hookspecs import hookimpl
 
 log = logging.getLogger("hub.api")
 
 blp = HubBlueprint("health", __name__, url_prefix="/api", description="Liveness of the hub and its services.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"health": {"GET": ANYONE}}
 
 
 def _device_counts() -> dict[str, int]:
@@ -57,3 +63,8 @@ def health() -> tuple[dict[str, Any], int]:
     ok = body["database"]["ok"] and body["redis"]["ok"]
     body["status"] = "ok" if ok else "degraded"
     return body, 200 if ok else 503
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)

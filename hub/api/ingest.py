@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -10,9 +11,14 @@ from flask_smorest.pagination import PaginationParameters
 
 from hub.delivery import quarantine
 from hub.api.common import HubBlueprint, QueryArgs, page_of, runtime, scope
+from hub.access.permissions import ADMINISTRATORS
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("ingest", __name__, url_prefix="/api/ingest",
                    description="Device messages the ingest kept aside instead of storing.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"Quarantine": {"GET": ADMINISTRATORS}}
 
 
 class QuarantineQuery(QueryArgs):
@@ -48,3 +54,8 @@ class Quarantine(MethodView):
         with runtime().db.session() as s:
             stmt = quarantine.query(scope(s), vendor=vendor, since=since)
             return [quarantine.as_dict(r) for r in page_of(s, stmt, pagination_parameters)]
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)

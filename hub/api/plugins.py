@@ -1,16 +1,22 @@
 """Plugins and the capability vocabulary they declare against."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hub.api.common import HubBlueprint, runtime
 from hub.api.schemas import CapabilitiesSchema, PluginSchema
 from hub.capabilities import CAPABILITIES, DEVICE_KINDS, PRIORITIES, VERB_CAPABILITIES, VERBS, VOCABULARY_VERSION
+from hub.access.permissions import ANYONE
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("plugins", __name__, url_prefix="/api",
                    description="Installed plugins (vendor adapters, sources, outputs, speech providers, media "
                                "stores) and the closed "
                                "capability vocabulary.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"list_plugins": {"GET": ANYONE}, "capabilities": {"GET": ANYONE}}
 
 
 @blp.route("/plugins")
@@ -34,3 +40,8 @@ def capabilities() -> dict[str, Any]:
     """
     return {"version": VOCABULARY_VERSION, "capabilities": dict(CAPABILITIES), "device_kinds": list(DEVICE_KINDS),
             "priorities": list(PRIORITIES), "verbs": {v: sorted(VERB_CAPABILITIES[v]) for v in VERBS}}
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)

@@ -2,6 +2,7 @@
 sees and changes only accounts all of whose areas lie in theirs, and gives only areas of theirs."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -18,11 +19,21 @@ from hub.api.common import HubBlueprint, QueryArgs, actor, fail, not_found, page
 from hub.access.login_throttle import LoginThrottle, lift_lockout
 from hub.store.models import ApiToken, User
 from hub.access.permissions import ROLES
+from hub.access.permissions import ADMINISTRATORS
+from hub.hookspecs import hookimpl
 
 blp = HubBlueprint("users", __name__, url_prefix="/api",
                    description="Accounts (tài khoản) with roles and areas, and API tokens for machines. "
                                "Administrators only, within their areas. Passwords and tokens are answered "
                                "once, when made, and stored only as hashes.")
+
+# Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
+RULES = {"Users": {"GET": ADMINISTRATORS, "POST": ADMINISTRATORS},
+         "UserByName": {"GET": ADMINISTRATORS, "PATCH": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
+         "UserPassword": {"POST": ADMINISTRATORS},
+         "UserLockout": {"GET": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
+         "Tokens": {"GET": ADMINISTRATORS, "POST": ADMINISTRATORS},
+         "TokenById": {"GET": ADMINISTRATORS, "DELETE": ADMINISTRATORS}}
 
 
 class UserQuery(QueryArgs):
@@ -236,3 +247,8 @@ class TokenById(MethodView):
         """
         with runtime().db.session() as s:
             accounts.revoke_token(s, actor(), _visible_token(s, token_id))
+
+
+@hookimpl
+def register_blueprints(register: Callable[..., None]) -> None:
+    register(blp, RULES)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from redis.exceptions import RedisError
 
 from hub.cli.common import Failure, checked_runtime, cli_actor
 from hub.access.permissions import ADMINISTRATOR, ROLES
+from hub.hookspecs import hookimpl
 
 
 def _password_from_stdin(enabled: bool) -> str | None:
@@ -384,6 +386,7 @@ def credentials(out_dir: Path, vendor: str, prefix: str | None, hub_user: str, r
                f"(use_username_as_clientid); the hub's processes to their own listener (deploy/mosquitto/production.conf)")
 
 
-def register(cli: click.Group) -> None:
+@hookimpl
+def register_cli_groups(register: Callable[[click.Command], None]) -> None:
     for group in (users, tokens, audit_group, mqtt):
-        cli.add_command(group)
+        register(group)

@@ -3,6 +3,7 @@ both made from the declarations in hub.config."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import click
 
 from hub.config import SECRET, SETTINGS, ConfigError, Declared, Settings, load_settings, redact
 from hub.cli.common import Failure
+from hub.hookspecs import hookimpl
 
 DOCS_PATH = Path("docs") / "configuration.md"
 
@@ -132,3 +134,8 @@ def docs(path: Path, check: bool) -> None:
         return
     path.write_text(text, encoding="utf-8")
     click.echo(f"wrote {path}")
+
+
+@hookimpl
+def register_cli_groups(register: Callable[[click.Command], None]) -> None:
+    register(config_group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ from marshmallow import ValidationError
 
 from hub.capabilities import PRIORITIES
 from hub.cli.common import Failure, checked_runtime, cli_actor, first_error
+from hub.hookspecs import hookimpl
 from hub.schemas.content import CONTENT_KINDS, ContentSchema
 
 
@@ -74,5 +76,6 @@ def list_(as_json: bool) -> None:
                 click.echo(f"{c.id}  {c.kind:<10} {c.priority:<9} {c.title}")
 
 
-def register(cli: click.Group) -> None:
-    cli.add_command(contents)
+@hookimpl
+def register_cli_groups(register: Callable[[click.Command], None]) -> None:
+    register(contents)
