@@ -14,9 +14,11 @@ from typing import Any
 import click
 from marshmallow import ValidationError
 
+from hub.capabilities import PRIORITIES
 from hub.cli.admin import register as register_admin_commands
 from hub.cli.contents import register as register_content_commands
 from hub.cli.common import Failure, checked_runtime as _checked_runtime, cli_actor, first_error, runtime as _runtime
+from hub.store.models import ACTIVE_STATES, DeliveryState
 
 __all__ = ["Failure", "cli", "main"]
 
@@ -159,7 +161,7 @@ def _parse_param(raw: str) -> tuple[str, Any]:
 @click.option("--kind", "kinds", multiple=True, help="Only devices of this kind.")
 @click.option("--param", "params", multiple=True, help="Verb parameter KEY=VALUE (VALUE as JSON if it parses).")
 @click.option("--content", "content_id", help="Content id to play or show.")
-@click.option("--priority", type=click.Choice(["normal", "priority", "emergency"]))
+@click.option("--priority", type=click.Choice(PRIORITIES))
 @click.option("--at", "start_at", help="Start at this ISO 8601 time with its UTC offset (e.g. "
               "2026-12-01T07:00:00+07:00); deliveries stay scheduled until then. `hub scheduler` must run.")
 @click.option("--expires-in", type=float, help="Seconds until undelivered devices end expired (counted from --at "
@@ -224,7 +226,7 @@ def _wait_terminal(rt: Any, command_id: str, timeout: float) -> dict[str, int]:
     while True:
         with rt.db.session() as s:
             c = count_states(s, command_id)
-        if c["scheduled"] + c["queued"] + c["sent"] == 0 or time.monotonic() > deadline:
+        if sum(c[s] for s in ACTIVE_STATES) == 0 or time.monotonic() > deadline:
             return c
         time.sleep(0.2)
 
@@ -451,7 +453,7 @@ def demo(host: str, port: int, embedded: bool, no_serve: bool, speakers: int, bo
                               boards=boards, echo=click.echo)
     except demo_mod.DemoError as exc:
         raise Failure(str(exc)) from None
-    if result["queued"] or result["sent"]:
+    if result[DeliveryState.QUEUED] or result[DeliveryState.SENT]:
         raise Failure("some deliveries did not finish")
 
 
