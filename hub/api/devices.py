@@ -19,14 +19,11 @@ from hub.fleet.health import shown_online
 from hub.store.models import Area, Device, DeviceStatus, DeviceTag
 from hub.fleet.registry import check_device_address, upsert_device
 from hub.schemas.registry import DeviceSchema
+from hub.schemas.status import STATUS_FIELDS
 
 blp = HubBlueprint("devices", __name__, url_prefix="/api/devices",
                    description="Loudspeaker clusters (cụm loa) and LED boards (bảng LED), each bound to an "
                                "area and driven by a vendor plugin.")
-
-_STATUS_FIELDS = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
-                  "reported_at", "last_seen_at", "operating_state", "state_reason", "state_since")
-
 
 class DeviceQuery(QueryArgs):
     area = ma.fields.Str(metadata={"description": "Area code: devices anywhere in its subtree"})
@@ -40,7 +37,7 @@ class DeviceQuery(QueryArgs):
 def status_dict(st: DeviceStatus | None) -> dict[str, Any] | None:
     if st is None:
         return None
-    out = {k: getattr(st, k) for k in _STATUS_FIELDS}
+    out = {k: getattr(st, k) for k in STATUS_FIELDS}
     out["online"] = shown_online(st.online, st.operating_state)
     return out
 
