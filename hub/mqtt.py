@@ -251,6 +251,10 @@ class ListenerAcks:
         return done
 
 
+# How every MQTT plugin reports a SUBACK refusal (vendor, filters).
+REFUSED = "%s: broker refused subscriptions to %s (its ACL does not let this login read them?)"
+
+
 class Subscriptions:
     """One connection's subscriptions and what the broker answered (SUBACK), for every adapter.
 
@@ -302,5 +306,3 @@ class Subscriptions:
         """Why the broker does not deliver what was subscribed, or None."""
         return f"broker refused subscriptions to {', '.join(self.refused)}" if self.refused else None
 
-
-REFUSED = "%s: broker refused subscriptions to %s (its ACL does not let this login read them?)"
