@@ -29,8 +29,18 @@ CAPABILITIES: dict[str, str] = {
 
 DEVICE_KINDS = ("speaker", "led_board")
 
+# The bulletin classes of circular 39/2020/TT-BTTTT, lowest first. This order is the only statement
+# of which class outranks which (emergency > priority > normal): everything else derives from it.
 PRIORITIES = ("normal", "priority", "emergency")
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
+HIGHEST_FIRST = PRIORITIES[::-1]  # e.g. the order workers drain the class queues in
+DEFAULT_PRIORITY = PRIORITIES[0]
+EMERGENCY = PRIORITIES[-1]
+
+
+def outranks(a: str, b: str) -> bool:
+    """Whether class `a` is strictly above class `b`."""
+    return PRIORITY_RANK[a] > PRIORITY_RANK[b]
 
 VERBS = (
     "play",

@@ -249,3 +249,60 @@ class ListenerAcks:
             if connection == self._connection:
                 client.ack(mid, qos)
         return done
+
+
+# How every MQTT plugin reports a SUBACK refusal (vendor, filters).
+REFUSED = "%s: broker refused subscriptions to %s (its ACL does not let this login read them?)"
+
+
+class Subscriptions:
+    """One connection's subscriptions and what the broker answered (SUBACK), for every adapter.
+
+    Renewed on every connect (a clean session forgets them; a broker that lost a persistent one
+    across its restart has too); `ready` is set once the broker granted every filter. A broker
+    that refuses some (its ACL, a malformed filter) is reported one way whatever the plugin: a
+    warning on this module's logger naming the filters, and `refused`/`problem` for health()."""
+
+    def __init__(self, vendor: str, filters: Callable[[], list[tuple[str, int]]]) -> None:
+        self.vendor, self.filters = vendor, filters
+        self.ready = threading.Event()
+        self.refused: list[str] = []  # filters the last SUBACK refused
+        self._lock = threading.Lock()
+        self._mid: int | None = None
+
+    def renew(self, client: mqtt.Client) -> None:
+        """Subscribe (again) to `filters()`: from on_connect."""
+        filters = self.filters()
+        if not filters:
+            self.ready.set()
+            return
+        with self._lock:  # so that a fast SUBACK never arrives before its mid is known
+            self.ready.clear()
+            rc, mid = client.subscribe(filters)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                log.warning("%s: subscribe failed: %s", self.vendor, mqtt.error_string(rc))
+            else:
+                self._mid = mid
+
+    def lost(self) -> None:
+        """The connection dropped: nothing is granted until the next SUBACK."""
+        self.ready.clear()
+
+    def on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any],
+                     properties: Any) -> None:
+        """paho's on_subscribe callback (CallbackAPIVersion.VERSION2)."""
+        with self._lock:
+            if mid != self._mid:
+                return
+        refused = [f for (f, _q), rc in zip(self.filters(), reason_codes, strict=False) if rc.is_failure]
+        self.refused = refused
+        if refused:
+            log.warning(REFUSED, self.vendor, ", ".join(refused))
+        else:
+            self.ready.set()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the broker does not deliver what was subscribed, or None."""
+        return f"broker refused subscriptions to {', '.join(self.refused)}" if self.refused else None
+

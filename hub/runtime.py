@@ -17,13 +17,14 @@ from rq.serializers import JSONSerializer
 from hub.store import audit_chain
 from hub.addresses import AddressPolicy
 from hub.config import Settings, get_settings
+from hub.capabilities import HIGHEST_FIRST
 from hub.store.db import Database
 from hub.plugins import Plugins, get_plugins
 from hub.vendor import VendorAdapter
 
 log = logging.getLogger(__name__)
 
-QUEUE_ORDER = ("emergency", "priority", "normal")  # workers drain emergency jobs first
+QUEUE_ORDER = HIGHEST_FIRST  # workers drain emergency jobs first
 # Jobs are JSON, never pickle: whoever can write to Redis must not be able to run code in a
 # worker (which holds the MQTT login that reaches every speaker). Queue, worker and every
 # Job.fetch must agree; job arguments are ids and lists of them.

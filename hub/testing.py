@@ -31,6 +31,7 @@ from hub.plugins import Plugins
 from hub.fleet.registry import default_capabilities, upsert_device
 from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
 from hub.schemas import CommandSchema, ContentSchema
+from hub.schemas.status import REPORTED_FIELDS
 from hub.delivery.worker import make_worker
 
 AREA = "T0"  # the harness's one area; not an official code
@@ -208,8 +209,7 @@ class HubHarness:
             st = s.get(DeviceStatus, device_id)
             if st is None:
                 return None
-            return {c: getattr(st, c) for c in ("online", "activity", "source", "volume", "brightness", "power",
-                                                 "signal", "faults", "firmware", "reported_at", "last_seen_at")}
+            return {c: getattr(st, c) for c in (*REPORTED_FIELDS, "last_seen_at")}
 
     def wait_status(self, device_id: str, predicate: Any, timeout: float = 10.0) -> dict[str, Any] | None:
         deadline = time.monotonic() + timeout

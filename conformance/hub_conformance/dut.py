@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.config import get_settings
+from hub.schemas.status import STATUS_FIELDS
 from hub.store.models import TERMINAL_STATES, Device, DeviceStatus
 from hub.testing import HubHarness
 from hub.vendor import Ack, DeviceRef, Envelope, Outcome, Outgoing, TransientError, VendorAdapter
@@ -344,9 +345,7 @@ class DeviceUnderTest:
             st = s.get(DeviceStatus, device.id)
             if st is None:
                 return None
-            return {c: getattr(st, c) for c in ("online", "activity", "source", "volume", "brightness", "power",
-                                                 "signal", "faults", "firmware", "reported_at", "last_seen_at",
-                                                 "operating_state", "state_reason", "state_since")}
+            return {c: getattr(st, c) for c in STATUS_FIELDS}
 
     def wait_status(self, device: TestDevice, predicate: Callable[[dict[str, Any]], bool],
                     timeout: float) -> tuple[bool, dict[str, Any] | None]:

@@ -15,13 +15,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from hub.fleet.health import shown_online
+from hub.schemas.status import STATUS_FIELDS
 from hub.store.models import Area, Device, DeviceStatus, DeviceTag
 
 # device_dict's keys, in its order, and the columns they come from
 _DEVICE_COLUMNS = (Device.id, Device.name, Device.vendor, Device.model, Device.kind, Device.area_code,
                    Device.address, Device.capabilities, Device.config, Device.admin_state, Device.created_at)
-STATUS_FIELDS = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
-                 "reported_at", "last_seen_at", "operating_state", "state_reason", "state_since")
 _STATUS_COLUMNS = tuple(getattr(DeviceStatus, k) for k in STATUS_FIELDS)
 # Rows are unpacked by position, in this order.
 _SELECT = (select(*_DEVICE_COLUMNS, Area.name, DeviceStatus.device_id, *_STATUS_COLUMNS)

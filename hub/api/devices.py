@@ -22,6 +22,7 @@ from hub.fleet.registry import check_device_address, upsert_device
 from hub.schemas.registry import DeviceSchema
 from hub.access.permissions import ANYONE, ADMINISTRATORS
 from hub.hookspecs import hookimpl
+from hub.schemas.status import STATUS_FIELDS
 
 blp = HubBlueprint("devices", __name__, url_prefix="/api/devices",
                    description="Loudspeaker clusters (cụm loa) and LED boards (bảng LED), each bound to an "
@@ -31,9 +32,6 @@ blp = HubBlueprint("devices", __name__, url_prefix="/api/devices",
 RULES = {"Devices": {"GET": ANYONE, "POST": ADMINISTRATORS},
          "DeviceById": {"GET": ANYONE, "PUT": ADMINISTRATORS, "PATCH": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
          "DeviceStatusView": {"GET": ANYONE}}
-
-_STATUS_FIELDS = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
-                  "reported_at", "last_seen_at", "operating_state", "state_reason", "state_since")
 
 
 class DeviceQuery(QueryArgs):
@@ -48,7 +46,7 @@ class DeviceQuery(QueryArgs):
 def status_dict(st: DeviceStatus | None) -> dict[str, Any] | None:
     if st is None:
         return None
-    out = {k: getattr(st, k) for k in _STATUS_FIELDS}
+    out = {k: getattr(st, k) for k in STATUS_FIELDS}
     out["online"] = shown_online(st.online, st.operating_state)
     return out
 

@@ -10,8 +10,10 @@ from typing import Any
 import click
 from marshmallow import ValidationError
 
+from hub.capabilities import PRIORITIES
 from hub.cli.common import Failure, checked_runtime, cli_actor, first_error
 from hub.hookspecs import hookimpl
+from hub.store.models import ACTIVE_STATES
 
 
 def _parse_param(raw: str) -> tuple[str, Any]:
@@ -32,7 +34,7 @@ def _parse_param(raw: str) -> tuple[str, Any]:
 @click.option("--kind", "kinds", multiple=True, help="Only devices of this kind.")
 @click.option("--param", "params", multiple=True, help="Verb parameter KEY=VALUE (VALUE as JSON if it parses).")
 @click.option("--content", "content_id", help="Content id to play or show.")
-@click.option("--priority", type=click.Choice(["normal", "priority", "emergency"]))
+@click.option("--priority", type=click.Choice(PRIORITIES))
 @click.option("--at", "start_at", help="Start at this ISO 8601 time with its UTC offset (e.g. "
               "2026-12-01T07:00:00+07:00); deliveries stay scheduled until then. `hub scheduler` must run.")
 @click.option("--expires-in", type=float, help="Seconds until undelivered devices end expired (counted from --at "
@@ -97,7 +99,7 @@ def _wait_terminal(rt: Any, command_id: str, timeout: float) -> dict[str, int]:
     while True:
         with rt.db.session() as s:
             c = count_states(s, command_id)
-        if c["scheduled"] + c["queued"] + c["sent"] == 0 or time.monotonic() > deadline:
+        if sum(c[s] for s in ACTIVE_STATES) == 0 or time.monotonic() > deadline:
             return c
         time.sleep(0.2)
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from marshmallow import ValidationError
 
-from hub.capabilities import PRIORITIES
+from hub.capabilities import DEFAULT_PRIORITY, PRIORITIES
 from hub.cli.common import Failure, checked_runtime, cli_actor, first_error
 from hub.hookspecs import hookimpl
 from hub.schemas.content import CONTENT_KINDS, ContentSchema
@@ -27,7 +27,7 @@ def contents() -> None:
 @click.option("--uri", help="Where devices fetch the media (audio_file, stream, led_image).")
 @click.option("--duration", "duration_s", type=float, help="Length of the media in seconds.")
 @click.option("--body", help="Text to speak (tts_text) or show (led_text).")
-@click.option("--priority", type=click.Choice(PRIORITIES), default="normal", show_default=True)
+@click.option("--priority", type=click.Choice(PRIORITIES), default=DEFAULT_PRIORITY, show_default=True)
 @click.option("--language", default="vi", show_default=True)
 @click.option("--category")
 def add(title: str, kind: str, uri: str | None, duration_s: float | None, body: str | None, priority: str,

@@ -8,6 +8,7 @@ import click
 
 from hub.cli.common import Failure
 from hub.hookspecs import hookimpl
+from hub.store.models import DeliveryState
 
 
 @click.command()
@@ -27,7 +28,7 @@ def demo(host: str, port: int, embedded: bool, no_serve: bool, speakers: int, bo
                               boards=boards, echo=click.echo)
     except demo_mod.DemoError as exc:
         raise Failure(str(exc)) from None
-    if result["queued"] or result["sent"]:
+    if result[DeliveryState.QUEUED] or result[DeliveryState.SENT]:
         raise Failure("some deliveries did not finish")
 
 

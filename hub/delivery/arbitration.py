@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hub.capabilities import PRIORITY_RANK
+from hub.capabilities import PRIORITY_RANK, outranks
 from hub.store.db import utcnow
-from hub.store.models import Command, Delivery, DeviceStatus
+from hub.store.models import Command, Delivery, DeliveryState, DeviceStatus
 from hub.delivery.readback import _is_source
 from hub.vendor_traits import traits_of
 
@@ -47,12 +47,13 @@ def playing(session: Session, device_id: str) -> Command | None:
     """The play command known to be playing on the device, or None."""
     row = session.execute(
         select(Delivery, Command).join(Command, Command.id == Delivery.command_id)
-        .where(Delivery.device_id == device_id, Delivery.state.in_(("sent", "acked")), Command.verb.in_(AUDIO))
+        .where(Delivery.device_id == device_id, Delivery.state.in_((DeliveryState.SENT, DeliveryState.ACKED)),
+               Command.verb.in_(AUDIO))
         .order_by(Delivery.sent_at.desc(), Delivery.id.desc()).limit(1)).first()
     if row is None or row[1].verb not in PLAYS:
         return None  # nothing played, or the last audio command was a stop
     d, cmd = row
-    if d.state == "sent":
+    if d.state == DeliveryState.SENT:
         return cmd  # in flight: presumed to start
     st = session.get(DeviceStatus, device_id)
     if st is None or st.last_seen_at is None or d.finished_at is None or st.last_seen_at <= d.finished_at:
@@ -66,7 +67,7 @@ def playing(session: Session, device_id: str) -> Command | None:
 
 def outranked_by(session: Session, device_id: str, priority: str) -> Command | None:
     cur = playing(session, device_id)
-    return cur if cur is not None and PRIORITY_RANK[cur.priority] > PRIORITY_RANK[priority] else None
+    return cur if cur is not None and outranks(cur.priority, priority) else None
 
 
 def admit(session: Session, plugins: Any, vendor: str, cmd: Command, rows: list[Any]) -> list[Any]:
@@ -75,9 +76,10 @@ def admit(session: Session, plugins: Any, vendor: str, cmd: Command, rows: list[
         return rows
     if cmd.verb == "stop":
         ids = [dev.id for _, dev in rows]
-        session.execute(update(Delivery).where(Delivery.device_id.in_(ids), Delivery.state == "queued",
+        session.execute(update(Delivery).where(Delivery.device_id.in_(ids), Delivery.state == DeliveryState.QUEUED,
                                                Delivery.reason.like(f"{HELD}%"))
-                        .values(state="superseded", finished_at=utcnow(), reason=f"superseded by stop {cmd.id}")
+                        .values(state=DeliveryState.SUPERSEDED, finished_at=utcnow(),
+                                reason=f"superseded by stop {cmd.id}")
                         .execution_options(synchronize_session=False))
         return rows
     out = []
@@ -100,7 +102,7 @@ def releasable(session: Session, device_ids: Iterable[str]) -> list[Command]:
     if not ids:
         return []
     rows = session.execute(select(Delivery.device_id, Command).join(Command, Command.id == Delivery.command_id)
-                           .where(Delivery.device_id.in_(ids), Delivery.state == "queued",
+                           .where(Delivery.device_id.in_(ids), Delivery.state == DeliveryState.QUEUED,
                                   Delivery.reason.like(f"{HELD}%"))).all()
     out: dict[str, Command] = {}
     for device_id, cmd in rows:

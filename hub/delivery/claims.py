@@ -25,11 +25,11 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, lazyload
 
+from hub.store.batching import chunks
 from hub.store.db import utcnow
-from hub.store.models import Delivery, Device
+from hub.store.models import Delivery, DeliveryState, Device
 
 EVERYWHERE = ["/"]  # the scope of an unrestricted issuer: every area path starts with "/"
-_CHUNK = 900
 
 
 def job_token() -> str:
@@ -48,15 +48,14 @@ def claim(s: Session, delivery_ids: Sequence[int], token: str) -> list[Any]:
     as (Delivery, Device) pairs. The caller's transaction must commit before anything is sent."""
     now = utcnow()
     rows: list[Any] = []
-    for i in range(0, len(delivery_ids), _CHUNK):
-        chunk = list(delivery_ids[i:i + _CHUNK])
-        s.execute(update(Delivery).where(Delivery.id.in_(chunk), Delivery.state == "queued",
+    for chunk in chunks(delivery_ids):
+        s.execute(update(Delivery).where(Delivery.id.in_(chunk), Delivery.state == DeliveryState.QUEUED,
                                          or_(Delivery.claimed_by.is_(None), Delivery.claimed_by == token))
                   .values(claimed_at=now, claimed_by=token).execution_options(synchronize_session=False))
         # device_ref reads columns only: don't load each device's area, tags and status
         rows += s.execute(select(Delivery, Device).join(Device, Device.id == Delivery.device_id)
                           .options(lazyload(Device.area), lazyload(Device.tags), lazyload(Device.status))
-                          .where(Delivery.id.in_(chunk), Delivery.state == "queued",
+                          .where(Delivery.id.in_(chunk), Delivery.state == DeliveryState.QUEUED,
                                  Delivery.claimed_by == token)
                           .execution_options(populate_existing=True)).all()
     return rows

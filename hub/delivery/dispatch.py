@@ -33,10 +33,11 @@ from sqlalchemy.orm import Session
 from hub.delivery import job_paths
 from hub.access import audit
 from hub.access.actors import Actor, Forbidden
-from hub.capabilities import PRIORITIES, PRIORITY_RANK, VERB_SLOT, required_capabilities
+from hub.capabilities import DEFAULT_PRIORITY, PRIORITIES, PRIORITY_RANK, VERB_SLOT, required_capabilities
 from hub.delivery.claims import covers, issuer_scope
+from hub.store.batching import IN_LIST_MAX, chunks
 from hub.store.db import utcnow
-from hub.store.models import DELIVERY_STATES, Command, Content, Delivery, Device, User
+from hub.store.models import DELIVERY_STATES, Command, Content, Delivery, DeliveryState, Device, User
 from hub.access.permissions import COMMAND_SENDERS, describe, may_send_commands
 from hub.runtime import Runtime
 from hub.fleet.targeting import TargetError, resolve
@@ -146,13 +147,13 @@ def _times(rt: Runtime, data: dict[str, Any], now: datetime) -> tuple[datetime |
 
 def _initial_state(device: Device, need: frozenset[str], installed: set[str]) -> tuple[str, str | None]:
     if device.admin_state != "enabled":
-        return "failed", "device disabled by administrator"
+        return DeliveryState.FAILED, "device disabled by administrator"
     if device.vendor not in installed:
-        return "failed", f"vendor plugin {device.vendor} is not installed on this hub"
+        return DeliveryState.FAILED, f"vendor plugin {device.vendor} is not installed on this hub"
     lacking = sorted(need - set(device.capabilities or ()))
     if lacking:
-        return "unsupported", f"device lacks {', '.join(lacking)}"
-    return "queued", None
+        return DeliveryState.UNSUPPORTED, f"device lacks {', '.join(lacking)}"
+    return DeliveryState.QUEUED, None
 
 
 def _require_sender(actor: Actor, what: str) -> None:
@@ -175,7 +176,7 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
         if prior is not None:
             return _replay(session, prior, digest)
         content = _content(session, data, now)
-        priority = data.get("priority") or (content.priority if content else "normal")
+        priority = data.get("priority") or (content.priority if content else DEFAULT_PRIORITY)
         start_at, expires_at, scheduled = _times(rt, data, now)
         target = data["target"]
         try:
@@ -200,11 +201,11 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
         rows = []
         for d in devices:
             state, reason = _initial_state(d, need, installed)
-            if state == "queued" and scheduled:
-                state = "scheduled"
+            if state == DeliveryState.QUEUED and scheduled:
+                state = DeliveryState.SCHEDULED
             rows.append({"command_id": cmd.id, "device_id": d.id, "vendor": d.vendor, "state": state,
                          "reason": reason, "attempts": 0, "queued_at": now,
-                         "finished_at": None if state in ("queued", "scheduled") else now})
+                         "finished_at": None if state in (DeliveryState.QUEUED, DeliveryState.SCHEDULED) else now})
         try:
             session.flush()
         except IntegrityError:  # a concurrent request with the same idempotency key won the race
@@ -215,7 +216,7 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
             return _replay(session, prior, digest)
         if rows:
             session.execute(Delivery.__table__.insert(), rows)
-        waiting = [r["device_id"] for r in rows if r["state"] in ("queued", "scheduled")]
+        waiting = [r["device_id"] for r in rows if r["state"] in (DeliveryState.QUEUED, DeliveryState.SCHEDULED)]
         _supersede(session, cmd, waiting, now, scheduled)
         # Last before commit: the audit append locks the chain head until then. Readers of the
         # log see a command in every area it reached and in those it named.
@@ -260,13 +261,12 @@ def _supersede(session: Session, cmd: Command, device_ids: list[str], now: datet
     slot_verbs = [v for v, s in VERB_SLOT.items() if s == VERB_SLOT[cmd.verb]]
     classes = [p for p in PRIORITIES if PRIORITY_RANK[p] <= PRIORITY_RANK[cmd.priority]]
     if scheduled:
-        state, which = "scheduled", [Command.start_at == cmd.start_at]
+        state, which = DeliveryState.SCHEDULED, [Command.start_at == cmd.start_at]
         reason = f"superseded by command {cmd.id} (same start_at)"
     else:
-        state, which = "queued", [or_(Command.start_at.is_(None), Command.start_at <= now)]
+        state, which = DeliveryState.QUEUED, [or_(Command.start_at.is_(None), Command.start_at <= now)]
         reason = f"superseded by command {cmd.id}"
-    for i in range(0, len(device_ids), 500):
-        chunk = device_ids[i:i + 500]
+    for chunk in chunks(device_ids, IN_LIST_MAX // 2):  # half: the statement has other lists too
         older = select(Delivery.id, Command.issuer_scope).join(Command, Command.id == Delivery.command_id).where(
             Delivery.state == state, Delivery.claimed_at.is_(None), Delivery.device_id.in_(chunk),
             Delivery.command_id != cmd.id, Command.verb.in_(slot_verbs), Command.priority.in_(classes), *which)
@@ -275,7 +275,7 @@ def _supersede(session: Session, cmd: Command, device_ids: list[str], now: datet
             # claimed_at again here: a job may have claimed a row since the select
             session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == state,
                                                    Delivery.claimed_at.is_(None))
-                            .values(state="superseded", finished_at=now, reason=reason)
+                            .values(state=DeliveryState.SUPERSEDED, finished_at=now, reason=reason)
                             # no Delivery objects live in this session: skip scanning its devices
                             .execution_options(synchronize_session=False))
 
@@ -300,7 +300,7 @@ def _jobs(rt: Runtime, cmd: Command, ids_by_vendor: dict[str, list[int]]) -> lis
 def _queued_by_vendor(rt: Runtime, command_id: str) -> dict[str, list[int]]:
     with rt.db.session() as session:
         rows = session.execute(select(Delivery.id, Delivery.vendor).where(
-            Delivery.command_id == command_id, Delivery.state == "queued").order_by(Delivery.id)).all()
+            Delivery.command_id == command_id, Delivery.state == DeliveryState.QUEUED).order_by(Delivery.id)).all()
     by_vendor: dict[str, list[int]] = defaultdict(list)
     for did, vendor in rows:
         by_vendor[vendor].append(did)
@@ -317,8 +317,9 @@ def _enqueue(rt: Runtime, cmd: Command) -> None:
     except Exception as exc:  # Redis unreachable: say so on every row rather than leave them queued
         log.error("could not enqueue command %s: %s", cmd.id, exc)
         with rt.db.session() as session:
-            session.execute(update(Delivery).where(Delivery.command_id == cmd.id, Delivery.state == "queued")
-                            .values(state="failed", finished_at=utcnow(),
+            session.execute(update(Delivery).where(Delivery.command_id == cmd.id,
+                                                   Delivery.state == DeliveryState.QUEUED)
+                            .values(state=DeliveryState.FAILED, finished_at=utcnow(),
                                     reason=f"job queue unavailable: {type(exc).__name__}: {exc}"[:500]))
 
 
@@ -354,8 +355,8 @@ def cancel(rt: Runtime, actor: Actor, command_id: str) -> Submitted:
             raise DispatchError(None, f"command {cmd.id} started at {cmd.start_at.isoformat()}; too late to "
                                       "cancel (send a stop instead)", status=409)
         session.execute(update(Delivery).where(Delivery.command_id == cmd.id,
-                                               Delivery.state.in_(("scheduled", "queued")))
-                        .values(state="superseded", finished_at=now, reason=f"cancelled by {actor.name}")
+                                               Delivery.state.in_((DeliveryState.SCHEDULED, DeliveryState.QUEUED)))
+                        .values(state=DeliveryState.SUPERSEDED, finished_at=now, reason=f"cancelled by {actor.name}")
                         .execution_options(synchronize_session=False))
         cmd.cancelled_at, cmd.cancelled_by = now, actor.name
         reached = {d.area_code for d in devices} | set((cmd.target or {}).get("areas") or ())

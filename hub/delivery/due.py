@@ -23,10 +23,11 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.delivery.claims import claim, job_token
+from hub.store.batching import chunks
 from hub.store.db import utcnow
-from hub.delivery.states import finish
+from hub.delivery.states import finish, job_tally
 from hub.delivery.jobs import _send, attempt_once, count_attempt, device_ref, envelope_for, record_results
-from hub.store.models import Command
+from hub.store.models import Command, DeliveryState
 from hub.runtime import Runtime, get_runtime
 from hub.delivery.release import CancelWatch
 from hub.vendor import Outgoing, Result
@@ -57,7 +58,7 @@ def send_due(vendor: str, items: list[list[Any]], rt: Runtime | None = None) -> 
     start_at. Returns how many rows ended in each state in this job (and how many were skipped
     because their command was cancelled while the job held it)."""
     rt = rt or get_runtime()
-    tally = {"sent": 0, "acked": 0, "failed": 0, "expired": 0, "cancelled": 0}
+    tally = job_tally("cancelled")
     watch = CancelWatch(rt)  # before loading rows: a cancel is then either in the rows or heard
     try:
         plan = _prepare(rt, items)
@@ -96,8 +97,8 @@ def send_due(vendor: str, items: list[list[Any]], rt: Runtime | None = None) -> 
 def _prepare(rt: Runtime, items: list[list[Any]]) -> list[_Due]:
     cids = [it[0] for it in items]
     with rt.db.session() as s:
-        cmds = {c.id: c for i in range(0, len(cids), 900)
-                for c in s.scalars(select(Command).where(Command.id.in_(cids[i:i + 900])))}
+        cmds = {c.id: c for chunk in chunks(cids)
+                for c in s.scalars(select(Command).where(Command.id.in_(chunk)))}
         rows = claim(s, [d for it in items for d in it[2]], job_token())
     by_cmd: dict[str, list[Any]] = defaultdict(list)
     for d, dev in rows:
@@ -212,8 +213,9 @@ class _Recorder:
                     again: list[tuple[str, int]] = []
                     for w in work:
                         if w.expired:
-                            tally["expired"] += finish(s, [(d, "expired", "expired before it could be sent", None)
-                                                           for d in w.expired])
+                            gone = [(d, DeliveryState.EXPIRED, "expired before it could be sent", None)
+                                    for d in w.expired]
+                            tally[DeliveryState.EXPIRED] += finish(s, gone)
                             continue
                         count_attempt(s, list(w.ids.values()))
                         for r in record_results(s, self.vendor, w.results, w.ids, 1, retries, w.handed_at,

@@ -29,9 +29,10 @@ from hub.delivery import arbitration, quarantine, readback, redeliver
 from hub.delivery.sweeper import Sweeping
 from hub import events
 from hub.fleet import health, status_writer as ingest_status
+from hub.store.batching import chunks
 from hub.store.db import utcnow
 from hub.delivery.states import finish_by_device
-from hub.store.models import Device, DeviceStatus
+from hub.store.models import DeliveryState, Device, DeviceStatus
 from hub.runtime import Runtime
 from hub.text import printable_repr
 from hub.vendor import Ack, Done, TransientError, VendorAdapter
@@ -102,8 +103,8 @@ class Ingest(Sweeping):
         # status: reports applied (written, or superseded by a newer one of the same device in the
         # same batch: status_coalesced); status_stale: ignored, older than what was stored.
         self.stats = {"acks": 0, "acks_applied": 0, "status": 0, "status_coalesced": 0, "status_stale": 0,
-                      "presence": 0, "unknown_device": 0, "expired": 0, "transitions": 0, "requeued_jobs": 0,
-                      "quarantined": 0, "rejected": 0, "rejected_not_kept": 0}
+                      "presence": 0, "unknown_device": 0, DeliveryState.EXPIRED.value: 0,
+                      "transitions": 0, "requeued_jobs": 0, "quarantined": 0, "rejected": 0, "rejected_not_kept": 0}
         self._next_requeue = 0.0
         self.comebacks = redeliver.Comebacks(rt)  # devices back online: send again what they missed
         self.policy = health.HealthPolicy(rt.settings.heartbeat_timeout_s, rt.settings.failure_threshold)
@@ -281,9 +282,9 @@ class Ingest(Sweeping):
             for v, a in missing:
                 by_vendor.setdefault(v, []).append(a)
             for vendor, addrs in by_vendor.items():
-                for i in range(0, len(addrs), 900):
+                for chunk in chunks(addrs):
                     q = select(Device.address, Device.id).where(Device.vendor == vendor,
-                                                                 Device.address.in_(addrs[i:i + 900]))
+                                                                 Device.address.in_(chunk))
                     for address, did in session.execute(q):
                         self._addresses[(vendor, address)] = did
         return {k: self._addresses[k] for k in keys if k in self._addresses}
@@ -312,7 +313,7 @@ class Ingest(Sweeping):
                     continue
                 if it.kind == "ack":
                     a: Ack = it.value
-                    acks.append((a.command_id, did, "acked" if a.ok else "failed",
+                    acks.append((a.command_id, did, DeliveryState.ACKED if a.ok else DeliveryState.FAILED,
                                  None if a.ok else f"device refused: {a.reason or 'no reason given'}",
                                  a.detail))
                 else:
@@ -376,8 +377,7 @@ class Ingest(Sweeping):
         # Devices that only acked need one thing: consecutive_failures back to 0. Do it in SQL for
         # the whole batch rather than loading thousands of ORM rows (bench/: 10,000-device fan-out).
         ack_only = sorted(answered - reported)
-        for i in range(0, len(ack_only), 900):
-            chunk = ack_only[i:i + 900]
+        for chunk in chunks(ack_only):
             s.execute(update(DeviceStatus).where(DeviceStatus.device_id.in_(chunk),
                                                  DeviceStatus.consecutive_failures != 0)
                       .values(consecutive_failures=0).execution_options(synchronize_session=False))

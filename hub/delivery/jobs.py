@@ -10,9 +10,10 @@ from sqlalchemy import update
 from hub.delivery import arbitration
 from hub.fleet import health
 from hub.delivery.claims import claim, job_token
+from hub.store.batching import chunks
 from hub.store.db import utcnow
-from hub.delivery.states import finish, mark_sent
-from hub.store.models import Command, Delivery, Device
+from hub.delivery.states import finish, job_tally, mark_sent
+from hub.store.models import Command, Delivery, DeliveryState, Device
 from hub.runtime import Runtime, get_runtime
 from hub.vendor import DeviceRef, Envelope, Outcome, Outgoing, Result, TransientError
 
@@ -44,7 +45,7 @@ def send_batch(command_id: str, vendor: str, delivery_ids: list[int], rt: Runtim
     """
     rt = rt or get_runtime()
     backoff = rt.settings.retry_backoff_s
-    tally = {"sent": 0, "acked": 0, "failed": 0, "expired": 0}
+    tally = job_tally()
     attempt = 0
     while True:
         attempt += 1
@@ -70,8 +71,8 @@ def attempt_once(rt: Runtime, command_id: str, vendor: str, delivery_ids: list[i
             return []
         now = utcnow()
         if cmd.expires_at <= now:
-            tally["expired"] += finish(s, [(d.id, "expired", "expired before it could be sent", None)
-                                          for d, _ in rows], now)
+            gone = [(d.id, DeliveryState.EXPIRED, "expired before it could be sent", None) for d, _ in rows]
+            tally[DeliveryState.EXPIRED] += finish(s, gone, now)
             return []
         rows = arbitration.admit(s, rt.plugins, vendor, cmd, rows)  # devices without priority handling
         if not rows:
@@ -89,8 +90,8 @@ def attempt_once(rt: Runtime, command_id: str, vendor: str, delivery_ids: list[i
 
 
 def count_attempt(s: Any, ids: list[int]) -> None:
-    for i in range(0, len(ids), 900):
-        s.execute(update(Delivery).where(Delivery.id.in_(ids[i:i + 900])).values(attempts=Delivery.attempts + 1)
+    for chunk in chunks(ids):
+        s.execute(update(Delivery).where(Delivery.id.in_(chunk)).values(attempts=Delivery.attempts + 1)
                   .execution_options(synchronize_session=False))
 
 
@@ -109,22 +110,22 @@ def record_results(s: Any, vendor: str, results: list[Result], by_device: dict[s
         if r.outcome is Outcome.PENDING:
             sent_ids.append(did)
         elif r.outcome is Outcome.ACKED:
-            ended.append((did, "acked", None, r.detail))
+            ended.append((did, DeliveryState.ACKED, None, r.detail))
         elif r.transient and attempt <= retries:
             retry.append(r)
         else:
-            why = r.reason or "failed"
+            why = r.reason or DeliveryState.FAILED.value
             if r.transient:  # the link, not the device, failed: it counts towards offline
                 why = f"gave up after {attempt} attempts: {why}"
                 gave_up.append(r.device_id)
-            ended.append((did, "failed", why, r.detail))
+            ended.append((did, DeliveryState.FAILED, why, r.detail))
     answered = {r.device_id for r in results}
     for dev_id, did in by_device.items():  # an adapter that forgot a device must not lose it
         if dev_id not in answered:
-            ended.append((did, "failed", f"adapter {vendor} returned no result for this device", None))
+            ended.append((did, DeliveryState.FAILED, f"adapter {vendor} returned no result for this device", None))
     # rows acked on the spot were handed to the transport too: they get their sent_at first
-    mark_sent(s, sent_ids + [did for did, state, _, _ in ended if state == "acked"], handed_at)
-    tally["sent"] += len(sent_ids)
+    mark_sent(s, sent_ids + [did for did, state, _, _ in ended if state == DeliveryState.ACKED], handed_at)
+    tally[DeliveryState.SENT] += len(sent_ids)
     finish(s, ended, now)
     health.count_failures(s, gave_up)
     for _, state, _, _ in ended:

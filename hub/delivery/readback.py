@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.delivery.states import finish_by_device
-from hub.store.models import Command, Content, Delivery
+from hub.store.models import Command, Content, Delivery, DeliveryState
 
 Status = dict[str, Any]
 
@@ -71,12 +71,12 @@ def confirm(session: Session, reports: Iterable[tuple[str, Status]], level_steps
         return 0
     rows = session.execute(select(Delivery.command_id, Delivery.device_id, Delivery.vendor, Command)
                            .join(Command, Command.id == Delivery.command_id)
-                           .where(Delivery.device_id.in_(list(latest)), Delivery.state == "sent")).all()
+                           .where(Delivery.device_id.in_(list(latest)), Delivery.state == DeliveryState.SENT)).all()
     acks = []
     for command_id, did, vendor, cmd in rows:
         want = expectation(cmd.verb, dict(cmd.params or {}), cmd.content, level_steps.get(vendor))
         st = latest[did]
         if want is not None and want(st):
-            acks.append((command_id, did, "acked", None,
+            acks.append((command_id, did, DeliveryState.ACKED, None,
                          {**{k: st[k] for k in _SHOWN if k in st}, "confirmed_by": "status read-back"}))
     return finish_by_device(session, acks) if acks else 0

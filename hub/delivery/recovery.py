@@ -25,9 +25,11 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
+from hub.capabilities import EMERGENCY
 from hub.delivery import job_paths
+from hub.store.batching import chunks
 from hub.store.db import utcnow
-from hub.store.models import Command, Delivery
+from hub.store.models import Command, Delivery, DeliveryState
 from hub.runtime import JOB_SERIALIZER, Runtime
 
 log = logging.getLogger(__name__)
@@ -79,12 +81,12 @@ def requeue_orphans(rt: Runtime, now: datetime | None = None, emergency_only: bo
     now = now or utcnow()
     fast = now - timedelta(seconds=st.emergency_requeue_after_s)
     slow = now - timedelta(seconds=st.requeue_after_s)
-    due = and_(Command.priority == "emergency", Delivery.queued_at <= fast)
+    due = and_(Command.priority == EMERGENCY, Delivery.queued_at <= fast)
     with rt.db.session() as s:
         found = s.execute(
             select(Delivery.id, Delivery.command_id, Delivery.vendor, Delivery.claimed_by, Delivery.queued_at)
             .join(Command, Command.id == Delivery.command_id)
-            .where(Delivery.state == "queued", Command.expires_at > now,
+            .where(Delivery.state == DeliveryState.QUEUED, Command.expires_at > now,
                    # a released scheduled command's job sleeps until its start: not lost before then
                    or_(Command.start_at.is_(None), Command.start_at <= now),
                    due if emergency_only else or_(due, Delivery.queued_at <= slow))
@@ -123,7 +125,7 @@ def _hand_over(s: Any, job_id: str, held: dict[int, str]) -> None:
     for did, token in held.items():
         by_token[token].append(did)
     for token, ids in by_token.items():
-        for i in range(0, len(ids), 900):
-            s.execute(update(Delivery).where(Delivery.id.in_(ids[i:i + 900]), Delivery.state == "queued",
+        for chunk in chunks(ids):
+            s.execute(update(Delivery).where(Delivery.id.in_(chunk), Delivery.state == DeliveryState.QUEUED,
                                              Delivery.claimed_by == token)
                       .values(claimed_by=job_id).execution_options(synchronize_session=False))

@@ -30,17 +30,17 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.delivery import job_paths
-from hub.capabilities import PRIORITY_RANK, VERB_SLOT
+from hub.capabilities import EMERGENCY, PRIORITY_RANK, VERB_SLOT
 from hub.delivery.claims import covers
+from hub.store.batching import chunks
 from hub.store.db import utcnow
-from hub.store.models import Command, Delivery, Device
+from hub.store.models import Command, Delivery, DeliveryState, Device
 from hub.runtime import Runtime, get_runtime
 from hub.vendor import Outcome, Outgoing
 
 log = logging.getLogger(__name__)
 
 RESEND_PREFIX = "hubresend-"
-_CHUNK = 900
 
 
 class Comebacks:
@@ -107,7 +107,7 @@ class Comebacks:
         for (priority, vendor), ids in groups.items():
             queue = self.rt.queue(priority)
             queue.enqueue_many([queue.prepare_data(
-                job_paths.RESEND, args=(vendor, ids[i:i + size]), at_front=priority == "emergency",
+                job_paths.RESEND, args=(vendor, ids[i:i + size]), at_front=priority == EMERGENCY,
                 timeout=120, result_ttl=3600, failure_ttl=7 * 86400,
                 job_id=f"{RESEND_PREFIX}{secrets.token_hex(8)}",
                 description=f"resend {len(ids[i:i + size])} deliveries via {vendor} to devices that came back")
@@ -129,9 +129,9 @@ def _candidates(s: Any, back: dict[str, tuple[datetime, float]], now: datetime) 
     """Rows `sent`, unexpired, handed over before their device came back."""
     ids = sorted(back)
     out = []
-    for i in range(0, len(ids), _CHUNK):
+    for chunk in chunks(ids):
         for row in s.execute(select(*_COLUMNS).join(Command, Command.id == Delivery.command_id).where(
-                Delivery.device_id.in_(ids[i:i + _CHUNK]), Delivery.state == "sent", Command.expires_at > now)):
+                Delivery.device_id.in_(chunk), Delivery.state == DeliveryState.SENT, Command.expires_at > now)):
             r = row._asdict()
             came = back[r["device_id"]][0]
             if r["sent_at"] is None or r["sent_at"] < came:
@@ -146,9 +146,10 @@ def _standing(s: Any, cands: list[dict[str, Any]]) -> list[dict[str, Any]]:
     devices = sorted({r["device_id"] for r in cands})
     oldest = min(r["created_at"] for r in cands)
     newer: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for i in range(0, len(devices), _CHUNK):
+    for chunk in chunks(devices):
         for row in s.execute(select(*_COLUMNS).join(Command, Command.id == Delivery.command_id).where(
-                Delivery.device_id.in_(devices[i:i + _CHUNK]), Delivery.state.in_(("queued", "sent", "acked")),
+                Delivery.device_id.in_(chunk),
+                Delivery.state.in_((DeliveryState.QUEUED, DeliveryState.SENT, DeliveryState.ACKED)),
                 Command.created_at >= oldest)):
             newer[row.device_id].append(row._asdict())
 
@@ -169,14 +170,14 @@ def resend(vendor: str, delivery_ids: list[int], rt: Runtime | None = None) -> d
     from hub.delivery.jobs import _send, count_attempt, device_ref, envelope_for
 
     rt = rt or get_runtime()
-    tally = {"resent": 0, "acked": 0, "not_taken": 0}
+    tally = {"resent": 0, DeliveryState.ACKED.value: 0, "not_taken": 0}
     now = utcnow()
     with rt.db.session() as s:
         rows = []
-        for i in range(0, len(delivery_ids), _CHUNK):
+        for chunk in chunks(delivery_ids):
             rows += s.execute(select(Delivery.id, Device, Command).join(Device, Device.id == Delivery.device_id)
                               .join(Command, Command.id == Delivery.command_id)
-                              .where(Delivery.id.in_(delivery_ids[i:i + _CHUNK]), Delivery.state == "sent",
+                              .where(Delivery.id.in_(chunk), Delivery.state == DeliveryState.SENT,
                                      Command.expires_at > now)).all()
         rows.sort(key=lambda r: (r[2].created_at, r[0]))
         envelopes = {cmd.id: envelope_for(cmd) for _, _, cmd in rows}
@@ -194,10 +195,10 @@ def resend(vendor: str, delivery_ids: list[int], rt: Runtime | None = None) -> d
     for call in calls:
         results = _send(rt, vendor, [o for _, o in call])
         by_device = {o.device.id: did for did, o in call}
-        acked = [(by_device[r.device_id], "acked", None, r.detail) for r in results
+        acked = [(by_device[r.device_id], DeliveryState.ACKED, None, r.detail) for r in results
                  if r.outcome is Outcome.ACKED and r.device_id in by_device]
         with rt.db.session() as s:
-            tally["acked"] += finish(s, acked)
+            tally[DeliveryState.ACKED] += finish(s, acked)
         tally["resent"] += len(call)
         tally["not_taken"] += sum(1 for r in results if r.outcome is Outcome.FAILED)
     if tally["not_taken"]:

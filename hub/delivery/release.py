@@ -22,15 +22,16 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from hub.delivery import job_paths
+from hub.store.batching import chunks
 from hub.store.db import utcnow
-from hub.store.models import Command, Delivery
+from hub.store.models import Command, Delivery, DeliveryState
 from hub.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ class Released:
     job_ids: list[str] = field(default_factory=list)
 
 
+_COUNTED = tuple(f.name for f in fields(Released) if f.type == "int")  # what Scheduler.stats adds up
+
+
 def next_start(rt: Runtime) -> datetime | None:
     """The earliest start_at of a command not yet released (nor cancelled)."""
     with rt.db.session() as s:
@@ -90,27 +94,27 @@ def release_due(rt: Runtime, now: datetime | None = None) -> Released:
         if not due:
             return out
         claimed: set[str] = set()
-        for i in range(0, len(due), 900):  # claim: another instance's UPDATE gets none of these rows
-            ids = [r.id for r in due[i:i + 900]]
+        for chunk in chunks(due):  # claim: another instance's UPDATE gets none of these rows
+            ids = [r.id for r in chunk]
             claimed.update(s.scalars(update(Command).where(Command.id.in_(ids), Command.released_at.is_(None))
                                      .values(released_at=now).returning(Command.id)
                                      .execution_options(synchronize_session=False)))
         due = [r for r in due if r.id in claimed]
         dead = [r.id for r in due if r.expires_at <= now]
         live = {r.id: r for r in due if r.expires_at > now}
-        for i in range(0, len(dead), 900):
+        for chunk in chunks(dead):
             out.expired += s.execute(
-                update(Delivery).where(Delivery.command_id.in_(dead[i:i + 900]), Delivery.state == "scheduled")
-                .values(state="expired", finished_at=now,
+                update(Delivery).where(Delivery.command_id.in_(chunk), Delivery.state == DeliveryState.SCHEDULED)
+                .values(state=DeliveryState.EXPIRED, finished_at=now,
                         reason="start_at passed while no scheduler was running, and expires_at too; never sent")
                 .execution_options(synchronize_session=False)).rowcount or 0
         rows: list[Any] = []
         ids = list(live)
-        for i in range(0, len(ids), 900):
+        for chunk in chunks(ids):
             # queued_at = release time: the sweeper's requeue_stale waits requeue_after_s from here
-            rows += s.execute(update(Delivery).where(Delivery.command_id.in_(ids[i:i + 900]),
-                                                     Delivery.state == "scheduled")
-                              .values(state="queued", queued_at=now)
+            rows += s.execute(update(Delivery).where(Delivery.command_id.in_(chunk),
+                                                     Delivery.state == DeliveryState.SCHEDULED)
+                              .values(state=DeliveryState.QUEUED, queued_at=now)
                               .returning(Delivery.id, Delivery.command_id, Delivery.vendor)
                               .execution_options(synchronize_session=False)).all()
     out.commands = len(due)
@@ -158,9 +162,9 @@ def _unrelease(rt: Runtime, items: list[list[Any]]) -> None:
     cids = [it[0] for it in items]
     dids = [d for it in items for d in it[2]]
     with rt.db.session() as s:
-        for i in range(0, len(dids), 900):
-            s.execute(update(Delivery).where(Delivery.id.in_(dids[i:i + 900]), Delivery.state == "queued")
-                      .values(state="scheduled").execution_options(synchronize_session=False))
+        for chunk in chunks(dids):
+            s.execute(update(Delivery).where(Delivery.id.in_(chunk), Delivery.state == DeliveryState.QUEUED)
+                      .values(state=DeliveryState.SCHEDULED).execution_options(synchronize_session=False))
         s.execute(update(Command).where(Command.id.in_(cids)).values(released_at=None)
                   .execution_options(synchronize_session=False))
 
@@ -222,7 +226,7 @@ class Scheduler:
         self.rt = rt
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.lock = Leadership(rt, self.name)
-        self.stats = {"passes": 0, "commands": 0, "deliveries": 0, "jobs": 0, "expired": 0}
+        self.stats = {"passes": 0, **dict.fromkeys(_COUNTED, 0)}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -284,7 +288,7 @@ class Scheduler:
         st = self.rt.settings
         res = release_due(self.rt)
         self.stats["passes"] += 1
-        for k in ("commands", "deliveries", "jobs", "expired"):
+        for k in _COUNTED:
             self.stats[k] += getattr(res, k)
         if res.commands:
             log.info("released %d scheduled commands (%d deliveries) in %d jobs%s", res.commands, res.deliveries,

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from hub.store.batching import chunks
 from hub.store.db import utcnow
-from hub.store.models import ACTIVE_STATES, Command, Delivery
+from hub.store.models import ACTIVE_STATES, Command, Delivery, DeliveryState
 
 _t = Delivery.__table__
 # executemany cannot expand IN lists, so "still active" is spelt as an OR of literals.
@@ -18,7 +19,8 @@ _ACTIVE = or_(*[_t.c.state == s for s in ACTIVE_STATES])
 # What a device's answer may end: a row handed to it. `sent`, or `queued` once a job claimed it
 # (hub.delivery.claims; the answer can beat the worker's "sent"). Never `scheduled` nor unclaimed `queued`:
 # a device cannot have done a command it was not sent.
-_ANSWERABLE = or_(_t.c.state == "sent", and_(_t.c.state == "queued", _t.c.claimed_at.is_not(None)))
+_ANSWERABLE = or_(_t.c.state == DeliveryState.SENT,
+                  and_(_t.c.state == DeliveryState.QUEUED, _t.c.claimed_at.is_not(None)))
 
 
 def mark_sent(session: Session, ids: Sequence[int], now: datetime | None = None) -> None:
@@ -27,8 +29,8 @@ def mark_sent(session: Session, ids: Sequence[int], now: datetime | None = None)
     went out says when — start-time jitter is sent_at − start_at."""
     if ids:
         at = now or utcnow()
-        session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == "queued")
-                        .values(state="sent", sent_at=at).execution_options(synchronize_session=False))
+        session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
+                        .values(state=DeliveryState.SENT, sent_at=at).execution_options(synchronize_session=False))
         session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.sent_at.is_(None))
                         .values(sent_at=at).execution_options(synchronize_session=False))
 
@@ -50,15 +52,15 @@ def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str 
                      now: datetime | None = None) -> int:
     """End rows by (command id, device id, state, reason, result), as acks arrive; only rows the
     device was handed (_ANSWERABLE) change."""
-    # Plain acks (no reason, no result) of one command end with one UPDATE per 900 devices
+    # Plain acks (no reason, no result) of one command end with one UPDATE per IN_LIST_MAX devices
     # instead of one statement execution per device; the rest go through executemany.
     items = list(items)
     # a device answering twice differently in one batch keeps the first-answer-wins order
-    mixed = {(c, d) for c, d, st, r, res in items if not (st == "acked" and not r and res is None)}
+    mixed = {(c, d) for c, d, st, r, res in items if not (st == DeliveryState.ACKED and not r and res is None)}
     plain: dict[str, list[str]] = {}
     params = []
     for c, d, st, r, res in items:
-        if st == "acked" and not r and res is None and (c, d) not in mixed:
+        if st == DeliveryState.ACKED and not r and res is None and (c, d) not in mixed:
             plain.setdefault(c, []).append(d)
         else:
             params.append({"b_cmd": c, "b_dev": d, "b_state": st, "b_reason": (r or None) and r[:500],
@@ -66,10 +68,10 @@ def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str 
     changed = 0
     at = now or utcnow()
     for c, devs in plain.items():
-        for i in range(0, len(devs), 900):
+        for chunk in chunks(devs):
             changed += session.connection().execute(
-                _t.update().where(_t.c.command_id == c, _t.c.device_id.in_(devs[i:i + 900]), _ANSWERABLE)
-                .values(state="acked", reason=None, result=None, finished_at=at)).rowcount or 0
+                _t.update().where(_t.c.command_id == c, _t.c.device_id.in_(chunk), _ANSWERABLE)
+                .values(state=DeliveryState.ACKED, reason=None, result=None, finished_at=at)).rowcount or 0
     if not params:
         return changed
     stmt = (_t.update().where(_t.c.command_id == bindparam("b_cmd"), _t.c.device_id == bindparam("b_dev"),
@@ -77,6 +79,13 @@ def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str 
             .values(state=bindparam("b_state"), reason=bindparam("b_reason"), result=bindparam("b_result"),
                     finished_at=at))
     return changed + (session.connection().execute(stmt, params).rowcount or 0)
+
+
+def job_tally(*extra: str) -> dict[str, int]:
+    """What a sending job returns: how many rows it ended in each state (plain str keys: the result
+    is stored by rq and printed), plus `extra` counters."""
+    ended = (DeliveryState.SENT, DeliveryState.ACKED, DeliveryState.FAILED, DeliveryState.EXPIRED)
+    return dict.fromkeys([s.value for s in ended] + list(extra), 0)
 
 
 NEVER_RELEASED = "start_at passed and no scheduler released it before expires_at (is `hub scheduler` running?)"
@@ -97,12 +106,11 @@ def expire_due(session: Session, now: datetime | None = None) -> list[str]:
     expired: list[str] = []
     for state in ACTIVE_STATES:
         rows = [(d, dev) for d, dev, st in due if st == state]
-        why = NEVER_RELEASED if state == "scheduled" else "no acknowledgement before expires_at"
-        for i in range(0, len(rows), 900):
-            chunk = rows[i:i + 900]
+        why = NEVER_RELEASED if state == DeliveryState.SCHEDULED else "no acknowledgement before expires_at"
+        for chunk in chunks(rows):
             session.execute(update(Delivery).where(Delivery.id.in_([d for d, _ in chunk]), Delivery.state == state)
-                            .values(state="expired", finished_at=now, reason=why)
+                            .values(state=DeliveryState.EXPIRED, finished_at=now, reason=why)
                             .execution_options(synchronize_session=False))
-            if state != "scheduled":
+            if state != DeliveryState.SCHEDULED:
                 expired.extend(dev for _, dev in chunk)
     return expired

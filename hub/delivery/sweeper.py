@@ -18,6 +18,7 @@ from hub.delivery import quarantine, redeliver
 from hub.delivery.states import expire_due
 from hub.fleet import health
 from hub.store.db import utcnow
+from hub.store.models import DeliveryState
 
 if TYPE_CHECKING:
     from hub.runtime import Runtime
@@ -66,7 +67,7 @@ class Sweeping:
             health.count_failures(s, expired)
         with self.rt.db.session() as s:
             changes = health.sweep(s, self.policy, now)
-        self.stats["expired"] += len(expired)
+        self.stats[DeliveryState.EXPIRED] += len(expired)
         self._announce(changes)
         self._requeue_lost(time.monotonic())
         self._redeliver()

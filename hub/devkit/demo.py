@@ -21,7 +21,7 @@ from hub.delivery.dispatch import counts, submit
 from hub.devkit.embedded import EmbeddedBroker, answers, redis_or_fake
 from hub.delivery.ingest import Ingest
 from hub.delivery.jobs import device_ref
-from hub.store.models import Area, Content, Delivery, Device, DeviceStatus
+from hub.store.models import Area, Content, Delivery, DeliveryState, Device, DeviceStatus
 from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime, set_runtime
 from hub.delivery.release import Scheduler
@@ -145,7 +145,7 @@ def _bulletin(rt: Runtime, echo: Callable[[str], Any]) -> dict[str, int]:
     def done(cid: str) -> bool:
         with rt.db.session() as s:
             c = counts(s, cid)
-        return c["queued"] + c["sent"] == 0
+        return c[DeliveryState.QUEUED] + c[DeliveryState.SENT] == 0
     _wait(lambda: done(play.command.id) and done(led.command.id), 60)
     elapsed = time.monotonic() - started
     with rt.db.session() as s:

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from hub import events
+from hub.store.batching import chunks
 from hub.store.models import Device, DeviceEvent, DeviceStatus
 
 log = logging.getLogger("hub.fleet.health")
@@ -145,8 +146,8 @@ def lock_status_rows(session: Session, device_ids: Iterable[str]) -> None:
     if session.get_bind().dialect.name == "sqlite":
         return
     ids = sorted(set(device_ids))
-    for i in range(0, len(ids), 900):
-        session.execute(select(DeviceStatus.device_id).where(DeviceStatus.device_id.in_(ids[i:i + 900]))
+    for chunk in chunks(ids):
+        session.execute(select(DeviceStatus.device_id).where(DeviceStatus.device_id.in_(chunk))
                         .order_by(DeviceStatus.device_id).with_for_update()).all()
 
 
@@ -154,8 +155,8 @@ def count_failures(session: Session, device_ids: list[str]) -> None:
     """Deliveries that failed on the link or expired unanswered count towards going offline."""
     device_ids = sorted(set(device_ids))  # one count per device and sweep, as the IN list always gave
     lock_status_rows(session, device_ids)
-    for i in range(0, len(device_ids), 900):
-        session.execute(update(DeviceStatus).where(DeviceStatus.device_id.in_(device_ids[i:i + 900]))
+    for chunk in chunks(device_ids):
+        session.execute(update(DeviceStatus).where(DeviceStatus.device_id.in_(chunk))
                         .values(consecutive_failures=DeviceStatus.consecutive_failures + 1)
                         .execution_options(synchronize_session=False))
 

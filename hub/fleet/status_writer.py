@@ -25,18 +25,24 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from hub.fleet import health
+from hub.schemas.status import REPORTED_FIELDS
+from hub.store.batching import chunks
 from hub.store.models import DeviceStatus
 
-STATUS_FIELDS = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
-                 "reported_at")
+STATUS_FIELDS = REPORTED_FIELDS  # what a status report may set
 _t = DeviceStatus.__table__
 _c = _t.c
-# A row nobody has written yet, as the ORM model's defaults would make it.
-_NEW_ROW: dict[str, Any] = {"online": False, "activity": "unknown", "source": None, "volume": None,
-                            "brightness": None, "power": None, "signal": None, "faults": [], "firmware": None,
-                            "reported_at": None, "last_seen_at": None, "operating_state": "unknown",
-                            "state_reason": None, "state_since": None, "consecutive_failures": 0}
-_CHUNK = 900  # bound parameters per IN list, well under every backend's limit
+
+
+def _default(column: Any) -> Any:
+    d = column.default
+    if d is None:
+        return None
+    return d.arg(None) if d.is_callable else d.arg  # a callable default (list) takes the execution context
+
+
+# A row nobody has written yet, as the ORM model's defaults make it.
+_NEW_ROW: dict[str, Any] = {c.name: _default(c) for c in _t.columns if c.name != "device_id"}
 
 
 @dataclass
@@ -91,8 +97,8 @@ def _stored(session: Session, ids: list[str]) -> dict[str, _Stored]:
     out: dict[str, _Stored] = {}
     conn = session.connection()
     q = select(_c.device_id, _c.reported_at, _c.online, _c.faults, _c.operating_state)
-    for i in range(0, len(ids), _CHUNK):
-        for did, reported_at, online, faults, state in conn.execute(q.where(_c.device_id.in_(ids[i:i + _CHUNK]))):
+    for chunk in chunks(ids):
+        for did, reported_at, online, faults, state in conn.execute(q.where(_c.device_id.in_(chunk))):
             out[did] = _Stored(reported_at, bool(online), faults or [], state or "unknown")
     return out
 
@@ -155,9 +161,9 @@ def _skipped(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     ids = list(guard)
     out: set[str] = set()
     conn = session.connection()
-    for i in range(0, len(ids), _CHUNK):
+    for chunk in chunks(ids):
         for did, reported_at in conn.execute(select(_c.device_id, _c.reported_at)
-                                             .where(_c.device_id.in_(ids[i:i + _CHUNK]))):
+                                             .where(_c.device_id.in_(chunk))):
             if _older(guard[did], reported_at):
                 out.add(did)
     return out

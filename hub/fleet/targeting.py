@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload, selectinload
 
 from hub.fleet.areas import AreaError, subtree_paths, under_any
+from hub.store.batching import chunks
 from hub.store.models import Area, Device, DeviceTag, Group, GroupMember
 
 
@@ -64,8 +65,8 @@ def resolve(session: Session, target: dict[str, Any]) -> list[Device]:
     # Status is never read here and tags only when the target names some: loading them for
     # every selected device doubled a 10,000-device dispatch (bench/).
     opts = [lazyload(Device.status), selectinload(Device.tags) if want_tags else lazyload(Device.tags)]
-    for i in range(0, len(id_list), 900):  # stay under SQLite's bound-parameter limit
-        q = select(Device).options(*opts).where(Device.id.in_(id_list[i:i + 900]))
+    for chunk in chunks(id_list):  # stay under SQLite's bound-parameter limit
+        q = select(Device).options(*opts).where(Device.id.in_(chunk))
         if target.get("kinds"):
             q = q.where(Device.kind.in_(target["kinds"]))
         if target.get("vendors"):

@@ -5,7 +5,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from hub.capabilities import PRIORITIES
+from hub.capabilities import DEFAULT_PRIORITY, PRIORITIES
 from hub.schemas.fields import Instant, TextSchema
 from hub.text import led_text_problem, nfc
 
@@ -47,7 +47,7 @@ class ContentSchema(TextSchema):
     media = fields.Nested(MediaSchema)
     category = fields.Str(validate=validate.Length(max=100))
     origin = fields.Nested(OriginSchema)
-    priority = fields.Str(load_default="normal", validate=validate.OneOf(PRIORITIES),
+    priority = fields.Str(load_default=DEFAULT_PRIORITY, validate=validate.OneOf(PRIORITIES),
                           metadata={"description": "Bulletin class of circular 39/2020/TT-BTTTT"})
     valid_from = Instant()
     valid_until = Instant()

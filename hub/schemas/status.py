@@ -61,3 +61,15 @@ class DeviceStatusSchema(TextSchema):
             errors["reported_at"] = [problem]
         if errors:
             raise ValidationError(errors)
+
+
+# The device-status field list, written once: what a device reports is the schema above; what the
+# hub keeps beside it is KEPT_FIELDS. The table (hub.store.models.DeviceStatus), the ingest's writer,
+# the API's answers and the profiles plugin derive theirs from these (tests/test_single_source.py).
+REPORTED_FIELDS: tuple[str, ...] = tuple(DeviceStatusSchema._declared_fields)
+KEPT_FIELDS = ("last_seen_at", "operating_state", "state_reason", "state_since")
+STATUS_FIELDS = REPORTED_FIELDS + KEPT_FIELDS  # a device's status as the API answers it
+# Every value a plugin may fill, nested ones by dotted path ("signal.rssi_dbm").
+REPORTED_PATHS: tuple[str, ...] = tuple(
+    path for name, f in DeviceStatusSchema._declared_fields.items()
+    for path in ([f"{name}.{k}" for k in f.nested._declared_fields] if isinstance(f, fields.Nested) else [name]))

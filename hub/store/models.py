@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from hub.capabilities import DEFAULT_PRIORITY
 
 
 class UTCDateTime(TypeDecorator):
@@ -153,7 +156,7 @@ class Content(Base):
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     category: Mapped[str | None] = mapped_column(String(100))
     origin: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    priority: Mapped[str] = mapped_column(String(10), default=DEFAULT_PRIORITY)
     valid_from: Mapped[datetime | None]
     valid_until: Mapped[datetime | None]
     created_by: Mapped[str] = mapped_column(String(100))
@@ -329,7 +332,23 @@ class LoginSession(Base):
 
 
 AUDIT_GENESIS = "0" * 64  # prev_hash of the first audit entry
-# `scheduled`: waiting for its command's start_at (hub.delivery.release releases it to `queued`).
-ACTIVE_STATES = ("scheduled", "queued", "sent")
-TERMINAL_STATES = ("acked", "failed", "expired", "unsupported", "superseded")
-DELIVERY_STATES = ACTIVE_STATES + TERMINAL_STATES
+
+
+class DeliveryState(StrEnum):
+    """Where one delivery stands: the only spelling of these words in hub/ (tests/test_single_source.py).
+    A StrEnum, so that a member is its value wherever it goes: the database column, JSON, f-strings."""
+
+    SCHEDULED = "scheduled"  # waiting for its command's start_at (hub.delivery.release releases it)
+    QUEUED = "queued"  # waiting for a worker (claimed_at once a job has loaded it)
+    SENT = "sent"  # handed to the transport; waiting for the device's answer
+    ACKED = "acked"  # the device confirmed
+    FAILED = "failed"  # the device, its link or the hub refused it
+    EXPIRED = "expired"  # expires_at passed before an answer
+    UNSUPPORTED = "unsupported"  # the device lacks a capability the verb needs
+    SUPERSEDED = "superseded"  # a newer command of the same slot (or a cancel) replaced it before it went out
+
+
+ACTIVE_STATES = (DeliveryState.SCHEDULED, DeliveryState.QUEUED, DeliveryState.SENT)
+TERMINAL_STATES = (DeliveryState.ACKED, DeliveryState.FAILED, DeliveryState.EXPIRED, DeliveryState.UNSUPPORTED,
+                   DeliveryState.SUPERSEDED)
+DELIVERY_STATES = tuple(DeliveryState)  # in the order the API lists counts

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from hub.delivery.ingest import Ingest
+from hub.schemas.status import REPORTED_FIELDS
 from hub.store.models import Delivery, DeviceStatus, IngestQuarantine
 from tests.ingest_fixtures import database_url, runtime_with_devices, sent_command  # noqa: F401
 
@@ -33,8 +34,7 @@ huge = st.integers(min_value=-2**80, max_value=2**80) | st.sampled_from([2**63, 
 wild = st.recursive(st.none() | st.booleans() | huge | st.floats() | wild_text | extreme_times,
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(wild_text, inner, max_size=3),
                     max_leaves=8)
-FIELDS = ("online", "activity", "source", "volume", "brightness", "power", "signal", "faults", "firmware",
-          "reported_at")
+FIELDS = REPORTED_FIELDS
 bad_status = st.dictionaries(st.sampled_from(FIELDS), wild, min_size=1).map(
     lambda d: {"online": True, "reported_at": GOOD_TS, **d})
 

@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub_http_gateway.protocol import VOLUME_MAX, AudioOut, Code, PacketType, device_status
+from hub_http_gateway.protocol import PRIORITIES, VOLUME_MAX, AudioOut, Code, PacketType, device_status
 
 FAULT_SWITCHES = ("offline", "wrong_volume", "ack_without_acting", "bad_status")
 DEFAULT_PLAY_S = 5.0  # how long a file without a known duration plays
-RANK = {"normal": 0, "priority": 1, "emergency": 2}  # the bulletin classes of circular 39/2020
+RANK = {name: rank for rank, name in enumerate(PRIORITIES)}  # the bulletin classes of circular 39/2020
 
 
 @dataclass

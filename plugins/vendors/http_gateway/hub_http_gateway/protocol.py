@@ -21,7 +21,7 @@ STATUS_PATH = "/api/v1/devices/status"
 PING_PATH = "/api/v1/ping"
 
 VOLUME_MIN, VOLUME_MAX = 1, 10
-PRIORITIES = ("normal", "priority", "emergency")
+PRIORITIES = ("normal", "priority", "emergency")  # lowest first; the hub's classes (hub.capabilities)
 MAX_DEVICE_ID_LEN = 64
 # What the gateway itself accepts per request; the adapter's batch_limit must not exceed it.
 GATEWAY_MAX_DEVICES = 1000

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
 from hub.addresses import TopicSegmentAddress
-from hub.mqtt import ListenerAcks, ListenerId, end_session, listener_client, make_client
+from hub.mqtt import ListenerAcks, ListenerId, Subscriptions, end_session, listener_client, make_client
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink,
                         TransientError, VendorAdapter, confirms_commit)
 
@@ -98,12 +98,10 @@ class MqttSpeakerAdapter(VendorAdapter):
         self._connack = threading.Event()
         self._last_error: str | None = None
         self._listen_error: str | None = None
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
+        self._subs = Subscriptions(VENDOR, self._filters)  # the listener's
         self._listening = threading.Event()  # the listener holds a connection (CONNACK'd)
         self._gone = threading.Event()
         self._listener_gone = threading.Event()
-        self._subscribe_mid: int | None = None
 
     @property
     def _broker(self) -> str:
@@ -167,6 +165,8 @@ class MqttSpeakerAdapter(VendorAdapter):
         if listener is not None and not listener.is_connected():
             why = self._listen_error or "reconnecting"
             return Health(False, f"listener {self.listener_client_id} not connected to {self._broker}: {why}")
+        if listener is not None and self._subs.problem:
+            return Health(False, f"listener {self.listener_client_id} on {self._broker}: {self._subs.problem}")
         return Health(True, f"connected to {self._broker} as {self.settings['client_id']}")
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
@@ -252,27 +252,6 @@ class MqttSpeakerAdapter(VendorAdapter):
             (protocol.subscription(prefix, protocol.ONLINE), protocol.QOS),
         ]
 
-    def _subscribe(self, client: mqtt.Client) -> None:
-        # The lock keeps a fast SUBACK from arriving before its mid is known.
-        with self._lock:
-            self._subscribed.clear()
-            rc, mid = client.subscribe(self._filters())
-            if rc != mqtt.MQTT_ERR_SUCCESS:
-                log.warning("%s: subscribe failed: %s", VENDOR, mqtt.error_string(rc))
-            else:
-                self._subscribe_mid = mid
-
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any],
-                      properties: Any) -> None:
-        with self._lock:
-            if mid != self._subscribe_mid:
-                return
-        refused = [f for (f, _q), rc in zip(self._filters(), reason_codes, strict=False) if rc.is_failure]
-        if refused:
-            log.warning("%s: broker refused subscriptions to %s", VENDOR, ", ".join(refused))
-        else:
-            self._subscribed.set()
-
     def listen(self, sink: ResultSink) -> None:
         """Start hearing devices on a connection of its own (see __init__). Returns at once;
         paho connects and keeps reconnecting in its thread, wait_subscribed() tells when the
@@ -285,7 +264,7 @@ class MqttSpeakerAdapter(VendorAdapter):
         client.on_connect = self._on_listener_connect
         client.on_disconnect = self._on_listener_disconnect
         client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
+        client.on_subscribe = self._subs.on_subscribe
         # A sink that confirms commits (the hub's ingest) gets each message's PUBACK as its
         # `done`: the broker resends what a crashed ingest heard but had not stored.
         self._acks = ListenerAcks(confirms_commit(sink))
@@ -309,13 +288,13 @@ class MqttSpeakerAdapter(VendorAdapter):
         # With session_present the broker still has the subscriptions (and has just started
         # delivering what it queued for us); a broker that lost the session (no persistence
         # across its restart) has not. Renewing is harmless either way, so always renew.
-        self._subscribe(client)
+        self._subs.renew(client)
 
     def _on_listener_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                                 properties: Any) -> None:
         self._acks.disconnected()
         self._listening.clear()
-        self._subscribed.clear()
+        self._subs.lost()
         self._listener_gone.set()
         if reason_code != 0:
             self._listen_error = f"connection lost: {reason_code}"
@@ -340,7 +319,7 @@ class MqttSpeakerAdapter(VendorAdapter):
     def wait_subscribed(self, timeout: float = 5.0) -> bool:
         """Whether the broker granted listen()'s subscriptions within `timeout`. For callers
         (tests, certification) that must not make devices talk before the hub can hear."""
-        return self._subscribed.wait(timeout)
+        return self._subs.ready.wait(timeout)
 
     def wait_ready(self, timeout: float) -> bool:
         return self.wait_subscribed(timeout)

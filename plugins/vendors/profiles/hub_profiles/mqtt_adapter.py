@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from hub.mqtt import ListenerAcks, ListenerId, end_session, listener_client, make_client
+from hub.mqtt import ListenerAcks, ListenerId, Subscriptions, end_session, listener_client, make_client
 from hub.vendor import (Ack, Health, Outcome, Outgoing, Result, ResultSink, TransientError, VendorAdapter,
                         confirms_commit)
 
@@ -79,41 +79,6 @@ class MqttProfileConfigSchema(Schema):
             raise ValidationError(problem)
 
 
-class _Subscriptions:
-    """One connection's subscriptions: renewed on every connect (a clean session forgets them; a
-    broker that lost a persistent one across its restart has too), `ready` once granted."""
-
-    def __init__(self, vendor: str, filters: Callable[[], list[tuple[str, int]]]) -> None:
-        self.vendor, self.filters = vendor, filters
-        self.ready = threading.Event()
-        self._lock = threading.Lock()
-        self._mid: int | None = None
-
-    def renew(self, client: mqtt.Client) -> None:
-        filters = self.filters()
-        if not filters:
-            self.ready.set()
-            return
-        with self._lock:  # so that a fast SUBACK never arrives before its mid is known
-            self.ready.clear()
-            rc, mid = client.subscribe(filters)
-            if rc != mqtt.MQTT_ERR_SUCCESS:
-                log.warning("%s: subscribe failed: %s", self.vendor, mqtt.error_string(rc))
-            else:
-                self._mid = mid
-
-    def on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any],
-                     properties: Any) -> None:
-        with self._lock:
-            if mid != self._mid:
-                return
-        refused = [f for (f, _q), rc in zip(self.filters(), reason_codes, strict=False) if rc.is_failure]
-        if refused:
-            log.warning("%s: broker refused subscriptions to %s", self.vendor, ", ".join(refused))
-        else:
-            self.ready.set()
-
-
 def _disconnect(client: mqtt.Client, gone: threading.Event) -> None:
     try:
         if client.is_connected():
@@ -171,8 +136,8 @@ class MqttProfileAdapter(VendorAdapter):
         self._listener_gone = threading.Event()
         self._last_error: str | None = None
         self._listen_error: str | None = None
-        self._subs = _Subscriptions(self.vendor, self._echo_filters)
-        self._listen_subs = _Subscriptions(self.vendor, self._listen_filters)
+        self._subs = Subscriptions(self.vendor, self._echo_filters)
+        self._listen_subs = Subscriptions(self.vendor, self._listen_filters)
         self._echo_cond = threading.Condition()
         self._echoes: dict[str, list[_Echo]] = {}
         self._echo_routes: list[Route] = []
@@ -227,7 +192,8 @@ class MqttProfileAdapter(VendorAdapter):
         # command reported unconfirmed, so sending waits for the grant.
         if self._echo_routes and not self._subs.ready.wait(timeout):
             self.close()
-            raise TransientError(f"MQTT broker {self._broker} did not grant subscriptions within {timeout:g}s")
+            why = self._subs.problem or f"did not grant subscriptions within {timeout:g}s"
+            raise TransientError(f"MQTT broker {self._broker}: {why}")
 
     def close(self) -> None:
         self._close_listener()
@@ -243,6 +209,8 @@ class MqttProfileAdapter(VendorAdapter):
         if listener is not None and not listener.is_connected():
             why = self._listen_error or "reconnecting"
             return Health(False, f"listener {self.listener_client_id} not connected to {self._broker}: {why}")
+        if listener is not None and self._listen_subs.problem:
+            return Health(False, f"listener {self.listener_client_id} on {self._broker}: {self._listen_subs.problem}")
         return Health(True, f"connected to {self._broker} as {self.settings['client_id']}")
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
@@ -255,7 +223,7 @@ class MqttProfileAdapter(VendorAdapter):
         self._connack.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        self._subs.ready.clear()
+        self._subs.lost()
         self._gone.set()
         if reason_code != 0:
             self._last_error = f"connection lost: {reason_code}"
@@ -314,7 +282,7 @@ class MqttProfileAdapter(VendorAdapter):
     def _on_listener_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                                 properties: Any) -> None:
         self._acks.disconnected()
-        self._listen_subs.ready.clear()
+        self._listen_subs.lost()
         self._listener_gone.set()
         if reason_code != 0:
             self._listen_error = f"connection lost: {reason_code}"

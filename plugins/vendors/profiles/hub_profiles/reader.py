@@ -7,13 +7,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hub.schemas.status import REPORTED_PATHS
+
 from hub_profiles.context import Known
 from hub_profiles.template import Template, TemplateError, to_text
 from hub_profiles.values import MISSING, FieldSpec, Scale, Source, Transform, ValueSpec, same
 from hub_profiles.yamlsrc import Node, ProfileError, join
 
-STATUS_TARGETS = ("online", "activity", "source", "volume", "brightness", "power", "signal.network",
-                  "signal.rssi_dbm", "signal.quality", "faults", "firmware", "reported_at")
+STATUS_TARGETS = REPORTED_PATHS  # what a profile may map a device's values to
 VALUE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 PATH = re.compile(r"^(?:\$|[^.\s]+(?:\.[^.\s]+)*)$")
 TABLES = ("register", "input_register", "coil", "discrete_input")
