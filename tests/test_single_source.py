@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 from hub.capabilities import EMERGENCY, HIGHEST_FIRST, PRIORITIES, PRIORITY_RANK, outranks
@@ -168,7 +169,7 @@ def test_every_priority_list_derives_from_the_one_order() -> None:
     assert QUEUE_ORDER == HIGHEST_FIRST == tuple(reversed(PRIORITIES))
     assert outranks("emergency", "priority") and outranks("priority", "normal") and not outranks("normal", "normal")
     assert EMERGENCY == QUEUE_ORDER[0] and sorted(PRIORITIES, key=PRIORITY_RANK.get) == list(PRIORITIES)
-    send = cli.commands["send"]
+    send = cli.get_command(click.Context(cli), "send")  # commands come through the plugin hooks
     choice = next(p for p in send.params if p.name == "priority").type
     assert tuple(choice.choices) == PRIORITIES
 
