@@ -1,6 +1,7 @@
 """Fault-injection fixtures: every scenario runs its OWN redis-server and mosquitto on free
 loopback ports (the shared ones on 6379/1883 are never touched), restarts or pauses them as
-the scenario needs, and kills them in teardown."""
+the scenario needs, and kills them in teardown. tests/faults/conftest.py offers the fixtures to
+the fault tests; other modules (the drill, the delivery-truth tests) import what they use."""
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ from hub.delivery.dispatch import counts
 from hub.store.models import Delivery, DeviceStatus
 from hub.plugins import Plugins
 from hub.runtime import Runtime
-from tests.harness import Proc, wait_until
+from tests.support.processes import Proc, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_CONF = ROOT / "deploy" / "mosquitto" / "dev.conf"
