@@ -15,9 +15,10 @@ from hub.config import Settings, load_settings
 from hub.hookspecs import hookimpl
 from hub.plugins import Plugins
 from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
+from hub.testing import purge_queues
 from hub.testing_fixtures import services  # noqa: F401 - a fixture: fail loudly when Redis or Mosquitto is missing
 from hub.vendor import Manifest, Outcome, Outgoing, Result, VendorAdapter
-from tests.support.services import DATA, MQTT_HOST, MQTT_PORT, REDIS_URL, purge_queues
+from tests.support.services import DATA, MQTT_HOST, MQTT_PORT, REDIS_URL
 
 
 @pytest.fixture

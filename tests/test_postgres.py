@@ -17,9 +17,10 @@ from hub.fleet.registry import import_area_file, upsert_device
 from hub.runtime import Runtime, set_runtime
 from hub.schemas import CommandSchema
 from hub.delivery.worker import make_worker
+from hub.testing import purge_queues
 from tests.support import loopback_vendor
 from tests.support.postgres import pg_url  # noqa: F401 - the throw-away PostgreSQL database fixture
-from tests.support.services import DATA, purge_queues
+from tests.support.services import DATA
 
 pytestmark = pytest.mark.postgres
 
