@@ -15,7 +15,10 @@ $(STAMP): setup.py $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py co
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
-	$(PIP) install -q -e '.[test,embedded,postgres,server]' $(foreach d,$(PLUGIN_DIRS),-e ./$(d))
+	@# setuptools notes each editable install of a package list (not a src/ layout) with a boxed
+	@# "Editable installation." message, which pip shows once per distribution: information, not a warning.
+	PYTHONWARNINGS='ignore:Editable installation' $(PIP) install -q -e '.[test,embedded,postgres,server]' \
+		$(foreach d,$(PLUGIN_DIRS),-e ./$(d))
 	@touch $(STAMP)
 
 venv: $(STAMP)

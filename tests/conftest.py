@@ -2,8 +2,6 @@
 its own database file, rq queue names and MQTT topic prefix."""
 from __future__ import annotations
 
-import os
-import socket
 import types
 import uuid
 from collections.abc import Iterator, Sequence
@@ -12,40 +10,15 @@ from typing import Any
 
 import pytest
 import yaml
-from redis import Redis
 
 from hub.config import Settings, load_settings
 from hub.hookspecs import hookimpl
 from hub.plugins import Plugins
 from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
+from hub.testing import purge_queues
+from hub.testing_fixtures import services  # noqa: F401 - a fixture: fail loudly when Redis or Mosquitto is missing
 from hub.vendor import Manifest, Outcome, Outgoing, Result, VendorAdapter
-
-DATA = Path(__file__).parent / "data"
-MQTT_HOST = os.environ.get("HUB_TEST_MQTT_HOST", "127.0.0.1")
-MQTT_PORT = int(os.environ.get("HUB_TEST_MQTT_PORT", "1883"))
-REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def services() -> None:
-    """Fail loudly (not skip) when the real services are missing: `make test` starts them."""
-    missing = []
-    if not _reachable(MQTT_HOST, MQTT_PORT):
-        missing.append(f"MQTT broker at {MQTT_HOST}:{MQTT_PORT}")
-    try:
-        Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception:
-        missing.append(f"Redis at {REDIS_URL}")
-    if missing:
-        pytest.fail("not running: " + ", ".join(missing) + " (run `make services`)")
+from tests.support.services import DATA, MQTT_HOST, MQTT_PORT, REDIS_URL
 
 
 @pytest.fixture
@@ -75,24 +48,6 @@ def settings(config_file: Path) -> Settings:
     return load_settings({"HUB_CONFIG": str(config_file)})
 
 
-def purge_queues(redis: Redis, names: list[str]) -> None:
-    from rq import Queue
-    from rq.registry import (DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry,
-                             StartedJobRegistry)
-
-    for name in names:
-        q = Queue(name, connection=redis)
-        ids = set(q.job_ids)
-        for reg in (StartedJobRegistry, FinishedJobRegistry, FailedJobRegistry, DeferredJobRegistry,
-                    ScheduledJobRegistry):
-            ids.update(reg(queue=q).get_job_ids())
-        for jid in ids:
-            redis.delete(f"rq:job:{jid}", f"rq:results:{jid}")
-        q.delete(delete_jobs=True)
-        for key in redis.scan_iter(f"rq:*:{name}*"):
-            redis.delete(key)
-
-
 @pytest.fixture
 def rt(settings: Settings):
     plugins = Plugins()
@@ -116,8 +71,8 @@ def legacy_areas(rt: Runtime) -> None:
 def hub(rt: Runtime, legacy_areas: None) -> Iterator[Runtime]:
     """The runtime with the in-process loopback vendor registered and reset, looked up by jobs
     as in a worker process."""
-    from tests import loopback_vendor
-    from tests.loopback_vendor import LoopbackAdapter
+    from tests.support import loopback_vendor
+    from tests.support.loopback_vendor import LoopbackAdapter
 
     rt.plugins.register_module(loopback_vendor, "loopback")
     LoopbackAdapter.attempts.clear()

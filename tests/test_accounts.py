@@ -3,11 +3,8 @@ tokens (revoked, read-only, narrowed, hashed at rest), administrators within the
 session key, and the `hub users` / `hub tokens` commands."""
 from __future__ import annotations
 
-import os
 import sqlite3
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +19,12 @@ from hub.config import ConfigError, load_settings
 from hub.store.models import ApiToken, AuditEntry, LoginSession
 from hub.runtime import Runtime
 from hub.access.secret_key import session_secret
-from tests.test_api import assert_error
-from tests.test_cli import ROOT, one_line_error
+from tests.support.accounts import make_token, make_user
+from tests.support.api import assert_error
+from tests.support.cli import hub, one_line_error
+from tests.support.services import ROOT
 
 SET_VOLUME = {"verb": "set_volume", "params": {"level": 30}, "target": {"areas": ["27694"]}}
-
-
-def hub(config: Path, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub.cli", *args], capture_output=True, text=True, timeout=120,
-                          input=input_text, env={**os.environ, "HUB_CONFIG": str(config)}, cwd=ROOT)
-
-
-def make_user(rt: Runtime, name: str, roles: list[str], areas: list[str], password: str | None = None,
-              login: bool = True) -> str | None:
-    with rt.db.session() as s:
-        _, generated = accounts.create_user(s, LOCAL_ADMIN, name, roles, areas, password=password, login=login)
-    return password or generated
-
-
-def make_token(rt: Runtime, name: str, **kwargs: Any) -> tuple[int, str]:
-    with rt.db.session() as s:
-        token, raw = accounts.create_token(s, LOCAL_ADMIN, accounts.get_user(s, name), "test", **kwargs)
-        return token.id, raw
 
 
 def sign_in(client: FlaskClient, name: str, password: str) -> str:

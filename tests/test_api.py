@@ -14,6 +14,7 @@ from hub.api import API_TITLE, create_app
 from hub.access.actors import Actor, local_admin
 from hub.store.models import DELIVERY_STATES, AuditEntry, Command, Delivery, DeviceStatus
 from hub.runtime import Runtime
+from tests.support.api import assert_error, device_body
 
 # The `vendors` fixture (the real mqtt_speaker plugin, or a stand-in) is in tests/conftest.py.
 
@@ -40,12 +41,6 @@ DEVICES = [  # id, kind, area, tags
 ]
 
 
-def device_body(vendors: dict[str, str], did: str, kind: str, area: str, tags: list[str] | None = None,
-                **extra: Any) -> dict[str, Any]:
-    return {"id": did, "name": f"Thiết bị {did}", "vendor": vendors[kind], "kind": kind, "area_code": area,
-            "address": f"addr-{did}", "tags": tags or [], **extra}
-
-
 @pytest.fixture
 def seeded(client: FlaskClient, vendors: dict[str, str]) -> FlaskClient:
     for did, kind, area, tags in DEVICES:
@@ -64,21 +59,6 @@ def command_rows(rt: Runtime) -> int:
         return s.scalar(select(func.count()).select_from(Command))
 
 
-def assert_error(resp: Any, status: int, location: str | None = None, field: str | None = None,
-                 contains: str | None = None) -> dict[str, Any]:
-    body = resp.get_json()
-    assert resp.status_code == status, body
-    assert resp.mimetype == "application/json"
-    assert set(body) == {"code", "status", "message", "errors"}, body
-    assert body["code"] == status and body["message"]
-    if location is not None:
-        assert field in body["errors"][location], body
-    if contains is not None:
-        assert contains in body["message"] or contains in json.dumps(body["errors"], ensure_ascii=False), body
-    return body
-
-
-# -- the API description --------------------------------------------------------------------------
 def test_openapi_lists_every_path_and_docs_work_offline(client: FlaskClient) -> None:
     r = client.get("/api/openapi.json")
     assert r.status_code == 200

@@ -22,10 +22,11 @@ from hub.api import create_app
 from hub.access.actors import LOCAL_ADMIN, Actor, local_admin
 from hub.store.models import AuditEntry
 from hub.runtime import Runtime
-from tests.test_accounts import make_token, make_user
-from tests.test_api import assert_error, device_body
-from tests.test_cli import ROOT, one_line_error
-from tests.test_postgres import pg_url  # noqa: F401  (a fixture)
+from tests.support.accounts import make_token, make_user
+from tests.support.api import assert_error, device_body
+from tests.support.cli import one_line_error
+from tests.support.postgres import pg_url  # noqa: F401  (a fixture)
+from tests.support.services import ROOT
 
 HUB_PACKAGE = ROOT / "hub"
 
@@ -84,7 +85,7 @@ def test_a_rewritten_row_with_a_recomputed_hash_breaks_the_next_link(rt: Runtime
 
 
 def test_hub_audit_verify_and_export(config_file: Path, rt: Runtime, legacy_areas: None) -> None:
-    from tests.test_accounts import hub
+    from tests.support.cli import hub
 
     fill(rt, 3)
     with rt.db.session() as s:  # an attacker-chosen name must not become a spreadsheet formula

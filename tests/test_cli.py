@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def hub(config: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hub.cli", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "HUB_CONFIG": str(config), **(env or {})}, cwd=ROOT)
+from tests.support.cli import hub, one_line_error
+from tests.support.services import ROOT
 
 
 @pytest.fixture
@@ -23,13 +16,6 @@ def ready(config_file: Path, tmp_path: Path) -> Path:
     r = hub(config_file, "import", "areas", str(ROOT / "tests/data/legacy-three-level.yaml"))
     assert r.returncode == 0, r.stderr
     return config_file
-
-
-def one_line_error(r: subprocess.CompletedProcess) -> str:
-    assert r.returncode != 0
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("hub: error: "), r.stderr
-    return lines[0]
 
 
 def test_import_devices_then_send_and_list_deliveries(ready: Path, tmp_path: Path) -> None:

@@ -26,9 +26,9 @@ from hub.fleet.registry import upsert_device
 from hub.schemas import CommandSchema
 from hub.vendor import Ack
 from hub.delivery.worker import make_worker
-from tests.faults.conftest import dump_logs, fault_hub, own_broker, own_redis  # noqa: F401 — fixtures
-from tests.harness import wait_until
-from tests.loopback_vendor import LoopbackAdapter
+from tests.support.fault_services import dump_logs, fault_hub, own_broker, own_redis  # noqa: F401 — fixtures
+from tests.support.processes import wait_until
+from tests.support.loopback_vendor import LoopbackAdapter
 
 COMMUNE_OPERATOR = Actor(name="commune-operator", roles=frozenset({"operator"}), areas=frozenset({"27694"}))
 PROVINCE_OPERATOR = Actor(name="province-operator", roles=frozenset({"operator"}), areas=frozenset({"80"}))

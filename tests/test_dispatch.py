@@ -7,30 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from hub.access.actors import LOCAL_ADMIN, Actor
+from hub.access.actors import Actor
 from hub.store.db import utcnow
-from hub.delivery.dispatch import DispatchError, counts, submit
+from hub.delivery.dispatch import DispatchError, counts
 from hub.store.models import Command, Delivery
-from hub.fleet.registry import upsert_device
-from hub.schemas import CommandSchema
-from hub.delivery.worker import make_worker
-from tests import loopback_vendor
-from tests.loopback_vendor import LoopbackAdapter
-
-
-def add(rt, *addresses: str, area: str = "27694", **extra) -> None:
-    with rt.db.session() as s:
-        for a in addresses:
-            upsert_device(s, rt.plugins, {"id": a.upper(), "vendor": "loopback", "kind": "speaker",
-                                          "area_code": area, "address": a, "tags": [], **extra})
-
-
-def send(rt, raw: dict, actor: Actor = LOCAL_ADMIN):
-    return submit(rt, actor, CommandSchema().load(raw))
-
-
-def work(rt) -> None:
-    make_worker(rt).work(burst=True, logging_level="WARNING")
+from tests.support import loopback_vendor
+from tests.support.dispatch import add, send, work
+from tests.support.loopback_vendor import LoopbackAdapter
 
 
 def states(rt, cid: str) -> dict[str, tuple[str, str | None]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from hub.testing import HubHarness
-from tests.conftest import MQTT_HOST, MQTT_PORT
+from tests.support.services import MQTT_HOST, MQTT_PORT
 
 hub_mqtt_speaker = pytest.importorskip("hub_mqtt_speaker")
 from hub_mqtt_speaker.device import SimDevice  # noqa: E402

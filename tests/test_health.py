@@ -14,8 +14,8 @@ from hub.fleet.health import uptime
 from hub.delivery.ingest import Ingest
 from hub.store.models import DeviceEvent, DeviceStatus
 from hub.fleet.registry import upsert_device
-from tests.conftest import MQTT_HOST, MQTT_PORT
-from tests.harness import wait_until
+from tests.support.services import MQTT_HOST, MQTT_PORT
+from tests.support.processes import wait_until
 
 hub_mqtt_speaker = pytest.importorskip("hub_mqtt_speaker")
 from hub_mqtt_speaker.device import SimDevice  # noqa: E402
@@ -83,8 +83,8 @@ def test_a_dropped_link_takes_the_device_offline_through_the_last_will(rt, watch
 
 
 def test_deliveries_failing_in_a_row_take_a_device_offline(rt, legacy_areas) -> None:
-    from tests import loopback_vendor
-    from tests.test_dispatch import add, send, work
+    from tests.support import loopback_vendor
+    from tests.support.dispatch import add, send, work
     from hub.runtime import set_runtime
 
     rt.plugins.register_module(loopback_vendor, "loopback")

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from hub.store.db import utcnow
 from hub.delivery.ingest import Ingest
 from hub.store.models import Delivery, DeviceStatus
-from tests.ingest_fixtures import postgres_url, runtime_with_devices, sent_command  # noqa: F401
+from tests.support.ingest_fixtures import postgres_url, runtime_with_devices, sent_command  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(600)]
 N = 2000

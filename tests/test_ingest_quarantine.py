@@ -13,7 +13,7 @@ import pytest
 from hub.api import create_app
 from hub.access.actors import Actor, local_admin
 from hub.delivery.ingest import Ingest
-from tests.ingest_fixtures import runtime_with_devices
+from tests.support.ingest_fixtures import runtime_with_devices
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from hub.store.db import SCHEMA_VERSION, Database, SchemaError
 from hub.store.migrations import STEPS
 from hub.store.models import Command
 from hub.runtime import set_runtime
-from tests.test_postgres import pg_url  # noqa: F401 - the throw-away PostgreSQL database fixture
+from tests.support.postgres import pg_url  # noqa: F401 - the throw-away PostgreSQL database fixture
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)
 

@@ -21,8 +21,8 @@ from hub.fleet.registry import upsert_device
 from hub.runtime import set_runtime
 from hub.schemas import CommandSchema
 from hub.delivery.worker import make_worker
-from tests.conftest import MQTT_HOST, MQTT_PORT
-from tests.harness import wait_until
+from tests.support.services import MQTT_HOST, MQTT_PORT
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.slow
 VENDORS = ("mqtt_speaker", "http_gateway", "snapcast", "modbus_board", "serial_led")

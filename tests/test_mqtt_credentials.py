@@ -19,7 +19,7 @@ import pytest
 from hub.access import mqtt_credentials as mc
 from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
-from tests.test_cli import ROOT
+from tests.support.services import ROOT
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
@@ -299,7 +299,7 @@ def test_devices_are_confined_to_their_own_topics(broker_for, hasher: str) -> No
 
 
 def test_the_cli_writes_the_files(fleet: Runtime, config_file: Path, tmp_path: Path) -> None:
-    from tests.test_accounts import hub
+    from tests.support.cli import hub
 
     r = hub(config_file, "mqtt", "credentials", "--out", str(tmp_path / "c"), "--prefix", PREFIX)
     assert r.returncode == 0 and "3 device accounts" in r.stdout, r.stderr

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.test_cli import ROOT
+from tests.support.services import ROOT
 
 CONFIG_SUFFIXES = {".yaml", ".yml", ".conf", ".toml", ".ini", ".cfg", ".env", ".example", ".md", ".txt", ".json",
                    ".service", ".sh"}

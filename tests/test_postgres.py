@@ -2,14 +2,11 @@
 Skipped, with the reason shown, when no server answers (set HUB_TEST_POSTGRES_URL)."""
 from __future__ import annotations
 
-import os
-import uuid
 from collections import Counter
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 from hub.access.actors import LOCAL_ADMIN
 from hub.delivery.states import expire_due, finish_by_device
@@ -20,31 +17,12 @@ from hub.fleet.registry import import_area_file, upsert_device
 from hub.runtime import Runtime, set_runtime
 from hub.schemas import CommandSchema
 from hub.delivery.worker import make_worker
-from tests import loopback_vendor
-from tests.conftest import DATA, purge_queues
+from hub.testing import purge_queues
+from tests.support import loopback_vendor
+from tests.support.postgres import pg_url  # noqa: F401 - the throw-away PostgreSQL database fixture
+from tests.support.services import DATA
 
 pytestmark = pytest.mark.postgres
-ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture
-def pg_url():
-    try:
-        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as c:
-            c.execute(text("select 1"))
-    except Exception as exc:
-        pytest.skip(f"no PostgreSQL at {make_url(ADMIN_URL).render_as_string(hide_password=True)}: "
-                    f"{type(exc).__name__}")
-    name = f"hubtest_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_dispatch_acks_and_expiry_on_postgresql(settings, pg_url) -> None:

@@ -26,10 +26,10 @@ from hub.delivery.release import Scheduler, release_due
 from hub.schemas import CommandSchema
 from hub.testing import HubHarness, wait_until
 from hub.delivery.worker import make_worker
-from tests import loopback_vendor
-from tests.conftest import MQTT_HOST, MQTT_PORT
-from tests.loopback_vendor import LoopbackAdapter
-from tests.test_api import assert_error
+from tests.support import loopback_vendor
+from tests.support.services import MQTT_HOST, MQTT_PORT
+from tests.support.loopback_vendor import LoopbackAdapter
+from tests.support.api import assert_error
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -336,7 +336,7 @@ def test_mqtt_speakers_receive_a_scheduled_play_at_its_start(tmp_path: Path, mqt
 
 # -- the command line and real processes ------------------------------------------------------------------------
 def test_hub_send_at_then_cancel_on_the_command_line(config_file: Path, tmp_path: Path) -> None:
-    from tests.test_cli import hub as cli, one_line_error
+    from tests.support.cli import hub as cli, one_line_error
 
     assert cli(config_file, "init-db").returncode == 0
     areas = Path(__file__).parent / "data/legacy-three-level.yaml"
@@ -366,7 +366,7 @@ def test_two_hub_scheduler_processes_release_once_on_time(rt: Runtime, legacy_ar
     from hub_mqtt_speaker.device import SimDevice
     from hub_mqtt_speaker.simulator import Fleet
 
-    from tests.harness import Proc
+    from tests.support.processes import Proc
 
     addresses = [f"spk-{i}" for i in range(4)]
     with rt.db.session() as s:
@@ -379,7 +379,7 @@ def test_two_hub_scheduler_processes_release_once_on_time(rt: Runtime, legacy_ar
         ("ingest", ["ingest"]), ("worker", ["worker"]), ("scheduler-a", ["scheduler", "--name", "a"]),
         ("scheduler-b", ["scheduler", "--name", "b"]))]
     try:
-        from tests.harness import wait_until as wait_procs
+        from tests.support.processes import wait_until as wait_procs
         wait_procs(lambda: all(("istening on" if p.name == "worker" else "running") in p.output() for p in procs),
                    30, "worker, ingest and schedulers to start", procs)
         start = at(4.0)

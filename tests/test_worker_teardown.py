@@ -13,7 +13,7 @@ from rq import Queue
 
 from hub.runtime import Runtime
 from hub.delivery.worker import HubWorker, ThreadWorker
-from tests.harness import wait_until
+from tests.support.processes import wait_until
 
 
 @pytest.mark.parametrize("cls", [ThreadWorker, HubWorker])

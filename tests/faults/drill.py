@@ -47,8 +47,8 @@ from hub.store.models import TERMINAL_STATES, Command, Content, Delivery, Device
 from hub.plugins import Plugins
 from hub.runtime import Runtime
 from hub.schemas import CommandSchema
-from tests.faults.conftest import RedisServer, Server, free_port
-from tests.harness import Proc, wait_until
+from tests.support.fault_services import RedisServer, Server, free_port
+from tests.support.processes import Proc, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 AREAS = ROOT / "tests" / "data" / "legacy-three-level.yaml"

@@ -17,10 +17,10 @@ import pytest
 
 from hub.mqtt import LOST_SESSION
 from hub.testing import RecordingSink
-from tests.harness import wait_until
+from tests.support.processes import wait_until
 
-from .conftest import ROOT, Mosquitto, Server, _need, free_port
-from .drill import DrillMosquitto
+from tests.support.fault_services import ROOT, Mosquitto, Server, _need, free_port
+from tests.faults.drill import DrillMosquitto
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 WARNED = LOST_SESSION.split(" %s")[0]  # "MQTT broker"

@@ -23,7 +23,7 @@ from hub.store.models import Command, Delivery, Device, DeviceStatus
 from hub.plugins import Plugins
 from hub.runtime import Runtime
 
-from .conftest import DATA, Mosquitto, free_port, write_config
+from tests.support.fault_services import DATA, Mosquitto, free_port, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -23,9 +23,9 @@ from hub.delivery.dispatch import submit
 from hub.delivery.ingest import Ingest
 from hub.runtime import Runtime
 from hub.schemas import CommandSchema
-from tests.harness import wait_until
+from tests.support.processes import wait_until
 
-from .conftest import dump_logs
+from tests.support.fault_services import dump_logs
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

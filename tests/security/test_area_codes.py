@@ -10,7 +10,8 @@ from sqlalchemy import select
 from hub.fleet.areas import official_rows
 from hub.store.models import Area
 from hub.runtime import Runtime
-from tests.security.conftest import OWN, hub_cli, one_line_error, probe, stored
+from tests.support.cli import hub_cli, one_line_error
+from tests.support.province import OWN, probe, stored
 
 
 def _official_commune(province: str) -> str:

@@ -25,7 +25,7 @@ from hub.runtime import Runtime, set_runtime
 from hub.schemas import CommandSchema
 from hub.testing import wait_until
 from hub.delivery.worker import make_worker
-from tests.conftest import REDIS_URL
+from tests.support.services import REDIS_URL
 
 pytest.importorskip("hub_serial_led")
 COMMUNE = "27694"

@@ -20,8 +20,8 @@ from hub.delivery.dispatch import counts, submit
 from hub.store.models import DeviceStatus
 from hub.fleet.registry import upsert_device
 from hub.schemas import CommandSchema
-from tests.conftest import MQTT_HOST, MQTT_PORT
-from tests.harness import Proc, wait_until
+from tests.support.services import MQTT_HOST, MQTT_PORT
+from tests.support.processes import Proc, wait_until
 
 pytest.importorskip("hub_mqtt_speaker")
 from hub_mqtt_speaker.device import SimDevice  # noqa: E402

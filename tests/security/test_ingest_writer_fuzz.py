@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from hub.delivery.ingest import Ingest
 from hub.schemas.status import REPORTED_FIELDS
 from hub.store.models import Delivery, DeviceStatus, IngestQuarantine
-from tests.ingest_fixtures import database_url, runtime_with_devices, sent_command  # noqa: F401
+from tests.support.ingest_fixtures import database_url, runtime_with_devices, sent_command  # noqa: F401
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from hub.access.actors import LOCAL_ADMIN
 from hub.store.models import Area, Command, Content, Device
 from hub.runtime import Runtime
-from tests.security.conftest import FAR, OWN, VENDOR, Probe, hub_cli, one_line_error, probe, stored
+from tests.support.cli import hub_cli, one_line_error
+from tests.support.province import FAR, OWN, VENDOR, probe, stored
 
 LONE = "\ud800"  # a high surrogate with no low one after it: not a character
 LISTS = ("/api/devices", "/api/groups", "/api/contents", "/api/commands", "/api/users", "/api/tokens",

@@ -9,19 +9,19 @@ import time
 
 import pytest
 
-from hub.addresses import set_default_policy
-from hub.testing import loopback_address_policy
+from hub.testing_fixtures import devices_on_loopback, sink  # noqa: F401 - fixtures
 
 from hub_modbus_board.adapter import ModbusBoardAdapter
 from hub_modbus_board.board import UnitSpec
 from hub_modbus_board.simulator import BoardSim
-from modbus_board_helpers import FAST, RecordingSink
+from modbus_board_helpers import FAST
 
 MakeSim = Callable[..., BoardSim]
 MakeAdapter = Callable[..., ModbusBoardAdapter]
 
 
 OUR_THREADS = ("board-sim-", "modbus_board-")
+_devices_on_loopback = devices_on_loopback()  # adapters built by hand reach the simulators
 
 
 @pytest.fixture(autouse=True)
@@ -65,16 +65,3 @@ def make_adapter() -> Iterator[MakeAdapter]:
     yield make
     for adapter in adapters:
         adapter.close()
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
-
-
-@pytest.fixture(autouse=True)
-def _devices_on_loopback() -> Iterator[None]:
-    """Adapters built by hand reach the simulators on loopback ports (hub.addresses)."""
-    set_default_policy(loopback_address_policy())
-    yield
-    set_default_policy(None)

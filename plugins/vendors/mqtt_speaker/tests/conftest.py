@@ -2,50 +2,21 @@
 test, and fleets/adapters that are always stopped."""
 from __future__ import annotations
 
-import faulthandler
-import socket
-import sys
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from hub.testing_fixtures import broker, sink, token, topic_prefix, watchdog  # noqa: F401 - fixtures
+
 from hub_mqtt_speaker.adapter import MqttSpeakerAdapter
 from hub_mqtt_speaker.device import SimDevice
 from hub_mqtt_speaker.simulator import Fleet
-from mqtt_speaker_helpers import BROKER_HOST, BROKER_PORT, RecordingSink
 
-TEST_DEADLINE_S = 180  # no single test may hang the run longer than this
+from mqtt_speaker_helpers import RecordingSink
 
-
-@pytest.fixture(autouse=True)
-def _watchdog() -> Iterator[None]:
-    # pytest-timeout is not a dependency; a stuck network wait still must not hang CI for ever.
-    faulthandler.dump_traceback_later(TEST_DEADLINE_S, exit=True, file=sys.stderr)
-    yield
-    faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture(scope="session")
-def broker() -> tuple[str, int]:
-    try:
-        socket.create_connection((BROKER_HOST, BROKER_PORT), timeout=2).close()
-    except OSError as exc:
-        pytest.skip(f"no MQTT broker at {BROKER_HOST}:{BROKER_PORT} ({exc}); "
-                    "set HUB_TEST_MQTT_HOST/HUB_TEST_MQTT_PORT")
-    return BROKER_HOST, BROKER_PORT
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"hubtest/mqtt_speaker/{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def token() -> str:
-    """Makes device addresses (= MQTT client ids) unique, so parallel runs never collide."""
-    return uuid.uuid4().hex[:8]
+_watchdog = watchdog(180)  # no single test may hang the run longer than this (pytest-timeout aside)
+prefix = topic_prefix("hubtest/mqtt_speaker")
 
 
 @pytest.fixture
@@ -81,11 +52,6 @@ def make_adapter(broker: tuple[str, int], prefix: str) -> Iterator[Callable[...,
     yield make
     for adapter in adapters:
         adapter.close()
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
 
 
 @pytest.fixture

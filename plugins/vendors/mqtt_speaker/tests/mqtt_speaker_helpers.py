@@ -2,7 +2,6 @@
 shadowed by another test suite's helpers when the whole repository is collected at once)."""
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -10,9 +9,9 @@ from typing import Any
 
 from hub.vendor import DeviceRef, Envelope, Outgoing
 from hub.testing import RecordingSink, wait_until  # noqa: F401 - the tests import them from here
+from hub.testing_fixtures import MQTT_HOST, MQTT_PORT
 
-BROKER_HOST = os.environ.get("HUB_TEST_MQTT_HOST", "127.0.0.1")
-BROKER_PORT = int(os.environ.get("HUB_TEST_MQTT_PORT", "1883"))
+BROKER_HOST, BROKER_PORT = MQTT_HOST, MQTT_PORT  # the broker the hub's tests use (HUB_TEST_MQTT_*)
 
 
 def envelope(verb: str, params: dict[str, Any] | None = None, priority: str = "normal",

@@ -3,33 +3,25 @@ HUB_PROFILE_PATH in a temporary directory, and simulators, harnesses and listene
 always stopped."""
 from __future__ import annotations
 
-import faulthandler
-import socket
-import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hub.addresses import set_default_policy
-from hub.testing import HubHarness, loopback_address_policy
+from hub.testing import HubHarness
+from hub.testing_fixtures import (broker, devices_on_loopback, make_harness, stack, token,  # noqa: F401 - fixtures
+                                  topic_prefix, watchdog)
 
 from hub_profiles.modbus_sim import ProfileModbusFleet
 from hub_profiles.model import Profile
 from hub_profiles.mqtt_sim import ProfileMqttFleet
-from profiles_helpers import BROKER_HOST, BROKER_PORT, Wire, profiles_plugins
+from profiles_helpers import Wire, profiles_plugins
 
-TEST_DEADLINE_S = 180  # no single test may hang the run longer than this
-
-
-@pytest.fixture(autouse=True)
-def _watchdog() -> Iterator[None]:
-    faulthandler.dump_traceback_later(TEST_DEADLINE_S, exit=True, file=sys.stderr)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+_watchdog = watchdog(180)  # no single test may hang the run longer than this
+_devices_on_loopback = devices_on_loopback()  # adapters built by hand reach the simulators
+prefix = topic_prefix("hubtest/profiles")
 
 
 @pytest.fixture(autouse=True)
@@ -40,34 +32,6 @@ def profile_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d.mkdir()
     monkeypatch.setenv("HUB_PROFILE_PATH", str(d))
     return d
-
-
-@pytest.fixture(scope="session")
-def broker() -> tuple[str, int]:
-    try:
-        socket.create_connection((BROKER_HOST, BROKER_PORT), timeout=2).close()
-    except OSError as exc:
-        pytest.skip(f"no MQTT broker at {BROKER_HOST}:{BROKER_PORT} ({exc}); "
-                    "set HUB_TEST_MQTT_HOST/HUB_TEST_MQTT_PORT")
-    return BROKER_HOST, BROKER_PORT
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"hubtest/profiles/{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def token() -> str:
-    """Makes device addresses unique, so parallel runs never collide on the broker."""
-    return uuid.uuid4().hex[:8]
-
-
-@pytest.fixture
-def stack() -> Iterator[ExitStack]:
-    """Everything a test starts is stopped here, last started first, whatever happened."""
-    with ExitStack() as s:
-        yield s
 
 
 @pytest.fixture
@@ -92,13 +56,10 @@ def modbus_fleet(stack: ExitStack) -> Callable[..., ProfileModbusFleet]:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, stack: ExitStack) -> Callable[..., HubHarness]:
+def harness(make_harness: Callable[..., HubHarness]) -> Callable[..., HubHarness]:
     def make(vendor: str, config: dict[str, Any] | None = None, **kw: Any) -> HubHarness:
         kw.setdefault("plugins", profiles_plugins())
-        hub = HubHarness(tmp_path, vendor, config or {}, **kw)
-        hub.start()
-        stack.callback(hub.stop)
-        return hub
+        return make_harness(vendor, config, **kw)
     return make
 
 
@@ -110,10 +71,3 @@ def wire(broker: tuple[str, int], stack: ExitStack) -> Callable[[str], Wire]:
         return w
     return make
 
-
-@pytest.fixture(autouse=True)
-def _devices_on_loopback() -> Iterator[None]:
-    """Adapters built by hand reach the simulators on loopback ports (hub.addresses)."""
-    set_default_policy(loopback_address_policy())
-    yield
-    set_default_policy(None)

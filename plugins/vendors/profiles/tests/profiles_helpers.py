@@ -2,7 +2,6 @@
 cannot shadow it when the whole repository is collected at once)."""
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -15,14 +14,40 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from hub.plugins import Plugins
+from hub.testing_fixtures import MQTT_HOST, MQTT_PORT
 from hub.vendor import DeviceRef, Envelope, Outgoing
 
 from hub_profiles.loader import builtin_dir
 from hub_profiles.model import Profile
 from hub_profiles.validate import load_file
 
-BROKER_HOST = os.environ.get("HUB_TEST_MQTT_HOST", "127.0.0.1")
-BROKER_PORT = int(os.environ.get("HUB_TEST_MQTT_PORT", "1883"))
+BROKER_HOST, BROKER_PORT = MQTT_HOST, MQTT_PORT  # the broker the hub's tests use (HUB_TEST_MQTT_*)
+
+# A profile of an LED board that answers on a reply topic (tests of replies and of sessions).
+BOARD = """\
+name: reply_board
+title: LED board that answers with the command id
+version: "1"
+device_kinds: [led_board]
+capabilities: [led.text, led.text_unicode, power.switch]
+driver: mqtt
+mqtt:
+  prefix: boards
+  ack: {mode: reply, topic: "{prefix}/{address}/ack", id: result.id, ok: result.status, ok_values: [done],
+        error: result.error}
+commands:
+  led_show:
+    topic: "{prefix}/{address}/show"
+    payload: {id: "{command_id}", text: "{text}", effect: "{params.effect}", seconds: "{params.duration_s}"}
+    values: {}
+  led_clear:
+    topic: "{prefix}/{address}/show"
+    payload: {id: "{command_id}", text: ""}
+  power:
+    topic: "{prefix}/{address}/power"
+    payload: {id: "{command_id}", on: "{params.on}"}
+    ack: none
+"""
 
 
 def builtin(name: str) -> Profile:

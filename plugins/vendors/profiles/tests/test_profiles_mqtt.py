@@ -16,37 +16,13 @@ from hub.vendor import DeviceRef
 
 from hub_profiles.mqtt_sim import ProfileMqttFleet
 from hub_profiles.validate import load_file
-from profiles_helpers import BROKER_HOST, BROKER_PORT, Wire, builtin, builtin_text, profiles_plugins, write_profile
+from profiles_helpers import (BOARD, BROKER_HOST, BROKER_PORT, Wire, builtin, builtin_text, profiles_plugins,
+                             write_profile)
 
 VIETNAMESE = "Thông báo khẩn: bão số 3"
 MakeHarness = Callable[..., HubHarness]
 MakeFleet = Callable[..., ProfileMqttFleet]
 MakeWire = Callable[[str], Wire]
-
-BOARD = """\
-name: reply_board
-title: LED board that answers with the command id
-version: "1"
-device_kinds: [led_board]
-capabilities: [led.text, led.text_unicode, power.switch]
-driver: mqtt
-mqtt:
-  prefix: boards
-  ack: {mode: reply, topic: "{prefix}/{address}/ack", id: result.id, ok: result.status, ok_values: [done],
-        error: result.error}
-commands:
-  led_show:
-    topic: "{prefix}/{address}/show"
-    payload: {id: "{command_id}", text: "{text}", effect: "{params.effect}", seconds: "{params.duration_s}"}
-    values: {}
-  led_clear:
-    topic: "{prefix}/{address}/show"
-    payload: {id: "{command_id}", text: ""}
-  power:
-    topic: "{prefix}/{address}/power"
-    payload: {id: "{command_id}", on: "{params.on}"}
-    ack: none
-"""
 
 
 def config(prefix: str) -> dict[str, Any]:

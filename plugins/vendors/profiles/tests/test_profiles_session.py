@@ -26,8 +26,8 @@ from hub.vendor import Outcome
 
 from hub_profiles.mqtt_sim import ProfileMqttFleet
 from hub_profiles.validate import load_file
-from profiles_helpers import builtin, envelope, free_port, outgoing, profiles_plugins, wait_until, write_profile
-from test_profiles_mqtt import BOARD
+from profiles_helpers import (BOARD, builtin, envelope, free_port, outgoing, profiles_plugins, wait_until,
+                             write_profile)
 
 
 def _die_with_parent() -> None:  # in the child before exec: a killed test run leaves no broker

@@ -12,6 +12,7 @@ import pytest
 from hub.addresses import DEFAULT_SERIAL_PREFIXES, set_default_policy
 from hub.plugins import Plugins
 from hub.testing import HubHarness, loopback_address_policy
+from hub.testing_fixtures import make_harness, stack  # noqa: F401 - fixtures
 
 from hub_serial_led.bus import BUSES
 from hub_serial_led.simulator import SerialBoardsSim
@@ -70,19 +71,12 @@ def lock_dir(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def make_hub(tmp_path: Path, plugins: Plugins, lock_dir: str) -> Iterator[MakeHub]:
-    hubs: list[HubHarness] = []
-
+def make_hub(make_harness: MakeHub, tmp_path: Path, plugins: Plugins, lock_dir: str) -> MakeHub:
     def make(**config: Any) -> HubHarness:
         config.setdefault("lock_dir", lock_dir)
         config.setdefault("timeout_s", 0.5)
         config.setdefault("poll_interval_s", 0)  # fault tests count replies: no poll may take one
-        hub = HubHarness(tmp_path, VENDOR, config, plugins=plugins, retry_backoff_s=(0.1, 0.2),
-                         device_serial_prefixes=(*DEFAULT_SERIAL_PREFIXES, "/dev/pts/", f"{tmp_path}/"))
-        hubs.append(hub)
-        hub.start()
-        return hub
+        return make_harness(VENDOR, config, plugins=plugins, retry_backoff_s=(0.1, 0.2),
+                            device_serial_prefixes=(*DEFAULT_SERIAL_PREFIXES, "/dev/pts/", f"{tmp_path}/"))
 
-    yield make
-    for hub in hubs:
-        hub.stop()
+    return make

@@ -2,27 +2,18 @@
 each lab in a temp dir of its own, and every process ended (and checked gone) afterwards."""
 from __future__ import annotations
 
-import faulthandler
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
 
-from hub.addresses import set_default_policy
-from hub.testing import loopback_address_policy
+from hub.testing_fixtures import devices_on_loopback, watchdog
 
 from hub_snapcast.lab import SnapLab, binary
 
-TEST_DEADLINE_S = 240  # no single test may hang the run longer than this
-
-
-@pytest.fixture(autouse=True)
-def _watchdog() -> Iterator[None]:
-    faulthandler.dump_traceback_later(TEST_DEADLINE_S, exit=True, file=sys.stderr)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+_watchdog = watchdog(240)  # no single test may hang the run longer than this
+_devices_on_loopback = devices_on_loopback()  # adapters built by hand reach the simulators
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +54,3 @@ def make_lab(snapcast_installed: None) -> Iterator[MakeLab]:
         lab.stop()
     left = sorted({p for p in started if _alive(p)})
     assert not left, f"processes left behind: {left}"
-
-
-@pytest.fixture(autouse=True)
-def _devices_on_loopback() -> Iterator[None]:
-    """Adapters built by hand reach the simulators on loopback ports (hub.addresses)."""
-    set_default_policy(loopback_address_policy())
-    yield
-    set_default_policy(None)

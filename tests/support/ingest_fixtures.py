@@ -3,15 +3,12 @@ tests of the ingest's writer and sweeper. PostgreSQL cases skip, with the reason
 server answers (HUB_TEST_POSTGRES_URL, or postgres@127.0.0.1:5432)."""
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from hub.config import Settings
 from hub.store.db import Database, utcnow
@@ -19,29 +16,10 @@ from hub.store.models import Command, Delivery
 from hub.plugins import Plugins
 from hub.fleet.registry import import_area_file, upsert_device
 from hub.runtime import Runtime
+from tests.support.postgres import postgres_database, postgres_url  # noqa: F401 - a fixture, imported from here too
+from tests.support.services import DATA
 
-PG_ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-DATA = Path(__file__).parent / "data"
 COMMUNE = "27694"
-
-
-def _postgres_database() -> Iterator[str]:
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as c:
-            c.execute(text("select 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means: no server to test against
-        pytest.skip(f"no PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)}: "
-                    f"{type(exc).__name__}")
-    name = f"hubtest_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -50,12 +28,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     else:
-        yield from _postgres_database()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from _postgres_database()
+        yield from postgres_database()
 
 
 def runtime_with_devices(url: str, n: int, prefix: str = "DEV", **settings: object) -> tuple[Runtime, list[str]]:
@@ -63,7 +36,7 @@ def runtime_with_devices(url: str, n: int, prefix: str = "DEV", **settings: obje
     returns it and the device ids (their addresses are the ids in lower case)."""
     plugins = Plugins()
     plugins.load_entry_points()
-    from tests import loopback_vendor
+    from tests.support import loopback_vendor
 
     plugins.register_module(loopback_vendor, "loopback")
     rt = Runtime(Settings(database_url=url, **settings), db=Database(url), plugins=plugins)  # type: ignore[arg-type]
