@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
     "broadcast": 6,
     "reports": 7,
     "api": 8, "cli": 8, "console": 8, "devkit": 8,
-    "wsgi": 9, "testing": 9,
+    "wsgi": 9, "testing": 9, "testing_fixtures": 9,
     # rq finds jobs enqueued by an earlier release under these paths (hub/delivery/job_paths.py)
     "jobs": 9, "due": 9, "redeliver": 9,
 }

@@ -19,7 +19,8 @@ from hub.access.actors import local_admin
 from hub.hookspecs import hookimpl
 from hub.runtime import Runtime
 from tests import route_plugin
-from tests.security.conftest import FAR, OWN, ROOT, probe
+from tests.support.province import FAR, OWN, probe
+from tests.support.services import ROOT
 
 
 def test_a_plugin_route_is_guarded_by_the_rules_it_registers(province: Runtime) -> None:
