@@ -33,6 +33,8 @@ from typing import Any, ClassVar, Protocol, Union
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from hub.hookspecs import hookimpl
+
 log = logging.getLogger(__name__)
 
 CHANNEL_SUFFIX = ".events"
@@ -229,6 +231,13 @@ class CommandFinished(Event):
     command_id: str
     deliveries: dict[str, int]
     at: datetime
+
+
+@hookimpl
+def register_event_types(register: Callable[[type[Event]], None]) -> None:
+    """The hub's own event types, declared through the hook a plugin's go through (hub.plugins)."""
+    for cls in (DeviceOnline, DeviceDegraded, DeviceOffline, DeliveryChanged, CommandFinished):
+        register(cls)
 
 
 # -- in-process subscribers and publishing -------------------------------------------------------------

@@ -62,5 +62,12 @@ def register_commands(cli):
 
 
 @hookspec
+def register_event_types(register):
+    """Call register(EventClass) for each event type this plugin publishes: a hub.events.Event
+    subclass with its own `type` name ("myplugin.thing_happened"). The hub's own types register the
+    same way. Outputs and the console subscribe to them by name; a name already taken is refused."""
+
+
+@hookspec
 def register_simulators(register):
     """Call register(vendor_name, factory) for a device simulator (see hub/simulation.py)."""

@@ -68,6 +68,7 @@ KIND_BY_KEY = {k.key: k for k in KINDS}
 BUILTIN_BLUEPRINTS = ("hub.api.areas", "hub.api.devices", "hub.api.groups", "hub.api.contents", "hub.api.commands",
                       "hub.api.plugins", "hub.api.health", "hub.api.auth", "hub.api.users", "hub.api.audit",
                       "hub.api.ingest")
+BUILTIN_EVENTS = ("hub.events",)
 BUILTIN_CLI = ("hub.cli.database", "hub.cli.fleet", "hub.cli.commands", "hub.cli.plugins", "hub.cli.schemas",
                "hub.cli.processes", "hub.cli.ingest", "hub.cli.demo", "hub.cli.admin", "hub.cli.contents",
                "hub.cli.config")
@@ -140,6 +141,25 @@ class Plugins:
         return self._registrations("register_cli_groups", BUILTIN_CLI,
                                    lambda found, plugin: lambda command:
                                    found.append(Registration(plugin, command)))
+
+    def event_types(self) -> dict[str, Registration]:
+        """Event types by name, with the plugin that declared each: the hub's own first. A class
+        that is not a hub.events.Event with a `type`, or a name already declared, is reported."""
+        from hub.events import Event
+
+        found: dict[str, Registration] = {}
+        for reg in self._registrations("register_event_types", BUILTIN_EVENTS,
+                                       lambda into, plugin: lambda cls: into.append(Registration(plugin, cls))):
+            name = getattr(reg.item, "type", "") if isinstance(reg.item, type) and issubclass(reg.item, Event) else ""
+            if not name:
+                self.report(f"plugin {reg.plugin}: {reg.item!r} is not a hub.events.Event subclass with a `type` "
+                            "name; skipped", reg.plugin)
+            elif name in found and found[name].item is not reg.item:
+                self.report(f"plugin {reg.plugin}: event type {name!r} is already declared by "
+                            f"{found[name].plugin}; skipped", reg.plugin)
+            else:
+                found.setdefault(name, reg)
+        return found
 
     def _registrations(self, hook_name: str, builtins: tuple[str, ...], make_register: Any) -> list[Registration]:
         for name in builtins:
@@ -296,6 +316,8 @@ class Plugins:
         for kind in KINDS:
             for cls, plugin in self._collect(kind).values():
                 by_plugin.setdefault(plugin, {}).setdefault(kind.key, []).append(cls.manifest.to_dict())
+        for name, reg in self.event_types().items():
+            by_plugin.setdefault(reg.plugin, {}).setdefault("event_types", []).append(name)
         out = []
         for p in self.loaded:
             entry: dict[str, Any] = {"name": p.name, "group": p.group, "distribution": p.distribution,
@@ -322,6 +344,8 @@ def kind_lines(p: dict[str, Any]) -> list[str]:
     lines += [f"speech {m['name']}: {m['title']} (languages {', '.join(m['languages'])})"
               for m in p.get("speech_providers", [])]
     lines += [f"media {m['name']}: {m['title']}" for m in p.get("media_stores", [])]
+    if p.get("event_types"):
+        lines.append(f"events it publishes: {', '.join(p['event_types'])}")
     return lines + [f"problem: {problem}" for problem in p.get("problems", [])]
 
 
@@ -351,5 +375,5 @@ def reset_plugins(plugins: Plugins | None = None) -> None:
     _plugins = plugins
 
 
-__all__ = ["BUILTIN_BLUEPRINTS", "BUILTIN_CLI", "GROUPS", "KINDS", "Kind", "LoadedPlugin", "ManifestError", "PluginError",
+__all__ = ["BUILTIN_BLUEPRINTS", "BUILTIN_CLI", "BUILTIN_EVENTS", "GROUPS", "KINDS", "Kind", "LoadedPlugin", "ManifestError", "PluginError",
            "Plugins", "Registration", "get_plugins", "kind_lines", "reset_plugins"]
