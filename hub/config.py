@@ -155,7 +155,7 @@ class Settings:
     database_url: str = setting("sqlite:///var/hub.sqlite3", URL, SERVICES,
                                 "The database, as an SQLAlchemy URL (postgresql+psycopg://user@host/db in production).")
     redis_url: str = setting("redis://127.0.0.1:6379/0", URL, SERVICES,
-                             "Redis, which holds the job queues (redis://user:password@host:port/db).")
+                             "Redis, which holds the job queues (redis://USER:${HUB_REDIS_PASSWORD}@host:port/db).")
     queue: str = setting("hub", TEXT, SERVICES,
                          "Prefix of the hub's queue names and Redis keys; hubs sharing a Redis need different ones.")
     api_listen: str = setting("127.0.0.1:8080", TEXT, SERVICES,
