@@ -127,7 +127,7 @@ def test_an_expired_command_is_not_sent(hub) -> None:
     add(hub, "ok-1")
     sub = send(hub, {"verb": "stop", "target": {"devices": ["OK-1"]},
                      "expires_at": (utcnow() + timedelta(seconds=1)).isoformat()})
-    with hub.store.db.session() as s:  # time passes before a worker picks the job up
+    with hub.db.session() as s:  # time passes before a worker picks the job up
         s.get(Command, sub.command.id).expires_at = utcnow() - timedelta(seconds=1)
     work(hub)
     assert states(hub, sub.command.id) == {"OK-1": ("expired", "expired before it could be sent")}
@@ -153,7 +153,7 @@ def test_idempotency_key_replays_and_refuses_a_different_body(hub) -> None:
     with pytest.raises(DispatchError) as err:
         send(hub, {**raw, "priority": "emergency"})
     assert err.value.status == 409 and err.value.field == "idempotency_key"
-    with hub.store.db.session() as s:
+    with hub.db.session() as s:
         assert len(s.scalars(select(Command)).all()) == 1
 
 
@@ -165,7 +165,7 @@ def test_an_actor_limited_to_one_commune_cannot_reach_another(hub) -> None:
         with pytest.raises(DispatchError) as err:
             send(hub, {"verb": "stop", "target": target}, actor=op)
         assert err.value.status == 403
-    with hub.store.db.session() as s:
+    with hub.db.session() as s:
         assert s.scalars(select(Command)).all() == []
     ok = send(hub, {"verb": "stop", "target": {"areas": ["27694"]}}, actor=op)
     assert ok.command.total == 1
@@ -184,7 +184,7 @@ def test_unknown_references_name_the_field(hub) -> None:
 def test_counts_cover_every_state(hub) -> None:
     add(hub, "ok-1")
     sub = send(hub, {"verb": "stop", "target": {"areas": ["80"]}})
-    with hub.store.db.session() as s:
+    with hub.db.session() as s:
         assert set(counts(s, sub.command.id)) == {"scheduled", "queued", "sent", "acked", "failed", "expired", "unsupported",
                                                   "superseded"}
 
@@ -195,7 +195,7 @@ def test_a_schedule_with_slot_times_is_accepted_and_stored(hub) -> None:
     start = (utcnow() + timedelta(hours=1)).replace(microsecond=0)
     sub = send(hub, {"verb": "sync_schedule", "params": {"slots": [{"content_id": cid, "start": start.isoformat()}]},
                      "target": {"devices": ["OK-1"]}})
-    with hub.store.db.session() as s:
+    with hub.db.session() as s:
         stored = s.get(Command, sub.command.id).params["slots"][0]
     assert stored["start"] == start.isoformat()
     assert states(hub, sub.command.id) == {"OK-1": ("unsupported", "device lacks audio.local_schedule")}

@@ -113,7 +113,7 @@ def test_bad_start_times_are_refused_naming_the_field(hub: Runtime, client: Flas
                  422, "json", "start_at", "days ahead")
     assert_error(client.post("/api/commands", json={**body, "start_at": "2030-01-01T07:00:00"}),
                  422, "json", "start_at")  # no UTC offset: ambiguous
-    with hub.store.db.session() as s:
+    with hub.db.session() as s:
         assert s.scalars(select(Command)).all() == []  # nothing was created by a refusal
 
 
@@ -174,7 +174,7 @@ def test_cancel_before_start_ends_superseded_and_nothing_is_sent(running: Runtim
     assert {(d.state, d.reason, d.sent_at) for d in rows(hub, sub.command.id).values()} == {
         ("superseded", f"cancelled by {LOCAL_ADMIN.name}", None)}
     assert sent_addresses() == []
-    with hub.store.db.session() as s:
+    with hub.db.session() as s:
         assert s.scalars(select(AuditEntry.action).where(AuditEntry.object_id == sub.command.id)).all() == [
             "command.submit", "command.cancel"]
     assert_error(client.post(f"/api/commands/{sub.command.id}/cancel"), 409, contains="already cancelled")
@@ -406,7 +406,7 @@ def test_with_no_scheduler_at_all_the_sweeper_expires_them_saying_why(hub: Runti
     add(hub, "ok-1")
     sub = send(hub, {"verb": "stop", "target": {"areas": ["27694"]}, "start_at": at(0.2), "expires_at": at(0.4)})
     time.sleep(0.6)
-    with hub.store.db.session() as s:
+    with hub.db.session() as s:
         assert expire_due(s) == []  # never sent: says nothing about the device's link
     d = rows(hub, sub.command.id)["OK-1"]
     assert d.state == "expired" and "no scheduler released it" in d.reason

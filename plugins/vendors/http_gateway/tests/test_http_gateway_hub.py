@@ -122,6 +122,6 @@ def test_the_poller_survives_garbage(make_sim: MakeSim, make_hub: MakeHub) -> No
     sim.set_device("GW1", volume=10)
     assert hub.wait_status("SPK1", lambda s: s["volume"] == 100)["volume"] == 100
     assert sim.status_garbage_next_n == 0  # the garbage pages were all polled
-    poller = hub.delivery.ingest.adapters["http_gateway"]._poller
+    poller = hub.ingest.adapters["http_gateway"]._poller
     assert poller is not None and poller.alive and poller.failures >= 5
     assert hub.status("SPK2") is None  # volume 11 never reached the database

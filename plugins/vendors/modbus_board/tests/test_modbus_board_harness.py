@@ -114,10 +114,10 @@ def test_status_polling_reaches_the_registry_and_presence_goes_offline(hub: HubH
     sim = make_sim([1, 2])
     hub.add_device("B1", sim.address(1), "led_board")
     hub.add_device("B2", sim.address(2), "led_board")
-    assert hub.delivery.ingest is not None
+    assert hub.ingest is not None
     # The ingest hands the registry's devices to watch() at start and every 30 s; these were
     # added after the start, so ask for the refresh now rather than wait for it.
-    hub.delivery.ingest.refresh_watch()
+    hub.ingest.refresh_watch()
     sim.set_alarms(2, speaker_line_open=True)
     st = hub.wait_status("B1", lambda s: s["online"] and s["volume"] == 52, 15)
     assert st is not None and st["online"] and st["firmware"] == "1.4.2", st

@@ -68,7 +68,7 @@ def test_acks_published_while_the_broker_restarts_end_acked(tmp_path: Path, own_
         try:
             fleet.start(timeout=15)
             ids = [hub.add_device(f"S{n}", a) for n, a in enumerate(addresses)]
-            listener = hub.delivery.ingest.adapters["mqtt_speaker"]
+            listener = hub.ingest.adapters["mqtt_speaker"]
             assert listener.wait_subscribed(5)
             sub = hub.send("set_volume", ids, {"level": 35})
             assert wait_until(lambda: all(fleet.device(a).volume == 35 for a in addresses), 5)

@@ -117,8 +117,8 @@ def test_profiles_modbus_is_polled_at_the_certification_heartbeat(harness: MakeH
     try:
         hub = harness("modbus_amp", setup["config"], plugins=plugins)
         hub.add_device("M1", device["address"])
-        assert hub.delivery.ingest is not None
-        hub.delivery.ingest.refresh_watch()
+        assert hub.ingest is not None
+        hub.ingest.refresh_watch()
         seen: list[Any] = []
 
         def heard() -> bool:
@@ -169,8 +169,8 @@ def test_profiles_modbus_link_loss_is_seen_and_recovered(harness: MakeHarness, m
     [address] = fleet.addresses
     hub = harness("modbus_amp", {"poll_interval_s": 0.2, "timeout_s": 0.3, "retries": 0})
     hub.add_device("M1", address)
-    assert hub.delivery.ingest is not None
-    hub.delivery.ingest.refresh_watch()
+    assert hub.ingest is not None
+    hub.ingest.refresh_watch()
     assert hub.wait_status("M1", lambda s: s["online"] is True)["online"] is True  # type: ignore[index]
     fleet.cut_link(address)
     assert hub.wait_status("M1", lambda s: s["online"] is False, timeout=10)["online"] is False  # type: ignore[index]

@@ -102,8 +102,8 @@ def test_watched_devices_are_polled_for_status_and_faults(harness: MakeHarness, 
     hub = harness("modbus_amp", {"poll_interval_s": 0.2, "timeout_s": 0.5, "retries": 0})
     hub.add_device("M1", first)
     hub.add_device("M2", second)
-    assert hub.delivery.ingest is not None
-    hub.delivery.ingest.refresh_watch()  # the ingest hands adapters the registry's devices (watch())
+    assert hub.ingest is not None
+    hub.ingest.refresh_watch()  # the ingest hands adapters the registry's devices (watch())
     st = hub.wait_status("M1", lambda s: s["volume"] == 52)
     assert st is not None and st["volume"] == 52 and st["power"] is False and st["faults"] == []
     fleet.device(first).set_value("register", 2, 0b101)  # speaker line open, mains lost

@@ -109,7 +109,7 @@ def test_a_reply_ack_published_while_the_broker_restarts_ends_acked(
     config = {"host": "127.0.0.1", "port": own_broker.port, "topic_prefix": prefix, "connect_timeout_s": 2}
     with HubHarness(tmp_path, "reply_board", config, plugins=profiles_plugins(), default_ttl_s=120) as hub:
         hub.add_device("L1", address, kind="led_board")
-        listener = hub.delivery.ingest.adapters["reply_board"]
+        listener = hub.ingest.adapters["reply_board"]
         assert listener.wait_ready(5)
         sub = hub.send("led_show", ["L1"], {"text": "Họp dân lúc 19h", "duration_s": 30})
         assert wait_until(lambda: hub.outcomes(sub.command.id)["L1"].state == "sent", 10)
