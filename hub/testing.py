@@ -29,9 +29,9 @@ from hub.delivery.ingest import Ingest
 from hub.store.models import TERMINAL_STATES, Content, Delivery, Device, DeviceStatus
 from hub.plugins import Plugins
 from hub.fleet.registry import default_capabilities, upsert_device
-from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
+from hub.runtime import JOB_SERIALIZER, QUEUE_ORDER, Runtime, set_runtime
 from hub.schemas import CommandSchema, ContentSchema
-from hub.delivery.worker import make_worker
+from hub.delivery.worker import ThreadWorker, make_worker
 
 AREA = "T0"  # the harness's one area; not an official code
 
@@ -218,6 +218,61 @@ class HubHarness:
             if (st is not None and predicate(st)) or time.monotonic() > deadline:
                 return st
             time.sleep(0.05)
+
+
+class _StoppableWorker(ThreadWorker):
+    """A worker that runs until told to stop, like `hub worker`: it blocks on the queues (BLPOP,
+    a second at a time, so that it can stop) and takes each job the moment it is queued."""
+
+    idle_poll_s = 1
+
+    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stop_event = stop
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        while not self._stop_event.is_set():
+            got = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=self.idle_poll_s)
+            if got is not None:
+                return got
+        return None  # the work loop ends, tears the worker down (rq's registries) and returns
+
+
+class WorkerThreads:
+    """`n` job workers in threads of this process, each one long-lived as `hub worker` runs —
+    not a burst worker started again and again, whose set-up and teardown (a pubsub connection
+    and thread each time) leave moments when no worker listens. Use as a context manager, or
+    call stop()."""
+
+    def __init__(self, rt: Runtime, n: int = 1) -> None:
+        self.rt = rt
+        self._stop = threading.Event()
+        self.workers = [_StoppableWorker(rt.queues(), connection=rt.redis, serializer=JOB_SERIALIZER,
+                                         stop=self._stop) for _ in range(n)]
+        self.threads = [threading.Thread(target=self._run, args=(w,), name=f"test-worker-{i}", daemon=True)
+                        for i, w in enumerate(self.workers)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, worker: _StoppableWorker) -> None:
+        while not self._stop.is_set():
+            try:
+                worker.work(burst=False, logging_level="WARNING")
+            except Exception:  # a Redis hiccup ends rq's loop: start again, as a supervisor would
+                logging.getLogger(__name__).warning("test worker failed; starting again", exc_info=True)
+                self._stop.wait(0.2)
+
+    def __enter__(self) -> WorkerThreads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the jobs being run (a worker between jobs stops within a second)."""
+        self._stop.set()
+        for t in self.threads:
+            t.join(timeout)
 
 
 def purge_queues(redis: Any, names: list[str]) -> None:
