@@ -8,8 +8,11 @@ PIP    := $(PY) -m pip
 PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py conformance/pyproject.toml)))
 STAMP  := $(VENV)/.installed
 # Most tests wait on I/O (brokers, subprocesses, timeouts), so more workers than cores pays; each
-# module stays on one worker (loadfile), as module fixtures (a fault matrix, a broker) are costly.
+# module stays on one worker (loadfile; conftest.py spreads a few long ones), as module fixtures are costly.
 TEST_WORKERS ?= 4
+# Test deadlines on a busy machine (hub.testing.time_scale): waits for an event end when it happens,
+# so a scale above 1 costs only where a test must sit out a limit (a silent simulator).
+TEST_TIME_SCALE ?= 2
 
 .PHONY: all demo test test-serial test-fast services venv schemas bench clean
 
@@ -28,10 +31,10 @@ services:
 	@scripts/services.sh
 
 test: venv services
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	HUB_TEST_TIME_SCALE=$(TEST_TIME_SCALE) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-serial: venv services
-	$(PY) -m pytest -p no:xdist
+	HUB_TEST_TIME_SCALE=$(TEST_TIME_SCALE) $(PY) -m pytest -p no:xdist
 
 test-fast: venv
 	$(PY) -m pytest -x -q -m 'not slow'

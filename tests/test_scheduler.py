@@ -23,7 +23,7 @@ from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
 from hub.delivery.release import Scheduler, release_due
 from hub.schemas import CommandSchema
-from hub.testing import HubHarness, WorkerThreads, wait_until
+from hub.testing import HubHarness, WorkerThreads, scaled, wait_until
 from hub.delivery.worker import make_worker
 from tests import loopback_vendor
 from tests.conftest import MQTT_HOST, MQTT_PORT
@@ -67,7 +67,7 @@ def sent_addresses() -> list[str]:
 @pytest.fixture
 def running(hub: Runtime) -> Iterator[Runtime]:
     """A scheduler and a worker around the hub; lead time short so that the test sees the release."""
-    hub.settings.scheduler_lead_s = 0.5
+    hub.settings.scheduler_lead_s = scaled(0.5)  # a loaded machine needs longer to take the job and load its rows
     sched, workers = Scheduler(hub, name="test").start(), WorkerThreads(hub)
     yield hub
     sched.stop()
@@ -225,7 +225,7 @@ def test_a_scheduled_send_keeps_the_retry_rules(running: Runtime) -> None:
 
 
 def test_two_scheduler_instances_release_once(hub: Runtime) -> None:
-    hub.settings.scheduler_lead_s = 0.5
+    hub.settings.scheduler_lead_s = scaled(0.5)  # a loaded machine needs longer to take the job and load its rows
     add(hub, *[f"ok-{i}" for i in range(5)])
     subs = [send(hub, {"verb": "set_volume", "params": {"level": 10 + i}, "target": {"devices": [f"OK-{i}"]},
                        "start_at": at(1.0 + 0.1 * i)}) for i in range(5)]
@@ -279,7 +279,7 @@ def test_mqtt_speakers_receive_a_scheduled_play_at_its_start(tmp_path: Path, mqt
 
     config = {"host": MQTT_HOST, "port": MQTT_PORT, "topic_prefix": mqtt_prefix}
     with HubHarness(tmp_path, "mqtt_speaker", config) as h:
-        h.rt.settings.scheduler_lead_s = 0.5
+        h.rt.settings.scheduler_lead_s = scaled(0.5)
         addresses = [f"spk-{i}" for i in range(3)]
         ids = [h.add_device(a.upper(), a) for a in addresses]
         content = h.add_content(title="Lịch tiêm chủng", kind="tts_text", body="Thông báo lịch tiêm chủng.",
