@@ -1,13 +1,20 @@
 # make demo  — set everything up and run the demo on the embedded default
-# make test  — set everything up (venv, Redis, Mosquitto) and run the whole suite
+# make test  — set everything up (venv, Redis, Mosquitto) and run the whole suite, TEST_WORKERS at a time
+# make test-serial — the same, one test after another (to tell a test that breaks in parallel from one that breaks)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py conformance/pyproject.toml)))
 STAMP  := $(VENV)/.installed
+# Most tests wait on I/O (brokers, subprocesses, timeouts), so more workers than cores pays; each
+# module stays on one worker (loadfile; conftest.py spreads a few long ones), as module fixtures are costly.
+TEST_WORKERS ?= 4
+# Test deadlines on a busy machine (hub.testing.time_scale): waits for an event end when it happens,
+# so a scale above 1 costs only where a test must sit out a limit (a silent simulator).
+TEST_TIME_SCALE ?= 2
 
-.PHONY: all demo test test-fast services venv schemas bench clean
+.PHONY: all demo test test-serial test-fast services venv schemas bench clean
 
 all: test
 
@@ -27,7 +34,10 @@ services:
 	@scripts/services.sh
 
 test: venv services
-	$(PY) -m pytest
+	HUB_TEST_TIME_SCALE=$(TEST_TIME_SCALE) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+test-serial: venv services
+	HUB_TEST_TIME_SCALE=$(TEST_TIME_SCALE) $(PY) -m pytest -p no:xdist
 
 test-fast: venv
 	$(PY) -m pytest -x -q -m 'not slow'

@@ -31,7 +31,8 @@ setup(
         "postgres": ["psycopg[binary]>=3.1"],
         "server": ["gunicorn>=25.1"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "fakeredis>=2.20", "amqtt>=0.11", "psycopg[binary]>=3.1",
-                 "jsonschema>=4.20", "schemathesis>=4.0,<5", "hypothesis>=6.100"],
+                 "jsonschema>=4.20", "schemathesis>=4.0,<5", "hypothesis>=6.100",
+                 "pytest-xdist>=3.5"],
     },
     entry_points={"console_scripts": ["hub=hub.cli.main:main"]},
 )

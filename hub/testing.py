@@ -29,12 +29,38 @@ from hub.delivery.ingest import Ingest
 from hub.store.models import TERMINAL_STATES, Content, Delivery, Device, DeviceStatus
 from hub.plugins import Plugins
 from hub.fleet.registry import default_capabilities, upsert_device
-from hub.runtime import QUEUE_ORDER, Runtime, set_runtime
+from hub.runtime import JOB_SERIALIZER, QUEUE_ORDER, Runtime, set_runtime
 from hub.schemas import CommandSchema, ContentSchema
 from hub.schemas.status import REPORTED_FIELDS
-from hub.delivery.worker import make_worker
+from hub.delivery.worker import ThreadWorker, make_worker
 
 AREA = "T0"  # the harness's one area; not an official code
+
+TIME_SCALE_ENV = "HUB_TEST_TIME_SCALE"
+
+
+def time_scale() -> float:
+    """How many times longer than on an idle machine the tests may take to see what they wait
+    for: HUB_TEST_TIME_SCALE (1 when unset; `make test` sets 2, so that the suite passes beside
+    CPU-bound processes). Every deadline of the harness, of the conformance suite's simulator runs
+    and of the tests that wait is derived from it here. It stretches the test harness's waits and
+    the limits a simulator run is held to, never the limits a vendor's device is certified
+    against (hub_conformance.params)."""
+    raw = os.environ.get(TIME_SCALE_ENV, "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{TIME_SCALE_ENV}={raw!r} is not a number (e.g. 2 on a loaded machine)") from None
+    if not 1.0 <= value <= 20.0:
+        raise ValueError(f"{TIME_SCALE_ENV}={raw!r}: must be between 1 and 20")
+    return value
+
+
+def scaled(seconds: float) -> float:
+    """`seconds` on an idle machine, stretched by time_scale()."""
+    return seconds * time_scale()
 
 
 @dataclass(frozen=True)
@@ -196,8 +222,8 @@ class HubHarness:
             return {d.device_id: Outcome(d.state, d.reason, d.result, d.attempts) for d in rows}
 
     def wait(self, command_id: str, timeout: float = 10.0) -> dict[str, Outcome]:
-        """Outcomes once every device is terminal, or as they stand after `timeout`."""
-        deadline = time.monotonic() + timeout
+        """Outcomes once every device is terminal, or as they stand after `timeout` (scaled)."""
+        deadline = time.monotonic() + scaled(timeout)
         while True:
             got = self.outcomes(command_id)
             if all(o.state in TERMINAL_STATES for o in got.values()) or time.monotonic() > deadline:
@@ -212,12 +238,67 @@ class HubHarness:
             return {c: getattr(st, c) for c in (*REPORTED_FIELDS, "last_seen_at")}
 
     def wait_status(self, device_id: str, predicate: Any, timeout: float = 10.0) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while True:
             st = self.status(device_id)
             if (st is not None and predicate(st)) or time.monotonic() > deadline:
                 return st
             time.sleep(0.05)
+
+
+class _StoppableWorker(ThreadWorker):
+    """A worker that runs until told to stop, like `hub worker`: it blocks on the queues (BLPOP,
+    a second at a time, so that it can stop) and takes each job the moment it is queued."""
+
+    idle_poll_s = 1
+
+    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stop_event = stop
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        while not self._stop_event.is_set():
+            got = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=self.idle_poll_s)
+            if got is not None:
+                return got
+        return None  # the work loop ends, tears the worker down (rq's registries) and returns
+
+
+class WorkerThreads:
+    """`n` job workers in threads of this process, each one long-lived as `hub worker` runs —
+    not a burst worker started again and again, whose set-up and teardown (a pubsub connection
+    and thread each time) leave moments when no worker listens. Use as a context manager, or
+    call stop()."""
+
+    def __init__(self, rt: Runtime, n: int = 1) -> None:
+        self.rt = rt
+        self._stop = threading.Event()
+        self.workers = [_StoppableWorker(rt.queues(), connection=rt.redis, serializer=JOB_SERIALIZER,
+                                         stop=self._stop) for _ in range(n)]
+        self.threads = [threading.Thread(target=self._run, args=(w,), name=f"test-worker-{i}", daemon=True)
+                        for i, w in enumerate(self.workers)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, worker: _StoppableWorker) -> None:
+        while not self._stop.is_set():
+            try:
+                worker.work(burst=False, logging_level="WARNING")
+            except Exception:  # a Redis hiccup ends rq's loop: start again, as a supervisor would
+                logging.getLogger(__name__).warning("test worker failed; starting again", exc_info=True)
+                self._stop.wait(0.2)
+
+    def __enter__(self) -> WorkerThreads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the jobs being run (a worker between jobs stops within a second)."""
+        self._stop.set()
+        for t in self.threads:
+            t.join(timeout)
 
 
 def purge_queues(redis: Any, names: list[str]) -> None:
@@ -280,7 +361,7 @@ class RecordingSink:
 
     def wait(self, predicate: Any, timeout: float | None = None) -> bool:
         with self._cond:
-            return self._cond.wait_for(predicate, self.wait_timeout if timeout is None else timeout)
+            return self._cond.wait_for(predicate, scaled(self.wait_timeout if timeout is None else timeout))
 
     def acks_for(self, address: str) -> list[Any]:
         with self._cond:
@@ -300,8 +381,8 @@ class RecordingSink:
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:
-    """Poll `predicate` until it holds or `timeout` passes; its last answer."""
-    deadline = time.monotonic() + timeout
+    """Poll `predicate` until it holds or `timeout` (scaled) passes; its last answer."""
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         if predicate():
             return True

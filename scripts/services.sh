@@ -23,14 +23,34 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi
 }
 
+# A fresh machine often runs unattended-upgrades (or cloud-init's apt) right after boot: its
+# apt-get holds the dpkg lock for minutes. Wait for it rather than give up (HUB_APT_LOCK_WAIT_S).
+APT_LOCK_WAIT_S=${HUB_APT_LOCK_WAIT_S:-900}
+apt_locked() {
+  command -v fuser >/dev/null || return 1  # no way to tell: apt-get's own Lock::Timeout waits
+  as_root fuser /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock >/dev/null 2>&1
+}
+wait_for_apt() {
+  local waited=0
+  while apt_locked; do
+    [ "$waited" = 0 ] && say "another apt-get/dpkg holds the package lock; waiting up to ${APT_LOCK_WAIT_S} s"
+    [ "$waited" -ge "$APT_LOCK_WAIT_S" ] && { say "the package lock is still held after ${waited} s"; return 1; }
+    sleep 5; waited=$((waited + 5))
+  done
+}
+apt() {  # apt-get with the lock waited for, by us first and by apt-get itself (a race between the two)
+  wait_for_apt || return 1
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT_S" "$@"
+}
+
 apt_updated=""
 install_pkg() {  # package
   if [ -n "${HUB_NO_INSTALL:-}" ] || ! command -v apt-get >/dev/null; then
     say "$1 is missing and I may not install it (install it, or unset HUB_NO_INSTALL)"; return 1
   fi
-  if [ -z "$apt_updated" ]; then as_root apt-get update -qq || return 1; apt_updated=1; fi
+  if [ -z "$apt_updated" ]; then apt update -qq || return 1; apt_updated=1; fi
   say "installing $1"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null || return 1
+  apt install -y -qq "$1" >/dev/null || return 1
 }
 
 wait_for() {  # name port
@@ -61,8 +81,9 @@ fi
 
 # Tools the plugin tests drive as real processes: Snapcast (a real multi-room audio system)
 # and socat (pseudo-terminal pairs standing in for RS-485 lines); openssl makes the security
-# tests' throw-away TLS certificates for a broker run from production.conf.
-for tool in snapserver:snapserver snapclient:snapclient socat:socat openssl:openssl; do
+# tests' throw-away TLS certificates for a broker run from production.conf; stress-ng loads the
+# CPUs to show that the suite passes on a busy machine (`stress-ng --cpu 2` beside `make test`).
+for tool in snapserver:snapserver snapclient:snapclient socat:socat openssl:openssl stress-ng:stress-ng; do
   bin=${tool%%:*}; pkg=${tool##*:}
   if command -v "$bin" >/dev/null || [ -x "/usr/bin/$bin" ]; then
     say "$bin found"

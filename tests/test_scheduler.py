@@ -3,7 +3,6 @@ whatever the number of scheduler instances; cancellable before they start; caugh
 visibly after a scheduler outage. Real Redis (own queue names), real Mosquitto (own prefix)."""
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
 from hub.delivery.release import Scheduler, release_due
 from hub.schemas import CommandSchema
-from hub.testing import HubHarness, wait_until
+from hub.testing import HubHarness, WorkerThreads, scaled, wait_until
 from hub.delivery.worker import make_worker
 from tests.support import loopback_vendor
 from tests.support.services import MQTT_HOST, MQTT_PORT
@@ -65,31 +64,11 @@ def sent_addresses() -> list[str]:
     return [a for call in loopback_vendor.CALLS for a in call]
 
 
-class Workers:
-    """rq workers in threads of this process (burst after burst), as `hub worker` would run."""
-
-    def __init__(self, rt: Runtime, n: int = 1) -> None:
-        self.rt, self._stop = rt, threading.Event()
-        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(n)]
-        for t in self.threads:
-            t.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            make_worker(self.rt, threaded=True).work(burst=True, logging_level="WARNING")
-            self._stop.wait(0.05)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self.threads:
-            t.join(30)
-
-
 @pytest.fixture
 def running(hub: Runtime) -> Iterator[Runtime]:
     """A scheduler and a worker around the hub; lead time short so that the test sees the release."""
-    hub.settings.scheduler_lead_s = 0.5
-    sched, workers = Scheduler(hub, name="test").start(), Workers(hub)
+    hub.settings.scheduler_lead_s = scaled(0.5)  # a loaded machine needs longer to take the job and load its rows
+    sched, workers = Scheduler(hub, name="test").start(), WorkerThreads(hub)
     yield hub
     sched.stop()
     workers.stop()
@@ -246,12 +225,12 @@ def test_a_scheduled_send_keeps_the_retry_rules(running: Runtime) -> None:
 
 
 def test_two_scheduler_instances_release_once(hub: Runtime) -> None:
-    hub.settings.scheduler_lead_s = 0.5
+    hub.settings.scheduler_lead_s = scaled(0.5)  # a loaded machine needs longer to take the job and load its rows
     add(hub, *[f"ok-{i}" for i in range(5)])
     subs = [send(hub, {"verb": "set_volume", "params": {"level": 10 + i}, "target": {"devices": [f"OK-{i}"]},
                        "start_at": at(1.0 + 0.1 * i)}) for i in range(5)]
     scheds = [Scheduler(hub, name=f"s{i}").start() for i in range(2)]
-    workers = Workers(hub, 2)
+    workers = WorkerThreads(hub, 2)
     try:
         assert wait_until(lambda: all(states(hub, s.command.id) == {"acked": 1} for s in subs), 10)
         time.sleep(0.5)
@@ -300,7 +279,7 @@ def test_mqtt_speakers_receive_a_scheduled_play_at_its_start(tmp_path: Path, mqt
 
     config = {"host": MQTT_HOST, "port": MQTT_PORT, "topic_prefix": mqtt_prefix}
     with HubHarness(tmp_path, "mqtt_speaker", config) as h:
-        h.rt.settings.scheduler_lead_s = 0.5
+        h.rt.settings.scheduler_lead_s = scaled(0.5)
         addresses = [f"spk-{i}" for i in range(3)]
         ids = [h.add_device(a.upper(), a) for a in addresses]
         content = h.add_content(title="Lịch tiêm chủng", kind="tts_text", body="Thông báo lịch tiêm chủng.",
@@ -308,7 +287,7 @@ def test_mqtt_speakers_receive_a_scheduled_play_at_its_start(tmp_path: Path, mqt
         fleet = Fleet(MQTT_HOST, MQTT_PORT, mqtt_prefix, [SimDevice(a) for a in addresses])
         fleet.start(timeout=30)
         scheds = [Scheduler(h.rt, name=f"s{i}").start() for i in range(2)]
-        workers = Workers(h.rt, 2)
+        workers = WorkerThreads(h.rt, 2)
         try:
             start = at(2.0)
             sub = submit(h.rt, LOCAL_ADMIN, CommandSchema().load({

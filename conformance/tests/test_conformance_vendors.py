@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from hub_conformance.proof import FAST_PARAMS, FaultMatrix, run_fault_matrix, run_suite, write_target
+from hub_conformance.proof import FaultMatrix, fast_params, run_fault_matrix, run_suite, write_target
 from hub_conformance.runner import RunResult, usage_error
 
-PARAMS = {**FAST_PARAMS, "heartbeat_interval_s": 1.0}  # polled plugins poll at half this
+PARAMS = fast_params(heartbeat_interval_s=1.0)  # polled plugins poll at half this
 
 TARGETS: dict[str, dict[str, Any] | None] = {
     "mqtt_speaker": None,  # implements conformance_setup: its own Mosquitto demanding credentials
@@ -171,35 +171,29 @@ def expected_for(vendor: str) -> dict[str, frozenset[str]]:
 
 # mqtt_speaker's matrix runs in test_conformance_mqtt_speaker.py, with more assertions.
 MATRIX_VENDORS = [v for v in VENDORS if v != "mqtt_speaker"]
-# Slowest first, two at a time, so the pool ends together: a silent Tasmota device makes each
+# Slowest first, so that the longest runs start first: a silent Tasmota device makes each
 # command wait out its 5 s echo three times.
 SLOWEST_FIRST = ("tasmota_amp", "serial_led", "modbus_board", "modbus_amp", "http_gateway", "snapcast")
+MATRIX_ORDER = sorted(MATRIX_VENDORS, key=lambda v: SLOWEST_FIRST.index(v) if v in SLOWEST_FIRST else -1)
 
 
-@pytest.fixture(scope="module")
-def matrices(tmp_path_factory: pytest.TempPathFactory, services: None) -> dict[str, FaultMatrix]:
-    root = tmp_path_factory.mktemp("matrices")
-
-    def one(vendor: str) -> FaultMatrix:
-        folder = root / vendor
-        folder.mkdir()
-        target = _target(vendor, folder)
-        spec = TARGETS[vendor] or {}
-        if target is None:
-            return run_fault_matrix(vendor, report_root=folder, params=PARAMS, mode="lenient",
-                                    expected=expected_for(vendor))
-        return run_fault_matrix(vendor, spec.get("config"), devices=spec.get("devices"), report_root=folder,
-                                params=PARAMS, mode="lenient", target=target, expected=expected_for(vendor))
-
-    order = sorted(MATRIX_VENDORS, key=lambda v: SLOWEST_FIRST.index(v) if v in SLOWEST_FIRST else -1)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(order, pool.map(one, order), strict=True))
+def fault_matrix(vendor: str, folder: Path) -> FaultMatrix:
+    target = _target(vendor, folder)
+    spec = TARGETS[vendor] or {}
+    if target is None:
+        return run_fault_matrix(vendor, report_root=folder, params=PARAMS, mode="lenient",
+                                expected=expected_for(vendor))
+    return run_fault_matrix(vendor, spec.get("config"), devices=spec.get("devices"), report_root=folder,
+                            params=PARAMS, mode="lenient", target=target, expected=expected_for(vendor))
 
 
+# One test per vendor's matrix, each scheduled on its own (conftest.py at the root keeps
+# every other module together): under `make test` the matrices run on several workers at once
+# rather than one after another in this module's worker.
 @pytest.mark.slow
-@pytest.mark.timeout(1500)  # the module's matrices run in the first test that asks for them
-@pytest.mark.parametrize("vendor", MATRIX_VENDORS)
-def test_vendor_fault_matrix(vendor: str, matrices: dict[str, FaultMatrix]) -> None:
-    matrix = matrices[vendor]
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize("vendor", MATRIX_ORDER)
+def test_vendor_fault_matrix(vendor: str, tmp_path: Path, services: None) -> None:
+    matrix = fault_matrix(vendor, tmp_path)
     print(matrix.table())
     assert matrix.ok, f"{vendor}: " + " | ".join(matrix.problems)

@@ -1,0 +1,28 @@
+"""Only how the suite is spread over xdist workers (`make test`: -n 4 --dist loadfile).
+
+Each test module stays on one worker: its module fixtures (a fleet of simulators, a broker,
+certification runs) are set up once and its tests may share what it starts. The tests named in
+SPREAD are scheduled one by one instead, so that these long ones (a vendor's fault matrix, some
+minutes each) run on several workers at once rather than one after another in their module's."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+SPREAD = frozenset({"conformance/tests/test_conformance_vendors.py::test_vendor_fault_matrix"})
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own; optional: -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModulesTogetherButSpread(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("[", 1)[0] in SPREAD:
+                return nodeid
+            return super()._split_scope(nodeid)
+
+    return ModulesTogetherButSpread(config, log)
