@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.testing import time_scale
 from hub.vendor import Outcome
 
 from hub_mqtt_speaker.adapter import MqttSpeakerAdapter
@@ -139,7 +140,8 @@ def test_cli_count_and_fleet_file(broker: tuple[str, int], prefix: str, token: s
         codes = []
         for p in procs:
             try:
-                codes.append(p.wait(15))
+                # Fleet.stop may take 2 x its 10 s timeout + 2 s before it drops what did not disconnect
+                codes.append(p.wait(30 * time_scale()))
             except subprocess.TimeoutExpired:
                 p.kill()
                 codes.append(p.wait(5))
