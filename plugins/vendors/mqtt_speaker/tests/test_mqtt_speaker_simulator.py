@@ -95,19 +95,32 @@ def test_start_times_out_cleanly_without_broker(token: str) -> None:
     assert wait_until(lambda: threading.active_count() <= threads_before, timeout=5)
 
 
-def _run_cli(args: list[str]) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "hub_mqtt_speaker.simulator", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+def _run_cli(args: list[str], log: Path) -> subprocess.Popen[str]:
+    # stderr to a file, not a pipe nobody reads: a child whose pipe fills blocks on its next write
+    # and never exits (seen under stress-ng, when the simulator logs more than usual)
+    # PYTHONFAULTHANDLER: a child that must be stopped with SIGABRT writes where each thread stood
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+    with open(log, "w", encoding="utf-8") as err:
+        return subprocess.Popen([sys.executable, "-m", "hub_mqtt_speaker.simulator", *args], stdout=subprocess.PIPE,
+                                stderr=err, text=True, env=env)
 
 
 def _await_line(proc: subprocess.Popen[str], timeout: float = 30) -> str:
+    """The first line the process prints; what follows is read and dropped, for the same reason."""
+    first = threading.Event()
     result: list[str] = []
     stdout = proc.stdout
     assert stdout is not None
-    reader = threading.Thread(target=lambda: result.append(stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
+
+    def drain() -> None:
+        for line in stdout:
+            if not result:
+                result.append(line)
+                first.set()
+        first.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    first.wait(timeout)
     return result[0] if result else ""
 
 
@@ -120,8 +133,9 @@ def test_cli_count_and_fleet_file(broker: tuple[str, int], prefix: str, token: s
         ["--fleet", str(csv_file), "--silent", f"F{token}-1"],
     ]
     addresses = [f"K{token}-{i:02d}" for i in (1, 2, 3)] + [f"F{token}-1", f"F{token}-2"]
+    logs = [tmp_path / f"sim-{i}.log" for i in range(len(runs))]
     procs = [_run_cli(["--host", broker[0], "--port", str(broker[1]), "--prefix", prefix,
-                       "--status-interval", "1", *r]) for r in runs]
+                       "--status-interval", "1", *r], log) for r, log in zip(runs, logs)]
     try:
         lines = [_await_line(p) for p in procs]
         assert "3 devices connected" in lines[0], (lines, procs[0].poll())
@@ -143,7 +157,11 @@ def test_cli_count_and_fleet_file(broker: tuple[str, int], prefix: str, token: s
                 # Fleet.stop may take 2 x its 10 s timeout + 2 s before it drops what did not disconnect
                 codes.append(p.wait(30 * time_scale()))
             except subprocess.TimeoutExpired:
-                p.kill()
-                codes.append(p.wait(5))
+                p.send_signal(signal.SIGABRT)  # its threads' tracebacks go to its log (faulthandler)
+                try:
+                    codes.append(p.wait(5))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    codes.append(p.wait(5))
         clear_retained(broker[0], broker[1], [f"{prefix}/{a}/online" for a in addresses])
-    assert codes == [0, 0]
+    assert codes == [0, 0], [log.read_text(encoding="utf-8")[-3000:] for log in logs]
