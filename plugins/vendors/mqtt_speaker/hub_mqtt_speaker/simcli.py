@@ -89,7 +89,10 @@ def run(argv: list[str] | None = None) -> int:
                   username=args.username, password=args.password, tls=args.tls, ca_file=args.ca_file,
                   connect_rate=args.connect_rate)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Both by hand: a process started in the background by a script (or under a parent that
+    # ignores Ctrl-C) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     began = time.monotonic()
     try:
         fleet.start(timeout=args.start_timeout)
