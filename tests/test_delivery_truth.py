@@ -160,6 +160,34 @@ def test_an_ack_ends_only_a_row_that_was_sent(hub) -> None:
     assert states(hub, waiting.command.id) == {"PENDING-2": "acked"}
 
 
+def test_an_ack_that_beats_the_worker_leaves_no_answered_row_without_its_sent_time(hub, monkeypatch) -> None:
+    """Under load a device's ack reaches the ingest while the worker is still in the transport's
+    send, before it marks the row `sent`. The row ends `acked` at once and already says when it
+    went out (at the latest, when the answer came); once the worker finishes, sent_at is the
+    handover time, which is not later. Before the fix such a row showed `acked` with no sent_at."""
+    add(hub, "pending-1")
+    cmd = send(hub, {"verb": "set_volume", "params": {"level": 40}, "target": {"devices": ["PENDING-1"]}})
+    ids = [d.id for d in rows(hub, cmd.command.id).values()]
+    ing = Ingest(hub, vendors=[])
+    seen: dict[str, object] = {}
+    real_send = LoopbackAdapter.send
+
+    def answered_at_once(self, batch):  # noqa: ANN001, ANN202 — the device answers before send returns
+        ing.sink.ack("loopback", "pending-1", Ack(cmd.command.id, True))
+        ing.flush()
+        row = rows(hub, cmd.command.id)["PENDING-1"]
+        seen.update(state=row.state, sent_at=row.sent_at, finished_at=row.finished_at)
+        return real_send(self, batch)
+
+    monkeypatch.setattr(LoopbackAdapter, "send", answered_at_once)
+    send_batch(cmd.command.id, "loopback", ids, rt=hub)
+    assert seen["state"] == "acked"
+    assert seen["sent_at"] is not None and seen["sent_at"] <= seen["finished_at"]
+    row = rows(hub, cmd.command.id)["PENDING-1"]
+    assert row.state == "acked" and row.sent_at is not None
+    assert row.sent_at <= seen["sent_at"]
+
+
 # -- 3. a device that comes back gets what it missed, once --------------------------------------------------
 def _resend_jobs(rt) -> list[tuple[str, list[int]]]:
     from rq.job import Job

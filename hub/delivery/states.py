@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.store.batching import chunks
@@ -26,12 +26,15 @@ _ANSWERABLE = or_(_t.c.state == DeliveryState.SENT,
 def mark_sent(session: Session, ids: Sequence[int], now: datetime | None = None) -> None:
     """Rows handed to the transport at `now`: `queued` ones become `sent`. A row whose ack (or a
     cancel) got there first keeps its state but still gets its sent_at, so that every row that
-    went out says when — start-time jitter is sent_at − start_at."""
+    went out says when — start-time jitter is sent_at − start_at. An ack that won the race has
+    already written its own arrival as an upper bound (finish_by_device); the handover time,
+    taken before the send and so never later, replaces it."""
     if ids:
         at = now or utcnow()
         session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
                         .values(state=DeliveryState.SENT, sent_at=at).execution_options(synchronize_session=False))
-        session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.sent_at.is_(None))
+        session.execute(update(Delivery).where(Delivery.id.in_(ids),
+                                               or_(Delivery.sent_at.is_(None), Delivery.sent_at > at))
                         .values(sent_at=at).execution_options(synchronize_session=False))
 
 
@@ -51,7 +54,9 @@ def finish(session: Session, items: Iterable[tuple[int, str, str | None, dict[st
 def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str | None, dict[str, Any] | None]],
                      now: datetime | None = None) -> int:
     """End rows by (command id, device id, state, reason, result), as acks arrive; only rows the
-    device was handed (_ANSWERABLE) change."""
+    device was handed (_ANSWERABLE) change. A device that answered was handed the command by
+    now: a row whose sending job has not yet written its sent_at gets the answer's arrival, so
+    no answered row is ever seen without one (mark_sent then puts the earlier handover time)."""
     # Plain acks (no reason, no result) of one command end with one UPDATE per IN_LIST_MAX devices
     # instead of one statement execution per device; the rest go through executemany.
     items = list(items)
@@ -71,13 +76,14 @@ def finish_by_device(session: Session, items: Iterable[tuple[str, str, str, str 
         for chunk in chunks(devs):
             changed += session.connection().execute(
                 _t.update().where(_t.c.command_id == c, _t.c.device_id.in_(chunk), _ANSWERABLE)
-                .values(state=DeliveryState.ACKED, reason=None, result=None, finished_at=at)).rowcount or 0
+                .values(state=DeliveryState.ACKED, reason=None, result=None, finished_at=at,
+                        sent_at=func.coalesce(_t.c.sent_at, at))).rowcount or 0
     if not params:
         return changed
     stmt = (_t.update().where(_t.c.command_id == bindparam("b_cmd"), _t.c.device_id == bindparam("b_dev"),
                               _ANSWERABLE)
             .values(state=bindparam("b_state"), reason=bindparam("b_reason"), result=bindparam("b_result"),
-                    finished_at=at))
+                    finished_at=at, sent_at=func.coalesce(_t.c.sent_at, at)))
     return changed + (session.connection().execute(stmt, params).rowcount or 0)
 
 
