@@ -75,6 +75,20 @@ class SourceItem:
     attachments: tuple[MediaRef, ...] = ()
     severity: str | None = None  # a hint only: one of hub.capabilities.PRIORITIES; an editor decides
     raw: dict[str, Any] | None = None  # what the source said, kept for audit; JSON-storable
+    category: str | None = None  # the source's own category ("Met", "Safety", "thời sự")
+    expires_at: datetime | None = None  # timezone-aware; after it the bulletin is no longer valid
+    # Where it is meant for. Administrative unit codes (province, commune) select those areas;
+    # polygons and circles select the devices whose coordinates lie inside. All empty: the
+    # source's configured default area.
+    area_codes: tuple[str, ...] = ()
+    polygons: tuple[tuple[tuple[float, float], ...], ...] = ()  # rings of (latitude, longitude), closed or not
+    circles: tuple[tuple[float, float, float], ...] = ()  # (latitude, longitude, radius in km)
+    # What it does to earlier items of the same source, by their external_id: an update replaces
+    # them (their record takes this item's text); a cancel withdraws them and is itself never a
+    # bulletin (CAP msgType Cancel). An item cannot both replace and withdraw.
+    replaces: tuple[str, ...] = ()
+    withdraws: tuple[str, ...] = ()
+    exercise: bool = False  # a test, exercise or draft message: never reaches speakers unless the source allows
 
     def __post_init__(self) -> None:
         if not isinstance(self.external_id, str) or not self.external_id.strip():
@@ -100,6 +114,55 @@ class SourceItem:
             raise SourceError(f"{where}: severity {self.severity!r} is not one of {', '.join(PRIORITIES)}")
         if self.raw is not None:
             check_json(self.raw, f"{where}: raw", SourceError)
+        if self.category is not None:
+            check_text(self.category, f"{where}: category", SourceError)
+        if self.expires_at is not None:
+            if not isinstance(self.expires_at, datetime) or self.expires_at.utcoffset() is None:
+                raise SourceError(f"{where}: expires_at must be a timezone-aware datetime")
+            if self.published_at is not None and self.expires_at < self.published_at:
+                raise SourceError(f"{where}: expires_at {self.expires_at.isoformat()} is before published_at "
+                                  f"{self.published_at.isoformat()}")
+        for name in ("area_codes", "replaces", "withdraws"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise SourceError(f"{where}: {name} must be a tuple of strings, not one string")
+            object.__setattr__(self, name, tuple(value))
+            for one in getattr(self, name):
+                check_text(one, f"{where}: {name}", SourceError, required=True)
+        if self.replaces and self.withdraws:
+            raise SourceError(f"{where}: an item either replaces earlier ones or withdraws them, not both")
+        object.__setattr__(self, "polygons", tuple(_ring(r, where) for r in self.polygons))
+        object.__setattr__(self, "circles", tuple(_circle(c, where) for c in self.circles))
+
+
+def _point(lat: object, lon: object, where: str) -> tuple[float, float]:
+    if (not isinstance(lat, int | float) or not isinstance(lon, int | float) or isinstance(lat, bool)
+            or isinstance(lon, bool) or not -90 <= lat <= 90 or not -180 <= lon <= 180):
+        raise SourceError(f"{where}: ({lat!r}, {lon!r}) is not a (latitude, longitude) in degrees")
+    return float(lat), float(lon)
+
+
+def _ring(ring: object, where: str) -> tuple[tuple[float, float], ...]:
+    try:
+        points = tuple(_point(lat, lon, f"{where}: polygon") for lat, lon in ring)  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as e:
+        if isinstance(e, SourceError):
+            raise
+        raise SourceError(f"{where}: a polygon is a sequence of (latitude, longitude) pairs") from None
+    if len(set(points)) < 3:
+        raise SourceError(f"{where}: a polygon needs at least 3 distinct points")
+    return points
+
+
+def _circle(circle: object, where: str) -> tuple[float, float, float]:
+    try:
+        lat, lon, radius = circle  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise SourceError(f"{where}: a circle is (latitude, longitude, radius in km)") from None
+    lat, lon = _point(lat, lon, f"{where}: circle")
+    if not isinstance(radius, int | float) or isinstance(radius, bool) or radius < 0:
+        raise SourceError(f"{where}: circle radius {radius!r} must be zero or more km")
+    return lat, lon, float(radius)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -67,6 +67,9 @@ class Device(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     admin_state: Mapped[str] = mapped_column(String(10), default="enabled")
     created_at: Mapped[datetime]
+    # WGS 84 degrees, when known: an alert's polygon or circle selects the devices inside it
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     area: Mapped[Area] = relationship(lazy="joined")
     tags: Mapped[list[DeviceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     status: Mapped[DeviceStatus | None] = relationship(cascade="all, delete-orphan", lazy="selectin",
@@ -147,7 +150,13 @@ class GroupMember(Base):
 
 
 class Content(Base):
+    """A bulletin. It belongs to an area and goes draft → submitted → approved → published →
+    archived (or rejected) by hub.content.workflow; `version` counts edits (content_versions).
+    Rows made before the workflow existed have no status and count as published."""
+
     __tablename__ = "contents"
+    __table_args__ = (Index("ux_contents_source_item", "source", "external_id", unique=True),
+                      Index("ix_contents_area_status", "area_code", "status"))
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(20))
@@ -161,6 +170,22 @@ class Content(Base):
     valid_until: Mapped[datetime | None]
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    area_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"))
+    status: Mapped[str | None] = mapped_column(String(12))  # hub.store.content_tables.ContentStatus
+    version: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime | None]
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))  # who approved or rejected
+    reviewed_at: Mapped[datetime | None]
+    published_by: Mapped[str | None] = mapped_column(String(100))
+    published_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(String(500))  # why it was rejected or withdrawn
+    source: Mapped[str | None] = mapped_column(String(100))  # the configured source it came from
+    external_id: Mapped[str | None] = mapped_column(String(500))  # the source's id of the item
+    # where the source meant it for, beyond area_code: {"area_codes": [...], "polygons": [...], "circles": [...]}
+    geography: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # how its text became audio: {"provider", "voice", "fallback_from", "cache_key", "loudness_lufs"}
+    speech: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Command(Base):
@@ -352,3 +377,7 @@ ACTIVE_STATES = (DeliveryState.SCHEDULED, DeliveryState.QUEUED, DeliveryState.SE
 TERMINAL_STATES = (DeliveryState.ACKED, DeliveryState.FAILED, DeliveryState.EXPIRED, DeliveryState.UNSUPPORTED,
                    DeliveryState.SUPERSEDED)
 DELIVERY_STATES = tuple(DeliveryState)  # in the order the API lists counts
+
+
+# Tables of the content pipeline live in their own module; importing it here registers them on Base.
+from hub.store.content_tables import ContentStatus, ContentVersion, SourceStatus  # noqa: E402,F401
