@@ -25,6 +25,8 @@ setup(
         "vietnam-provinces>=2025.10.1",
         "zxcvbn>=4.4",  # the password policy's strength estimate and common-password lists
         "swagger-ui-bundle>=1.1,<2",  # Swagger UI served locally: works without Internet
+        "shapely>=2",  # which devices lie in an alert's polygon (hub.geography)
+        "numpy>=1.21",  # hub.geography tests many devices against a shape at once (shapely needs it too)
     ],
     extras_require={
         "embedded": ["fakeredis>=2.20", "amqtt>=0.11"],

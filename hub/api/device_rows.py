@@ -20,7 +20,8 @@ from hub.store.models import Area, Device, DeviceStatus, DeviceTag
 
 # device_dict's keys, in its order, and the columns they come from
 _DEVICE_COLUMNS = (Device.id, Device.name, Device.vendor, Device.model, Device.kind, Device.area_code,
-                   Device.address, Device.capabilities, Device.config, Device.admin_state, Device.created_at)
+                   Device.address, Device.capabilities, Device.config, Device.admin_state, Device.created_at,
+                   Device.latitude, Device.longitude)
 _STATUS_COLUMNS = tuple(getattr(DeviceStatus, k) for k in STATUS_FIELDS)
 # Rows are unpacked by position, in this order.
 _SELECT = (select(*_DEVICE_COLUMNS, Area.name, DeviceStatus.device_id, *_STATUS_COLUMNS)
@@ -54,12 +55,12 @@ def device_pages(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
         tags.setdefault(device_id, []).append(tag)
     by_id: dict[str, dict[str, Any]] = {}
     n = len(STATUS_FIELDS)
-    for (did, name, vendor, model, kind, area_code, address, caps, config, admin_state, created_at, area_name,
-         st_id, *st) in conn.execute(_SELECT.where(Device.id.in_(ids))):
+    for (did, name, vendor, model, kind, area_code, address, caps, config, admin_state, created_at, lat, lon,
+         area_name, st_id, *st) in conn.execute(_SELECT.where(Device.id.in_(ids))):
         by_id[did] = {"id": did, "name": name, "vendor": vendor, "model": model, "kind": kind,
                       "area_code": area_code, "area_name": area_name, "address": address,
                       "capabilities": list(caps or ()), "tags": sorted(tags.get(did, ())), "config": config or {},
-                      "admin_state": admin_state,
+                      "admin_state": admin_state, "latitude": lat, "longitude": lon,
                       "status": None if st_id is None else _status(st[:n]),
                       "created_at": created_at}
     return [by_id[i] for i in ids if i in by_id]

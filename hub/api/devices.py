@@ -55,7 +55,8 @@ def device_dict(d: Device) -> dict[str, Any]:
     return {"id": d.id, "name": d.name, "vendor": d.vendor, "model": d.model, "kind": d.kind,
             "area_code": d.area_code, "area_name": d.area.name if d.area else None, "address": d.address,
             "capabilities": list(d.capabilities or ()), "tags": d.tag_names, "config": d.config or {},
-            "admin_state": d.admin_state, "status": status_dict(d.status), "created_at": d.created_at}
+            "admin_state": d.admin_state, "latitude": d.latitude, "longitude": d.longitude,
+            "status": status_dict(d.status), "created_at": d.created_at}
 
 
 def visible_device(session: Session, device_id: str) -> Device:

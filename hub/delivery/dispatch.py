@@ -37,7 +37,7 @@ from hub.capabilities import DEFAULT_PRIORITY, PRIORITIES, PRIORITY_RANK, VERB_S
 from hub.delivery.claims import covers, issuer_scope
 from hub.store.batching import IN_LIST_MAX, chunks
 from hub.store.db import utcnow
-from hub.store.models import DELIVERY_STATES, Command, Content, Delivery, DeliveryState, Device, User
+from hub.store.models import DELIVERY_STATES, Area, Command, Content, Delivery, DeliveryState, Device, User
 from hub.access.permissions import COMMAND_SENDERS, describe, may_send_commands
 from hub.runtime import Runtime
 from hub.fleet.targeting import TargetError, resolve
@@ -180,7 +180,9 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
         start_at, expires_at, scheduled = _times(rt, data, now)
         target = data["target"]
         try:
-            devices = resolve(session, target)
+            # A geometry alone reaches only into the sender's areas: a commune operator drawing a
+            # polygon across the commune line selects the devices on their side of it
+            devices = resolve(session, target, within_paths=actor.area_paths(session))
         except TargetError as exc:
             raise DispatchError(exc.field, exc.message) from None
         _check_scope(session, actor, target, devices)
@@ -249,6 +251,11 @@ def _check_scope(session: Session, actor: Actor, target: dict[str, Any], devices
         named_ids = set(target.get("devices") or ())
         actor.check_paths(session, [(f"device {d.id}" if d.id in named_ids else "a device the target selects",
                                      d.area.path) for d in devices])
+        # A named device that a geometry left out is still named: naming it is refused all the same
+        for chunk in chunks(sorted(named_ids - {d.id for d in devices})):
+            actor.check_paths(session, [(f"device {did}", path) for did, path in session.execute(
+                select(Device.id, Area.path).join(Area, Device.area_code == Area.code)
+                .where(Device.id.in_(chunk)).order_by(Device.id))])
     except Forbidden as exc:
         raise DispatchError("target", str(exc), status=403) from None
 

@@ -86,6 +86,7 @@ def upsert_device(session: Session, plugins: Plugins, data: dict[str, Any], wher
     device.capabilities = sorted(caps)
     device.config = data.get("config") or {}
     device.admin_state = data.get("admin_state", "enabled")
+    device.latitude, device.longitude = data.get("latitude"), data.get("longitude")
     device.tags = [DeviceTag(device_id=device.id, tag=t) for t in sorted(set(data.get("tags") or ()))]
     return device
 
@@ -151,7 +152,8 @@ def import_area_file(session: Session, path: Path) -> int:
 
 
 def import_device_file(session: Session, plugins: Plugins, path: Path, policy: AddressPolicy | None = None) -> int:
-    """Import devices; CSV lists use ';' (tags "market;school"), config columns are `config.KEY`."""
+    """Import devices; CSV lists use ';' (tags "market;school"), config columns are `config.KEY`;
+    `latitude` and `longitude` are WGS 84 degrees (both or neither; an empty cell is none)."""
     n = 0
     for where, row in read_rows(path):
         for key in ("tags", "capabilities"):

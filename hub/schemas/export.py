@@ -38,7 +38,8 @@ def _inline(node: Any, spec: APISpec) -> Any:
         if isinstance(n, dict):
             ref = n.get("$ref")
             if ref and ref.startswith("#/components/schemas/"):
-                return walk(components[ref.rsplit("/", 1)[1]])
+                # what sits beside the reference (a nested field's description) belongs to the field
+                return {**walk(components[ref.rsplit("/", 1)[1]]), **walk({k: v for k, v in n.items() if k != "$ref"})}
             return {k: walk(v) for k, v in n.items()}
         if isinstance(n, list):
             return [walk(v) for v in n]

@@ -55,7 +55,9 @@ class Device(Base):
     # from the index without reading the rows (bench/: GET /api/devices?area= at 100,000 devices).
     __table_args__ = (UniqueConstraint("vendor", "address", name="uq_device_vendor_address"),
                       Index("ix_devices_area_kind", "area_code", "kind"),
-                      Index("ix_devices_area_id", "area_code", "id"))
+                      Index("ix_devices_area_id", "area_code", "id"),
+                      # a geometry's bounding box is a latitude range first (hub.fleet.targeting.devices_in)
+                      Index("ix_devices_lat_lon", "latitude", "longitude"))
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     vendor: Mapped[str] = mapped_column(String(64), index=True)
