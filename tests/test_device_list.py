@@ -20,7 +20,8 @@ def test_row_pages_equal_the_orm_devices_dicts(rt: Runtime, legacy_areas: None) 
         for i, tags in enumerate((["b", "a"], [], ["solo"])):
             upsert_device(s, rt.plugins, {"id": f"L{i}", "vendor": "mqtt_speaker", "kind": "speaker",
                                           "area_code": "27694", "address": f"l{i}", "tags": tags,
-                                          "config": {"gain": i} if i else {}})
+                                          "config": {"gain": i} if i else {},
+                                          **({"latitude": 10.535, "longitude": 106.413} if i == 1 else {})})
         s.flush()
         s.add(DeviceStatus(device_id="L0", online=True, activity="playing", source="http://radio/vov1", volume=40,
                            signal={"network": "4g", "rssi_dbm": -70}, faults=["amp_hot"], firmware="2.1",
@@ -36,3 +37,4 @@ def test_row_pages_equal_the_orm_devices_dicts(rt: Runtime, legacy_areas: None) 
     schema = DeviceOutSchema(many=True)
     assert schema.dump(got) == schema.dump(want)
     assert got[1]["tags"] == ["a", "b"] and got[2]["status"] is None and got[0]["status"]["online"] is False
+    assert (got[2]["latitude"], got[2]["longitude"]) == (10.535, 106.413) and got[0]["latitude"] is None

@@ -32,20 +32,22 @@ class ExclusionSchema(Schema):
 # JSON Schema can say what each position of a point holds only loosely (its items are numbers of
 # the wider range); check_geometry checks latitude and longitude each against its own range.
 _coordinate = fields.Float(validate=validate.Range(min=-180, max=180))
-_point = fields.List(_coordinate, validate=validate.Length(equal=2),
+_point = fields.List(_coordinate, validate=validate.Length(equal=2, error="a point is [latitude, longitude]"),
                      metadata={"description": "[latitude, longitude] in WGS 84 degrees — latitude first"})
 
 
 class GeometrySchema(Schema):
     polygons = fields.List(
-        fields.List(_point, validate=validate.Length(min=3, max=MAX_RING_POINTS)),
-        validate=validate.Length(max=MAX_POLYGONS),
+        fields.List(_point, validate=validate.Length(
+            min=3, max=MAX_RING_POINTS, error="a polygon is {min} to {max} [latitude, longitude] points")),
+        validate=validate.Length(max=MAX_POLYGONS, error="at most {max} polygons"),
         metadata={"description": (
             "Rings of [latitude, longitude] points (closed or not, no holes, at least 3 distinct points, "
             "not crossing itself). A device on the edge is inside")})
     circles = fields.List(
-        fields.List(fields.Float(), validate=validate.Length(equal=3)),
-        validate=validate.Length(max=MAX_CIRCLES),
+        fields.List(fields.Float(), validate=validate.Length(
+            equal=3, error="a circle is [latitude, longitude, radius_km]")),
+        validate=validate.Length(max=MAX_CIRCLES, error="at most {max} circles"),
         metadata={"description": (
             f"[latitude, longitude, radius_km]: devices within radius_km (0–{MAX_RADIUS_KM:g}) of the centre by "
             "great-circle distance. A device at exactly the radius is inside")})
