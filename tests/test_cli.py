@@ -33,6 +33,21 @@ def test_import_devices_then_send_and_list_deliveries(ready: Path, tmp_path: Pat
     assert {(x["device_id"], x["state"]) for x in rows} == {("SPK-1", "queued"), ("LED-1", "unsupported")}
 
 
+def test_send_to_a_polygon_reaches_the_devices_inside_it(ready: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "devices.csv"
+    csv.write_text("id,vendor,kind,area_code,address,latitude,longitude\n"
+                   "SPK-IN,mqtt_speaker,speaker,27694,spk-in,10.534,106.41\n"
+                   "SPK-OUT,mqtt_speaker,speaker,27694,spk-out,10.543,106.42\n"
+                   "SPK-NONE,mqtt_speaker,speaker,27694,spk-none,,\n", encoding="utf-8")
+    assert hub(ready, "import", "devices", str(csv)).returncode == 0
+    r = hub(ready, "send", "stop", "--polygon", "10.530,106.405 10.530,106.425 10.545,106.405")
+    assert r.returncode == 0 and "1 devices" in r.stdout, r.stdout + r.stderr
+    assert "1 devices" in hub(ready, "send", "stop", "--area", "27694", "--circle", "10.535,106.413,0.5").stdout
+    line = one_line_error(hub(ready, "send", "stop", "--polygon", "106.405,10.53 106.425,10.53 106.405,10.545"))
+    assert "target.geometry.polygons.0:" in line and "swapped" in line
+    assert "--circle" in one_line_error(hub(ready, "send", "stop", "--circle", "here,106.4,1"))
+
+
 @pytest.mark.parametrize("args, expected", [
     (["send", "set_volume", "--area", "27694", "--param", "level=150"], "params.level"),
     (["send", "explode", "--area", "27694"], "verb"),
