@@ -78,6 +78,9 @@ def _ring(ring: Any, i: int) -> tuple[tuple[float, float], ...]:
         points.append(_point(p[0], p[1], path, f"point {j}"))
     if len(set(points)) < 3:
         raise GeometryError(path, f"needs at least 3 distinct points, has {len(set(points))}")
+    lons = [lon for _, lon in points]
+    if max(lons) - min(lons) > 180:  # taken literally it would wrap the other way round the globe
+        raise GeometryError(path, "spans more than 180° of longitude: split a ring that crosses the ±180° meridian")
     shape = shapely.Polygon([(lon, lat) for lat, lon in points])
     if shape.convex_hull.area == 0:  # (a figure eight has no area either, but it is not on one line)
         raise GeometryError(path, "encloses no area (its points lie on one line)")

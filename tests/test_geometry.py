@@ -14,8 +14,11 @@ from hub.access.actors import Actor
 from hub.delivery.dispatch import DispatchError
 from hub.fleet.targeting import devices_in
 from hub.geography import GeometryError, check_geometry, haversine_km
-from hub.store.models import Delivery
+from hub.store.db import Database, utcnow
+from hub.store.models import Delivery, Device
 from tests.support.dispatch import add, send, work
+from tests.support.postgres import pg_url  # noqa: F401 - the throw-away PostgreSQL database fixture
+from tests.support.services import DATA
 
 TAN_AN = (10.535, 106.413)
 KM_PER_DEG_LAT = math.pi * 6371.0088 / 180  # 111.195 km
@@ -135,6 +138,7 @@ def test_a_geometry_holding_no_device_gives_a_command_that_reaches_none(hub) -> 
     ([[[10.5, 106.4], [10.6, 106.5], [10.5, 106.5], [10.6, 106.4]]], [], "polygons[0]", "self-intersection near"),
     ([[[106.4, 10.5], [106.4, 10.6], [106.5, 10.6]]], [], "polygons[0]", "swapped"),
     ([[[10.5, 181], [10.6, 106.4], [10.5, 106.5]]], [], "polygons[0]", "longitude 181"),
+    ([[[10, 179], [11, -179], [11, 179]]], [], "polygons[0]", "crosses the ±180° meridian"),
     ([], [[10.5, 106.4, -1]], "circles[0]", "radius -1"),
     ([], [[10.5, 106.4, float("nan")]], "circles[0]", "radius nan"),
     ([], [[95, 106.4, 1]], "circles[0]", "latitude 95"),
@@ -155,3 +159,23 @@ def test_the_bounding_box_prefilter_never_cuts_a_device_on_a_circles_edge() -> N
     east = 10.0 + 99.9 / (math.pi * 6371.0088 / 180 * math.cos(math.radians(60)))
     assert geo.contains([60.0], [east])[0] and lon0 < 10.0 - (east - 10.0) * 0.99 and lon1 > east
     assert lat0 < 60.0 - 0.89 and lat1 > 60.0 + 0.89
+
+
+def test_postgresql_selects_the_same_devices(pg_url: str) -> None:  # noqa: F811 - the fixture
+    from hub.fleet.registry import import_area_file
+
+    db = Database(pg_url)
+    try:
+        db.create()
+        with db.session() as s:
+            import_area_file(s, DATA / "legacy-three-level.yaml")
+            for address, (lat, lon, area) in {**PLACED, "ok-nowhere": (None, None, "27694")}.items():
+                s.add(Device(id=address.upper(), vendor="loopback", kind="speaker", area_code=area, address=address,
+                             latitude=lat, longitude=lon, created_at=utcnow()))
+        with db.session() as s:
+            assert devices_in(s, [L_SHAPE]) == ["OK-BAR", "OK-CORNER", "OK-EDGE", "OK-POST"]
+            commune = Actor(name="p1-op", roles=frozenset({"operator"}), areas=frozenset({"27694"}))
+            assert devices_in(s, [L_SHAPE], [[10.70, 106.60, 0]], commune.area_paths(s)) == ["OK-BAR", "OK-EDGE"]
+            assert devices_in(s, circles=[[10.70, 106.60, 0]]) == ["OK-FAR"]
+    finally:
+        db.dispose()
