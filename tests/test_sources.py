@@ -136,7 +136,9 @@ def test_credentials_come_from_the_environment_and_a_missing_one_is_named(src: R
     assert str(e.value) == "sources.yaml: source tin: token: environment variable TIN_TOKEN is not set"
     cfg = parse_text(text, "sources.yaml", src.plugins, env={"TIN_TOKEN": "s3cret"})["tin"]
     assert cfg.options["token"] == "s3cret"
-    assert "s3cret" not in repr(cfg) and cfg.shown()["token"] == "<set>"
+    assert "s3cret" not in repr(cfg) and cfg.shown()["token"] == "${TIN_TOKEN}"
+    inline = parse_text(text.replace("'${TIN_TOKEN}'", "written-in-the-file"), "sources.yaml", src.plugins, env={})
+    assert inline["tin"].shown()["token"] == "<set>"  # a secret written in the file is still never shown
 
 
 @pytest.mark.parametrize(("entry_text", "error"), [

@@ -73,8 +73,14 @@ class SourceConfig:
         return priority == EMERGENCY and self.emergency == "dispatch"
 
     def shown(self) -> dict[str, Any]:
-        """The entry as written, with any secret-looking key redacted, for the API and CLI."""
-        return {k: redact(v, k) if k not in HUB_KEYS else v for k, v in sorted(self.raw.items())}
+        """The entry as written, for the API and CLI: a ${NAME} reference as it stands (it names the
+        variable, not the secret), any other value of a secret-looking key redacted."""
+        def one(key: str, value: Any) -> Any:
+            if key in HUB_KEYS or (isinstance(value, str) and _ENV_REF.fullmatch(value)):
+                return value
+            return redact(value, key)
+
+        return {k: one(k, v) for k, v in sorted(self.raw.items())}
 
     def instance(self, plugins: Plugins) -> Source:
         """The plugin, configured; SourceError naming the source when the plugin refuses its options."""
