@@ -19,9 +19,10 @@ def sources() -> None:
     """Content sources (RSS, CAP alerts, the national system, another hub) from the sources file."""
 
 
-def _line(row: dict[str, Any]) -> str:
+def _line(row: dict[str, Any], file_broken: bool) -> str:
     h = row["health"]
-    state = ("disabled" if row.get("enabled") is False else "not configured" if not row["configured"] else
+    unlisted = "as last configured" if file_broken else "not configured"  # the poller runs the last good file
+    state = ("disabled" if row.get("enabled") is False else unlisted if not row["configured"] else
              "never polled" if h["last_attempt_at"] is None else
              f"failing ({h['failures']} in a row)" if h["failures"] else "ok")
     return (f"{row['name']:<24} {row['plugin'] or '?':<14} {state:<22} last success {h['last_success_at'] or '-'}"
@@ -44,7 +45,7 @@ def list_sources(as_json: bool) -> None:
     if not found["sources"]:
         click.echo("no sources" + ("" if found["file"] else " (sources_file is not set)"))
     for row in found["sources"]:
-        click.echo(_line(row))
+        click.echo(_line(row, bool(found["error"])))
 
 
 @sources.command("show")

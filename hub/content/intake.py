@@ -138,8 +138,10 @@ def _take_one(session: Session, cfg: SourceConfig, item: SourceItem, result: Int
     values, unplaced = _fields(session, cfg, item)
     if unplaced:
         result.unplaced.append(item.external_id)
-        log.warning("source %s: item %s names areas %s, none of them here; kept as a draft in %s, flagged",
-                    cfg.name, item.external_id, ", ".join(item.area_codes) or "(none)", values["area_code"])
+        why = (f"names areas {', '.join(item.area_codes)}, none of them here" if item.area_codes else
+               f"names no area, and the source's area_code {cfg.area_code!r} is not an area here")
+        log.warning("source %s: item %s %s; kept as a draft in %s, flagged", cfg.name, item.external_id, why,
+                    values["area_code"] or "no area")
     stopped = _archive(session, cfg, item.replaces, f"replaced by {item.external_id} from source {cfg.name}",
                        "content.replace", result) if item.replaces else []
     existing = session.scalars(select(Content).where(Content.source == cfg.name,
