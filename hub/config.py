@@ -145,9 +145,9 @@ def setting(default: Any, kind: Kind, section: str, help: str, *, least: float |
     return field(default=default, metadata=meta, repr=kind is not SECRET)
 
 
-SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, PLUGINS = (
+SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, SOURCES, PLUGINS = (
     "Services", "Commands and delivery", "Scheduled commands", "Recovery and device health", "Ingest",
-    "Where devices may be", "Console, sign-in and secrets", "Plugins")
+    "Where devices may be", "Console, sign-in and secrets", "Content sources", "Plugins")
 
 
 @dataclass
@@ -263,6 +263,18 @@ class Settings:
     trusted_proxies: int = setting(0, COUNT, CONSOLE,
                                    "Reverse proxies whose X-Forwarded-For gives the client's address (behind one "
                                    "nginx: 1).")
+    sources_file: str = setting("", TEXT, SOURCES,
+                                "The YAML file listing content sources (docs/sources.md); re-read when it changes, "
+                                "no restart needed. Empty: no sources.")
+    source_tick_s: float = setting(5.0, SECONDS, SOURCES,
+                                   "How often `hub sources run` looks for due sources and changes to sources_file.",
+                                   least=0.01)
+    source_fetch_timeout_s: float = setting(60.0, SECONDS, SOURCES,
+                                            "A source's fetch that takes longer fails (a source may set timeout_s).",
+                                            least=0.1)
+    source_backoff_max_s: float = setting(3600.0, SECONDS, SOURCES,
+                                          "The longest wait before polling a failing source again (the wait "
+                                          "doubles from its interval at each failure in a row).", least=1)
     plugins: dict[str, dict[str, Any]] = setting({}, SECTIONS, PLUGINS,
                                                  "Each plugin's settings under its name, checked by the plugin's "
                                                  "own schema (see its README).", env=None)

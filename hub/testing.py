@@ -270,10 +270,11 @@ class WorkerThreads:
     and thread each time) leave moments when no worker listens. Use as a context manager, or
     call stop()."""
 
-    def __init__(self, rt: Runtime, n: int = 1) -> None:
+    def __init__(self, rt: Runtime, n: int = 1, queues: list[Any] | None = None) -> None:
+        """`queues`: the rq queues to serve (default: the delivery queues, rt.queues())."""
         self.rt = rt
         self._stop = threading.Event()
-        self.workers = [_StoppableWorker(rt.queues(), connection=rt.redis, serializer=JOB_SERIALIZER,
+        self.workers = [_StoppableWorker(queues or rt.queues(), connection=rt.redis, serializer=JOB_SERIALIZER,
                                          stop=self._stop) for _ in range(n)]
         self.threads = [threading.Thread(target=self._run, args=(w,), name=f"test-worker-{i}", daemon=True)
                         for i, w in enumerate(self.workers)]

@@ -8,7 +8,8 @@ out below from the specification, independently of hub/access/permissions.py, wh
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,8 @@ EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
     ("users.UserLockout", "DELETE"): ADMIN,
     ("users.Tokens", "POST"): ADMIN,
     ("users.TokenById", "DELETE"): ADMIN,
+    ("sources.poll_source", "POST"): ADMIN,
+    ("sources.test_source", "POST"): ADMIN,
 }
 # Not area-scoped, so outside the matrix, each for a stated reason and tested elsewhere.
 SELF_SERVICE = {("auth.Login", "POST"): "the door in: public (test_accounts.py)",
@@ -61,6 +64,9 @@ SELF_SERVICE = {("auth.Login", "POST"): "the door in: public (test_accounts.py)"
 # Contents carry no area (hub/api/contents.py): creating one reaches no area, whatever the
 # column, so it is accepted for the roles allowed and refused for the others in every column.
 AREALESS = {("contents.Contents", "POST")}
+# Sources are the hub's own configuration (a file on its host), not an area's: polling one now or
+# trying a configuration touches no area.
+AREALESS |= {("sources.poll_source", "POST"), ("sources.test_source", "POST")}
 
 
 def write_endpoints(app: Flask) -> set[tuple[str, str]]:
@@ -135,6 +141,25 @@ def _cancel(w: World, a: str) -> Request:
     return "POST", f"/api/commands/{sub.command.id}/cancel", None
 
 
+def _poll_source(w: World, a: str) -> Request:
+    """A configured source (the test json_feed plugin, at an address nothing answers), polled on demand."""
+    import sys
+
+    from tests.support.sources import SOURCE_KINDS, entry, register_json_feed, write_sources
+
+    if "json_feed" not in w.rt.plugins.sources():
+        sys.path.insert(0, str(SOURCE_KINDS))
+        try:
+            register_json_feed(w.rt.plugins)
+        finally:  # its dist-info must not make later tests' entry-point scans find it
+            sys.path.remove(str(SOURCE_KINDS))
+        path = Path(w.rt.settings.state_dir) / "sources.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_sources(path, entry("probe", "http://127.0.0.1:9/none"))
+        w.rt.settings.sources_file = str(path)
+    return "POST", "/api/sources/probe/poll", None
+
+
 CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("areas.Areas", "POST"): lambda w, a: (
         "POST", "/api/areas", {"code": f"v-{w.n()}", "name": "Thôn", "type": "village", "parent_code": a}),
@@ -160,12 +185,18 @@ CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("users.UserLockout", "DELETE"): lambda w, a: ("DELETE", f"/api/users/{w.user(a)}/lockout", None),
     ("users.Tokens", "POST"): lambda w, a: ("POST", "/api/tokens", {"user": w.user(a), "name": "ci"}),
     ("users.TokenById", "DELETE"): lambda w, a: ("DELETE", f"/api/tokens/{w.token(a)}", None),
+    ("sources.poll_source", "POST"): _poll_source,
+    ("sources.test_source", "POST"): lambda w, a: (
+        "POST", "/api/sources/test", {"name": "probe", "plugin": "none_installed", "url": "http://127.0.0.1:9/"}),
 }
 
 
 @pytest.fixture
-def world(rt: Runtime, legacy_areas: None, vendors: dict[str, str]) -> World:
-    return World(rt, vendors["speaker"], itertools.count(1))
+def world(rt: Runtime, legacy_areas: None, vendors: dict[str, str]) -> Iterator[World]:
+    from tests.support.sources import clean_sources_queue
+
+    yield World(rt, vendors["speaker"], itertools.count(1))
+    clean_sources_queue(rt)  # the polls the source case enqueued
 
 
 def client_for(rt: Runtime, role: str, area: str) -> tuple[FlaskClient, dict[str, str]]:
