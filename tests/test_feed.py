@@ -63,6 +63,9 @@ def test_a_cursor_the_feed_did_not_give_is_refused_naming_it(client: FlaskClient
     assert_error(client.get("/api/feed/contents?after=c1.bm9wZQ"), 422, "query", "after", "not a cursor")
     assert_error(client.get("/api/feed/contents?after=c1.x&since=2026-01-01T00:00:00%2B00:00"), 422, "query",
                  "since", "not both")
+    # an instant that leaves the calendar in UTC is the caller's mistake, not a server error
+    assert_error(client.get("/api/feed/contents?since=0001-01-01T00:00:00%2B14:00"), 422, "query", "since",
+                 "out of range")
 
 
 def test_a_followed_content_keeps_its_first_hubs_id_and_the_asker_gets_none_of_its_own(

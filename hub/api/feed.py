@@ -131,7 +131,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     at = datetime.fromisoformat(stamp)
     if at.utcoffset() is None or not content_id:
         raise ValueError
-    return at, content_id
+    return _utc(at), content_id
+
+
+def _utc(at: datetime) -> datetime:
+    """`at` in UTC, as the database compares it; ValueError when that leaves the calendar (year 1 at +14:00)."""
+    try:
+        return at.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{at.isoformat()} is out of range") from None
 
 
 def origin_of(content: Content, hub_name: str) -> dict[str, str]:
@@ -191,7 +199,10 @@ class FeedContents(MethodView):
                      location="query")
             stmt = stmt.where(or_(feed_time > at, and_(feed_time == at, Content.id > last_id)))
         elif since is not None:
-            stmt = stmt.where(feed_time > since)
+            try:
+                stmt = stmt.where(feed_time > _utc(since))
+            except ValueError as exc:
+                fail(422, str(exc), field="since", location="query")
         if exclude_origin is not None:  # what this hub took in from the asker's feed
             stmt = stmt.where(or_(Content.source.is_(None), Content.external_id.is_(None),
                                   ~Content.external_id.startswith(f"{exclude_origin}:", autoescape=True)))
