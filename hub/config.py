@@ -24,6 +24,7 @@ import yaml
 from hub.addresses import DEFAULT_SERIAL_PREFIXES, parse_net_rule
 
 _ENV_REF = re.compile(r"^\$\{([A-Z0-9_]+)\}$")
+HUB_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # the hub_name setting: no ':' (see _check_together)
 SECRET_WORDS = ("password", "secret", "token", "key")  # a plugin setting so named is never shown
 
 
@@ -162,6 +163,10 @@ class Settings:
                               "Where the API is served (gunicorn -b); devices may never be there.")
     state_dir: str = setting("var", TEXT, SERVICES,
                              "Directory of the generated secret_key and audit_key files when those are not set.")
+    hub_name: str = setting("hub", TEXT, SERVICES,
+                            "This hub's name among hubs that follow each other (\"vn-national\", \"tinh-80\"): "
+                            "its content feed says it, so followers build ids from it and leave out what came "
+                            "from them. Lower-case letters, digits, '.', '_', '-'; each hub its own.")
     default_ttl_s: int = setting(600, WHOLE_SECONDS, DELIVERY,
                                  "A command without expires_at expires this long after it starts.", least=1)
     max_command_ttl_s: int = setting(86400, WHOLE_SECONDS, DELIVERY,
@@ -411,6 +416,9 @@ def _check_together(s: Settings) -> None:
             parse_net_rule(entry)
         except ValueError as exc:
             raise ConfigError(f"{_where(s, 'device_networks')}: {exc}") from None
+    if not HUB_NAME.fullmatch(s.hub_name):  # followers split "<hub_name>:<content id>" at the colon
+        raise ConfigError(f"{_where(s, 'hub_name')}: {s.hub_name!r} must be 1-63 lower-case letters, digits, "
+                          f"'.', '_' or '-', starting with a letter or digit")
     for key in ("secret_key", "audit_key"):
         value = getattr(s, key)
         if value is not None and len(str(value)) < 32:
