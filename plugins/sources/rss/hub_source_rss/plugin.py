@@ -71,7 +71,11 @@ class RssSource(Source):
         self.validators: Validators | None = None
 
     def _setting(self, key: str) -> Any:
-        return self.config.get(key, ConfigSchema().fields[key].load_default)
+        # a config built without configured() (tests, the hub's own callers) gets the schema's defaults
+        if key in self.config:
+            return self.config[key]
+        default = ConfigSchema().fields[key].load_default
+        return default() if callable(default) else default
 
     def _download(self, conditional: bool) -> Response:
         try:

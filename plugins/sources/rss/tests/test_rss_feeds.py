@@ -102,6 +102,10 @@ def test_gzip_headers_and_max_items(feeds: FeedServer) -> None:
     assert feeds.requests[0][1]["user-agent"] == "tinh-long-an-hub"
 
 
+def test_a_configuration_given_directly_gets_the_defaults(feeds: FeedServer) -> None:
+    assert len(RssSource({"url": feeds.serve("/rss", "rss20.xml")}).fetch(None)) == 3
+
+
 def test_the_hub_finds_the_plugin_by_its_entry_point() -> None:
     plugins = Plugins()
     plugins.load_entry_points({"rss"})
