@@ -33,6 +33,12 @@ SCOPES = ("Public", "Restricted", "Private")
 class NameList(fields.Field):
     """One name or a list of names (`admin_code_names: ADMIN_CODE` or `[ADMIN_CODE, vn-admin-code]`)."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        # how `hub plugins --json` describes it (apispec passes anyOf/description through)
+        kwargs.setdefault("metadata", {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                                       "description": "one name or a list of names"})
+        super().__init__(**kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
         values = [value] if isinstance(value, str) else value
         if not isinstance(values, list | tuple) or not all(isinstance(v, str) and v.strip() for v in values):
