@@ -237,14 +237,16 @@ def _item(cap: dict[str, Any], ident: str, sent: datetime, refs: tuple[str, ...]
     # add up and the highest class wins, so no part of the alert is lost by picking one block.
     group = [i for i, info in enumerate(infos) if _language(info, settings).lower() == language.lower()]
     areas = Areas()
-    best, classes = settings.default_class, []
+    best: str | None = None
+    classes: list[dict[str, Any]] = []
     for i in group:
         for area in infos[i].get("area", []):
             areas.add(area, settings, where)
         cls, rule = settings.classify(infos[i]["urgency"], infos[i]["severity"], infos[i]["certainty"])
         classes.append({"info": i, "urgency": infos[i]["urgency"], "severity": infos[i]["severity"],
                         "certainty": infos[i]["certainty"], "class": cls, "rule": rule})
-        best = cls if PRIORITY_RANK[cls] > PRIORITY_RANK[best] or len(classes) == 1 else best
+        if best is None or PRIORITY_RANK[cls] > PRIORITY_RANK[best]:
+            best = cls
     expires = chosen.get("expires")
     text = "\n\n".join(_nfc(chosen[k]) for k in ("description", "instruction") if chosen.get(k, "").strip())
     attachments = tuple(MediaRef(r["uri"], r.get("mimeType") or None, int(r["size"]) if r.get("size") else None)

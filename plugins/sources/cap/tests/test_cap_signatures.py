@@ -2,9 +2,11 @@
 proves nothing. Certificates are made at test time."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from hub.source import SourceError
 
@@ -96,3 +98,20 @@ def test_requiring_signatures_without_trusted_certificates_is_a_configuration_er
 def test_signed_but_nothing_to_check_against_is_accepted_as_unsigned_when_not_required(trusted: Identity) -> None:
     sig = read_alert(sign(alert_xml(), trusted)).item.raw["signature"]
     assert sig["signed"] is True and sig["verified"] is False
+
+
+def test_whitespace_is_part_of_what_is_signed(trusted: Identity) -> None:
+    signed = sign(alert_xml(), trusted)
+    assert b"\n  <identifier>" in signed  # the indentation the sender wrote is still there, and verifies
+    assert read_alert(signed, required(trusted)).item is not None
+    # what capvalidator does before verifying (strip the blanks between elements) breaks a correct signature
+    stripped = etree.tostring(etree.fromstring(signed, etree.XMLParser(remove_blank_text=True)))
+    with pytest.raises(CapError, match="refused"):
+        read_alert(stripped, required(trusted))
+
+
+def test_a_second_signature_is_refused(trusted: Identity) -> None:
+    root = etree.fromstring(sign(alert_xml(), trusted))
+    root.append(copy.deepcopy(root[-1]))
+    with pytest.raises(CapError, match="expected one enveloped ds:Signature"):
+        read_alert(etree.tostring(root), required(trusted))
