@@ -146,9 +146,9 @@ def setting(default: Any, kind: Kind, section: str, help: str, *, least: float |
     return field(default=default, metadata=meta, repr=kind is not SECRET)
 
 
-SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, SOURCES, PLUGINS = (
+SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, SOURCES, MEDIA, PLUGINS = (
     "Services", "Commands and delivery", "Scheduled commands", "Recovery and device health", "Ingest",
-    "Where devices may be", "Console, sign-in and secrets", "Content sources", "Plugins")
+    "Where devices may be", "Console, sign-in and secrets", "Content sources", "Media", "Plugins")
 
 
 @dataclass
@@ -280,6 +280,17 @@ class Settings:
     source_backoff_max_s: float = setting(3600.0, SECONDS, SOURCES,
                                           "The longest wait before polling a failing source again (the wait "
                                           "doubles from its interval at each failure in a row).", least=1)
+    media_store: str = setting("directory", TEXT, MEDIA,
+                               "The media store plugin that keeps uploaded audio (its own settings go under "
+                               "plugins.<name>).")
+    media_dir: str = setting("var/media", TEXT, MEDIA, "Directory of the built-in `directory` media store.")
+    public_base_url: str = setting("http://127.0.0.1:8080", URL, MEDIA,
+                                   "The hub's address as devices reach it; signed media URLs start with it.")
+    media_url_ttl_s: int = setting(3600, WHOLE_SECONDS, MEDIA,
+                                   "A signed media URL stays valid this long past its command's expiry (a device "
+                                   "may still be fetching the rest of what it began to play).", least=1)
+    media_max_upload_bytes: int = setting(50 * 1024 * 1024, COUNT, MEDIA,
+                                          "The largest audio file POST /api/media accepts (413 beyond).", least=1)
     plugins: dict[str, dict[str, Any]] = setting({}, SECTIONS, PLUGINS,
                                                  "Each plugin's settings under its name, checked by the plugin's "
                                                  "own schema (see its README).", env=None)
@@ -419,6 +430,9 @@ def _check_together(s: Settings) -> None:
     if not HUB_NAME.fullmatch(s.hub_name):  # followers split "<hub_name>:<content id>" at the colon
         raise ConfigError(f"{_where(s, 'hub_name')}: {s.hub_name!r} must be 1-63 lower-case letters, digits, "
                           f"'.', '_' or '-', starting with a letter or digit")
+    if not re.match(r"^https?://[^/?#]+(/[^?#]*)?$", s.public_base_url):  # devices fetch media by it
+        raise ConfigError(f"{_where(s, 'public_base_url')}: expected http(s)://host[:port][/path], "
+                          f"not {s.public_base_url!r}")
     for key in ("secret_key", "audit_key"):
         value = getattr(s, key)
         if value is not None and len(str(value)) < 32:

@@ -18,6 +18,7 @@ from hub.store import audit_chain
 from hub.addresses import AddressPolicy
 from hub.config import Settings, get_settings
 from hub.capabilities import HIGHEST_FIRST
+from hub.media import MediaStore
 from hub.store.db import Database
 from hub.plugins import Plugins, get_plugins
 from hub.vendor import VendorAdapter
@@ -42,6 +43,7 @@ class Runtime:
         self._redis = redis
         self._plugins = plugins
         self._adapters: dict[str, VendorAdapter] = {}
+        self._media_store: MediaStore | None = None
         self._lock = threading.Lock()
 
     @property
@@ -75,6 +77,28 @@ class Runtime:
         adapter = cls(config)
         adapter.address_policy = self.address_policy()
         return adapter
+
+    def media_store(self) -> MediaStore:
+        """The configured media store (setting media_store), made once per process.
+
+        It is offered the hub's media settings (directory, public_base_url) and a URL-signing key
+        derived from the secret key (url_secret), those its schema declares, then what
+        plugins.<name> says, which wins; its schema checks the lot, and a wrong setting raises
+        hub.media.MediaError naming it."""
+        with self._lock:
+            if self._media_store is None:
+                from hub.access.secret_key import media_url_key
+
+                name = self.settings.media_store
+                cls = self.plugins.media_store(name)
+                offered = {"directory": self.settings.media_dir, "public_base_url": self.settings.public_base_url,
+                           "url_secret": media_url_key(self.settings).hex()}
+                schema = cls.manifest.config_schema
+                if schema is not None:  # a store that has no use for one must not be refused for it
+                    offered = {k: v for k, v in offered.items() if k in schema().fields}
+                config = {**offered, **self.settings.plugin_config(name)}
+                self._media_store = cls.configured(config)
+            return self._media_store
 
     def address_policy(self) -> AddressPolicy:
         """Where devices may be, from the settings as they stand (hub.addresses)."""

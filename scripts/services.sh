@@ -82,8 +82,10 @@ fi
 # Tools the plugin tests drive as real processes: Snapcast (a real multi-room audio system)
 # and socat (pseudo-terminal pairs standing in for RS-485 lines); openssl makes the security
 # tests' throw-away TLS certificates for a broker run from production.conf; stress-ng loads the
-# CPUs to show that the suite passes on a busy machine (`stress-ng --cpu 2` beside `make test`).
-for tool in snapserver:snapserver snapclient:snapclient socat:socat openssl:openssl stress-ng:stress-ng; do
+# CPUs to show that the suite passes on a busy machine (`stress-ng --cpu 2` beside `make test`);
+# ffmpeg (with ffprobe) checks uploaded audio by its content and transcodes it for devices.
+for tool in snapserver:snapserver snapclient:snapclient socat:socat openssl:openssl stress-ng:stress-ng \
+            ffmpeg:ffmpeg ffprobe:ffmpeg; do
   bin=${tool%%:*}; pkg=${tool##*:}
   if command -v "$bin" >/dev/null || [ -x "/usr/bin/$bin" ]; then
     say "$bin found"

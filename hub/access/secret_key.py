@@ -76,3 +76,15 @@ def _create(path: Path, variable: str) -> None:
             pass
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def media_url_key(settings: Settings) -> bytes:
+    """The key that signs media URLs (hub.media.sign), derived from the session key.
+
+    Derived with HMAC under a fixed label rather than used as is: a media URL is handed to every
+    device and may end up in logs, so what it carries must reveal nothing about the key that signs
+    console cookies — and a signature made for one purpose can never pass for the other."""
+    import hashlib
+    import hmac
+
+    return hmac.new(session_secret(settings).encode("utf-8"), b"hub media url signing v1", hashlib.sha256).digest()

@@ -63,10 +63,25 @@ def _swagger_assets(app: Flask) -> str:
     return SWAGGER_ASSETS_PREFIX + "/"
 
 
+def _takes_files() -> bool:
+    """Whether this request's view takes a multipart upload (a MethodView with `takes_files`)."""
+    view = flask.current_app.view_functions.get(flask.request.endpoint or "")
+    return bool(getattr(getattr(view, "view_class", None), "takes_files", False))
+
+
 def _check_body() -> flask.Response | None:
-    """Refuse a body that is not JSON before any view sees it."""
+    """Refuse a body that is not JSON before any view sees it (a view taking files excepted: its
+    body may be as large as media_max_upload_bytes, and the view checks it)."""
     req = flask.request
     if req.method not in _BODY_METHODS:
+        return None
+    if _takes_files():
+        from hub.api.common import runtime
+
+        req.max_content_length = runtime().settings.media_max_upload_bytes + 64 * 1024  # the form around the file
+        if not req.mimetype.startswith("multipart/form-data"):
+            return errors.field_error(415, f"send a multipart/form-data upload, not {req.mimetype or 'no body type'}",
+                                      "_body")
         return None
     body = req.get_data(cache=True)
     if req.mimetype and not req.is_json:

@@ -108,7 +108,7 @@ def _prepare(rt: Runtime, items: list[list[Any]]) -> list[_Due]:
         cmd = cmds.get(cid)
         if cmd is None or not by_cmd.get(cid):
             continue  # vanished, cancelled or superseded before this job ran
-        env = envelope_for(cmd)
+        env = envelope_for(cmd, rt)
         plan.append(_Due(cid, cmd.start_at or datetime.fromisoformat(start_iso), cmd.expires_at,
                          [Outgoing(device_ref(dev), env) for _, dev in by_cmd[cid]],
                          {dev.id: did for did, dev in by_cmd[cid]}))

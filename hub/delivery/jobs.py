@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import update
@@ -10,6 +11,7 @@ from sqlalchemy import update
 from hub.delivery import arbitration
 from hub.fleet import health
 from hub.delivery.claims import claim, job_token
+from hub.media import MediaError
 from hub.store.batching import chunks
 from hub.store.db import utcnow
 from hub.delivery.states import finish, job_tally, mark_sent
@@ -20,16 +22,28 @@ from hub.vendor import DeviceRef, Envelope, Outcome, Outgoing, Result, Transient
 log = logging.getLogger(__name__)
 
 
-def envelope_for(cmd: Command) -> Envelope:
+def envelope_for(cmd: Command, rt: Runtime | None = None) -> Envelope:
+    """What the adapter sends. Media in the hub's store (media.key) goes out as a signed URL made
+    now, valid until the command expires plus media_url_ttl_s (a device may still be fetching the
+    rest of what it began just before); raises MediaError when the store cannot sign it."""
     content: dict[str, Any] | None = None
     if cmd.content is not None:
         c = cmd.content
         media = c.media or {}
+        uri = media.get("uri")
+        if media.get("key"):
+            rt = rt or get_runtime()
+            until = _aware(cmd.expires_at) + timedelta(seconds=rt.settings.media_url_ttl_s)
+            uri = rt.media_store().signed_url(media["key"], until - utcnow()).url
         content = {"id": c.id, "kind": c.kind, "title": c.title, "body": c.body, "language": c.language,
-                   "media_uri": media.get("uri"), "sha256": media.get("sha256"),
+                   "media_uri": uri, "sha256": media.get("sha256"),
                    "duration_s": media.get("duration_s")}
     return Envelope(command_id=cmd.id, verb=cmd.verb, params=dict(cmd.params or {}), priority=cmd.priority,
                     expires_at=cmd.expires_at, content=content)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC
 
 
 def device_ref(d: Device) -> DeviceRef:
@@ -77,8 +91,14 @@ def attempt_once(rt: Runtime, command_id: str, vendor: str, delivery_ids: list[i
         rows = arbitration.admit(s, rt.plugins, vendor, cmd, rows)  # devices without priority handling
         if not rows:
             return []
+        try:
+            env = envelope_for(cmd, rt)
+        except MediaError as exc:  # a device sent no audio would play nothing: say why, once, for each
+            log.error("command %s: its media cannot be sent: %s", command_id, exc)
+            gone = [(d.id, DeliveryState.FAILED, f"media: {exc}", None) for d, _ in rows]
+            tally[DeliveryState.FAILED] += finish(s, gone, now)
+            return []
         count_attempt(s, [d.id for d, _ in rows])
-        env = envelope_for(cmd)
         batch = [Outgoing(device_ref(dev), env) for _, dev in rows]
         by_device = {dev.id: d.id for d, dev in rows}
     handed_at = utcnow()  # sent_at: when the rows were handed to the transport

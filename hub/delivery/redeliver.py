@@ -180,7 +180,7 @@ def resend(vendor: str, delivery_ids: list[int], rt: Runtime | None = None) -> d
                               .where(Delivery.id.in_(chunk), Delivery.state == DeliveryState.SENT,
                                      Command.expires_at > now)).all()
         rows.sort(key=lambda r: (r[2].created_at, r[0]))
-        envelopes = {cmd.id: envelope_for(cmd) for _, _, cmd in rows}
+        envelopes = {cmd.id: envelope_for(cmd, rt) for _, _, cmd in rows}
         items = [(did, Outgoing(device_ref(dev), envelopes[cmd.id])) for did, dev, cmd in rows]
         count_attempt(s, [did for did, _ in items])
     calls: list[list[tuple[int, Outgoing]]] = []

@@ -6,6 +6,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from hub.capabilities import DEFAULT_PRIORITY, PRIORITIES
+from hub.media import MediaError, check_key
 from hub.schemas.fields import Instant, TextSchema
 from hub.text import led_text_problem, nfc
 
@@ -21,13 +22,30 @@ _KIND_NEEDS = {
 
 
 class MediaSchema(Schema):
-    uri = fields.Str(required=True, validate=validate.Length(min=1, max=2000),
+    uri = fields.Str(validate=validate.Length(min=1, max=2000),
                      metadata={"description": "Where devices fetch the media (http, https, rtsp, icecast…)"})
+    key = fields.Str(validate=validate.Length(min=1, max=255),
+                     metadata={"description": "A key of the hub's media store (POST /api/media answers it): "
+                                              "devices get a signed URL, valid while the command is"})
     sha256 = fields.Str(validate=validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex digits"),
                         metadata={"description": "Digest devices verify after download"})
     duration_s = fields.Float(validate=validate.Range(min=0, max=86400),
                               metadata={"description": "Length in seconds; absent for live streams"})
     mime = fields.Str(validate=validate.Length(max=100))
+
+    @validates_schema
+    def _uri_or_key(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("uri") and data.get("key"):
+            raise ValidationError("give uri (media elsewhere) or key (media in the hub's store), not both",
+                                  field_name="key")
+        if not data.get("uri") and not data.get("key"):
+            raise ValidationError("Missing data for required field: give uri, or key of uploaded media",
+                                  field_name="uri")
+        if data.get("key"):
+            try:
+                check_key(data["key"])
+            except MediaError as exc:
+                raise ValidationError(str(exc), field_name="key") from None
 
 
 class OriginSchema(Schema):

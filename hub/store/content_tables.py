@@ -1,12 +1,12 @@
-"""Tables of the content pipeline: a content's past versions, and what each configured source
-last did. The `contents` table itself is in hub.store.models beside the commands that play it."""
+"""Tables of the content pipeline: a content's past versions, what each configured source last
+did, and the audio files uploaded into the media store. The `contents` table itself is in hub.store.models beside the commands that play it."""
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.store.models import Base
@@ -52,3 +52,18 @@ class SourceStatus(Base):
     items_last: Mapped[int] = mapped_column(Integer, default=0)  # in the last successful fetch
     next_poll_at: Mapped[datetime | None]
     config_hash: Mapped[str | None] = mapped_column(String(64))  # the configuration it last ran with
+
+
+class MediaRecord(Base):
+    """One object the hub put into its media store (hub.content.media): what devices will fetch,
+    its digest and length, and who brought it. The bytes live in the store, not here."""
+
+    __tablename__ = "media_objects"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # the media store's key
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)  # bytes, as stored (after transcoding)
+    sha256: Mapped[str] = mapped_column(String(64))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    original_name: Mapped[str | None] = mapped_column(String(255))  # the uploaded file's name, for people
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from hub_mqtt_speaker import protocol
+from hub_mqtt_speaker.fetch import MediaFetch
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class SimDevice:
     rssi_dbm: int = -71
     quality: int = 80
     fault_flags: list[str] = field(default_factory=list)  # reported in status.faults
+    # Fetch a play's audio (http/https media_uri) before acking, as a real speaker must; a refused
+    # fetch is a nack. Off by default: many tests name audio at URLs nothing serves.
+    fetch_media: bool = False
     # -- fault switches (for the conformance suite) --
     silent: bool = False  # receives and acts but never acks nor sends status
     ack_delay_s: float = 0.0
@@ -79,6 +83,7 @@ class ReceivedCommand:
     error: str | None = None
     queued: bool = False
     duplicate: bool = False  # a redelivery of an id already answered
+    fetch: MediaFetch | None = None  # the audio it fetched for this command (fetch_media devices)
 
 
 @dataclass
@@ -105,6 +110,7 @@ class DeviceState:
     led_text: str | None = None
     connected: bool = False
     commands: list[ReceivedCommand] = field(default_factory=list)
+    fetches: list[MediaFetch] = field(default_factory=list)  # every audio fetch, oldest first
     queue: list[Playback] = field(default_factory=list)
     current: Playback | None = None
     statuses_sent: int = 0
@@ -139,6 +145,9 @@ class Host(Protocol):
 
     def publish_status(self, state: DeviceState) -> None: ...
 
+    def fetch_media(self, url: str, sha256: str | None, done: Callable[[MediaFetch], None]) -> None:
+        """Fetch off the loop thread, then call `done` on it."""
+
 
 class _Refused(Exception):
     """A command the device answers with ok=false."""
@@ -169,6 +178,7 @@ class Behaviour:
         self._end_timer: Timer | None = None
         self._led_timer: Timer | None = None
         self._seq = 0
+        self._fetching: set[str] = set()  # commands whose audio is on its way; their answer follows
 
     @property
     def spec(self) -> SimDevice:
@@ -229,8 +239,38 @@ class Behaviour:
             record.ok, record.error = previous["ok"], previous["error"]
             self._emit_ack(previous)
             return
+        if command_id in self._fetching:  # redelivered while its audio is still coming
+            record.duplicate = True
+            return
+        url = self._audio_to_fetch(msg, content)
+        if url is not None:
+            self._fetching.add(command_id)
+            self.host.fetch_media(url, (content or {}).get("sha256"),
+                                  lambda got: self._fetched(msg, params, content, record, got))
+            return
+        self._answer(msg, params, content, record)
+
+    def _audio_to_fetch(self, msg: dict[str, Any], content: dict[str, Any] | None) -> str | None:
+        url = (content or {}).get("media_uri")
+        if not (self.spec.fetch_media and msg.get("verb") == "play" and self.spec.kind == "speaker"
+                and isinstance(url, str) and url.startswith(("http://", "https://"))):
+            return None
+        return None if (content or {}).get("kind") == "stream" else url  # a live stream is played, not fetched
+
+    def _fetched(self, msg: dict[str, Any], params: dict[str, Any], content: dict[str, Any] | None,
+                 record: ReceivedCommand, got: MediaFetch) -> None:
+        self._fetching.discard(record.id or "")
+        record.fetch = got
+        self.state.fetches.append(got)
+        self._answer(msg, params, content, record, got)
+
+    def _answer(self, msg: dict[str, Any], params: dict[str, Any], content: dict[str, Any] | None,
+                record: ReceivedCommand, got: MediaFetch | None = None) -> None:
+        command_id = record.id or ""
         before = self._snapshot()
         try:
+            if got is not None and not got.ok:  # a speaker that has no audio plays nothing: it must say so
+                raise _Refused(got.error or "audio fetch failed")
             extra = self._execute(msg, params, content)
             ok, error = True, None
         except _Refused as exc:

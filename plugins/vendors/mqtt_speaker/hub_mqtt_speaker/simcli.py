@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--silent", default="", metavar="ADDR,...", help="devices that never ack nor report")
     p.add_argument("--fault", action="append", default=[], type=_parse_switch, metavar="ADDR:SWITCH[=V]",
                    help=f"set a fault switch; switches: {', '.join(FAULT_SWITCHES)}")
+    p.add_argument("--fetch-media", action="store_true",
+                   help="speakers fetch a play's audio (Range requests) before acking, and nack if refused")
     p.add_argument("--username")
     p.add_argument("--password")
     p.add_argument("--tls", action="store_true")
@@ -85,6 +87,8 @@ def run(argv: list[str] | None = None) -> int:
         if address not in by_address:
             raise SystemExit(f"--fault names unknown device {address}")
         set_faults(by_address[address], **{name: value})
+    for device in devices:
+        device.fetch_media = args.fetch_media
     fleet = Fleet(args.host, args.port, args.prefix, devices, args.status_interval,
                   username=args.username, password=args.password, tls=args.tls, ca_file=args.ca_file,
                   connect_rate=args.connect_rate)

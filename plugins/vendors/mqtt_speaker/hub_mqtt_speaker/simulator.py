@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,6 +29,7 @@ import paho.mqtt.client as mqtt
 from hub_mqtt_speaker import protocol
 from hub_mqtt_speaker._loop import READ, WRITE, EventLoop, TimerHandle
 from hub_mqtt_speaker.device import Behaviour, DeviceState, SimDevice, set_faults
+from hub_mqtt_speaker.fetch import MediaFetch, fetch_media
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class Fleet:
         self._last_error: str | None = None
         self._started = False
         self._stopped = False
+        self._fetcher: ThreadPoolExecutor | None = None  # made at the first audio fetch
 
     # -- public API ------------------------------------------------------------------------
 
@@ -132,6 +135,8 @@ class Fleet:
                 hook()
 
     def _stop(self, timeout: float, clear_retained: bool) -> None:
+        if self._fetcher is not None:
+            self._fetcher.shutdown(wait=False, cancel_futures=True)
         if not self._started:
             return
         self._started, self._stopped = False, True
@@ -218,6 +223,16 @@ class Fleet:
         link = self._links[state.address]
         if self._publish(state.address, protocol.STATUS, protocol.encode(link.behaviour.status_payload())):
             state.statuses_sent += 1
+
+    def fetch_media(self, url: str, sha256: str | None, done: Callable[[MediaFetch], None]) -> None:
+        if self._fetcher is None:
+            self._fetcher = ThreadPoolExecutor(max_workers=8, thread_name_prefix="hub-mqtt-sim-fetch")
+
+        def work() -> None:
+            got = fetch_media(url, sha256)
+            self._loop.call_soon_threadsafe(lambda: done(got))
+
+        self._fetcher.submit(work)
 
     # -- internals (loop thread) -------------------------------------------------------------
 
