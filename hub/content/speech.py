@@ -131,6 +131,32 @@ def _speak(provider: SpeechProvider, chunks: list[str], language: str, voice: st
     return audio.join(pieces)
 
 
+def speak(text: str, language: str, settings: Settings, chain: list[SpeechProvider],
+          failures: list[dict[str, str]] | None = None,
+          voices: Mapping[str, str | None] | None = None) -> tuple[bytes, dict[str, Any]]:
+    """`text` (already normalised) spoken by the first provider of `chain` that can, as device MP3
+    at the configured loudness: (mp3, speech record without cache_key). `failures` collects, and
+    the record's fallback_from lists, what failed before. Raises SpeechError naming each failure
+    when none could."""
+    failures = list(failures or [])
+    chunks = split_sentences(text, settings.speech_chunk_chars)
+    for provider in chain:
+        name = provider.manifest.name
+        voice = voices.get(name) if voices is not None else voice_for(provider, settings)
+        try:
+            wav = _speak(provider, chunks, language, voice, settings)
+            mp3 = audio.loudness_normalised_mp3(wav, settings.speech_loudness_lufs)
+        except Exception as exc:  # any provider failure moves to the next: the bulletin must be spoken
+            failures.append({"provider": name, "error": f"{type(exc).__name__}: {exc}"[:500]})
+            continue
+        return mp3, {"provider": name, "voice": voice, "fallback_from": failures,
+                     "loudness_lufs": round(audio.integrated_loudness(mp3), 1),
+                     "target_lufs": settings.speech_loudness_lufs, "chunks": len(chunks)}
+    said = "; ".join(f"{f['provider']}: {f['error']}" for f in failures) or "no speech provider is configured"
+    raise SpeechError(f"no speech provider could speak it ({said})",
+                      transient=any(f["error"] != "not installed" for f in failures))
+
+
 def render(store: MediaStore, content: Content, settings: Settings, providers: Providers,
            force: bool = False) -> dict[str, Any]:
     """Make (or find) the audio of a `tts_text` content and record it on `content` (media and
@@ -142,9 +168,7 @@ def render(store: MediaStore, content: Content, settings: Settings, providers: P
     SpeechError naming every provider's failure when none could speak."""
     if content.kind != "tts_text" or not (content.body or "").strip():
         raise SpeechError(f"content {content.id}: only a tts_text content with a body is spoken")
-    language = content.language or "vi"
     text = normalise(content.body or "", settings.speech_dictionary)
-    chunks = split_sentences(text, settings.speech_chunk_chars)
     chain, failures = provider_chain(providers, settings)
     if not force:
         for provider in chain:
@@ -152,32 +176,22 @@ def render(store: MediaStore, content: Content, settings: Settings, providers: P
             if found is not None:
                 media, speech = found
                 return _record(content, media, {**speech, "cached": True})
-    for provider in chain:
-        name, voice = provider.manifest.name, voice_for(provider, settings)
-        try:
-            wav = _speak(provider, chunks, language, voice, settings)
-            mp3 = audio.loudness_normalised_mp3(wav, settings.speech_loudness_lufs)
-        except Exception as exc:  # any provider failure moves to the next: the bulletin must be spoken
-            failures.append({"provider": name, "error": f"{type(exc).__name__}: {exc}"[:500]})
-            continue
-        key = cache_key(text, provider, voice, settings)
-        speech = {"provider": name, "voice": voice, "fallback_from": failures, "cache_key": key,
-                  "loudness_lufs": round(audio.integrated_loudness(mp3), 1),
-                  "target_lufs": settings.speech_loudness_lufs, "chunks": len(chunks)}
-        duration = audio.duration_s(mp3)
-        try:
-            info = store.put(key, mp3, MEDIA_TYPE)
-            store.put(_sidecar(key), json.dumps({"duration_s": duration, "speech": speech}).encode(),
-                      "application/json")
-        except MediaError as exc:
-            raise SpeechError(f"content {content.id}: spoken by {name}, but the media store refused it: {exc}",
-                              transient=exc.transient) from None
-        media = {"key": key, "media_type": MEDIA_TYPE, "sha256": info.sha256, "duration_s": duration,
-                 "size": info.size}
-        return _record(content, media, {**speech, "cached": False})
-    said = "; ".join(f"{f['provider']}: {f['error']}" for f in failures) or "no speech provider is configured"
-    raise SpeechError(f"content {content.id}: no speech provider could speak it ({said})",
-                      transient=any(f["error"] != "not installed" for f in failures))
+    try:
+        mp3, speech = speak(text, content.language or "vi", settings, chain, failures)
+    except SpeechError as exc:
+        raise SpeechError(f"content {content.id}: {exc}", transient=exc.transient) from None
+    spoke = next(p for p in chain if p.manifest.name == speech["provider"])
+    key = cache_key(text, spoke, speech["voice"], settings)
+    speech = {**speech, "cache_key": key}
+    duration = audio.duration_s(mp3)
+    try:
+        info = store.put(key, mp3, MEDIA_TYPE)
+        store.put(_sidecar(key), json.dumps({"duration_s": duration, "speech": speech}).encode(), "application/json")
+    except MediaError as exc:
+        raise SpeechError(f"content {content.id}: spoken by {spoke.manifest.name}, but the media store refused it: "
+                          f"{exc}", transient=exc.transient) from None
+    media = {"key": key, "media_type": MEDIA_TYPE, "sha256": info.sha256, "duration_s": duration, "size": info.size}
+    return _record(content, media, {**speech, "cached": False})
 
 
 def _record(content: Content, media: dict[str, Any], speech: dict[str, Any]) -> dict[str, Any]:
