@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hub.cli.common import Failure
 from hub.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from hub.speech import SpeechProvider
 
 
 @click.group("speech")
@@ -17,7 +21,7 @@ def speech() -> None:
     """Text-to-speech: try voices, hear a bulletin before it is sent."""
 
 
-def _installed() -> dict:  # noqa: ANN401 - name -> provider class
+def _installed() -> dict[str, type[SpeechProvider]]:
     from hub.plugins import get_plugins
 
     return get_plugins().speech_providers()
