@@ -6,7 +6,7 @@ change, renaming or removing one is a major change that every plugin must follow
 """
 from __future__ import annotations
 
-VOCABULARY_VERSION = "1.0"
+VOCABULARY_VERSION = "1.1"  # 1.1: audio.speak_text
 
 CAPABILITIES: dict[str, str] = {
     "audio.play_url": "Fetch and play an audio file or synthesised bulletin by URL",
@@ -15,6 +15,7 @@ CAPABILITIES: dict[str, str] = {
     "audio.stream_relay": "Relay a live stream (another station, a live broadcast)",
     "audio.local_schedule": "Hold a broadcast schedule on the device and play it unattended",
     "audio.fm": "Receive and relay an FM station",
+    "audio.speak_text": "Speak a bulletin's text on the device",
     "led.text": "Show text on a board",
     "led.text_unicode": "Show Vietnamese text with its diacritics intact",
     "led.image": "Show an image on a board",
@@ -90,8 +91,12 @@ def unknown_capabilities(names: set[str] | frozenset[str] | list[str]) -> list[s
     return sorted(set(names) - CAPABILITIES.keys())
 
 
-def required_capabilities(verb: str, content_kind: str | None = None) -> frozenset[str]:
-    """What a device must support to carry out `verb` (with the content kind it plays)."""
+def required_capabilities(verb: str, content_kind: str | None = None, has_audio: bool = True) -> frozenset[str]:
+    """What a device must support to carry out `verb` (with the content kind it plays).
+    `has_audio`: whether a text content has been synthesised (hub.content.speech); a `tts_text`
+    without audio can only be played by a device that speaks text itself."""
+    if verb == "play" and content_kind == "tts_text" and not has_audio:
+        return frozenset({"audio.speak_text"})
     if verb == "play" and content_kind == "stream":
         return frozenset({"audio.stream_relay"})
     if verb == "led_show" and content_kind == "led_image":

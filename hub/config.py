@@ -94,6 +94,20 @@ def _sections(v: Any) -> dict[str, dict[str, Any]]:
     return {k: dict(s or {}) for k, s in v.items()}
 
 
+def _terms(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(k, str) and k.strip() and isinstance(t, str)
+                                          for k, t in v.items()):
+        raise ValueError
+    return dict(v)
+
+
+def _loudness(v: Any) -> float:
+    value = _number(v)
+    if not -40.0 <= value <= -5.0:  # quieter is lost outdoors; louder leaves no room for peaks
+        raise ValueError
+    return value
+
+
 def _split(raw: str) -> list[str]:
     return [p.strip() for p in raw.split(",") if p.strip()]
 
@@ -120,6 +134,8 @@ SECONDS_LIST = Kind("a list of numbers of seconds (comma-separated in the enviro
                     lambda r: _numbers([float(p) for p in _split(r)]))
 TEXT_LIST = Kind("a list of text (comma-separated in the environment)", _texts, _split)
 SECTIONS = Kind("a mapping of plugin name to that plugin's settings", _sections, None)
+TERMS = Kind("a mapping of text to text", _terms, None)
+LUFS = Kind("a loudness in LUFS between -40 and -5", _loudness, lambda r: _loudness(float(r)))
 
 
 @dataclass(frozen=True)
@@ -146,9 +162,10 @@ def setting(default: Any, kind: Kind, section: str, help: str, *, least: float |
     return field(default=default, metadata=meta, repr=kind is not SECRET)
 
 
-SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, SOURCES, MEDIA, PLUGINS = (
+SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, SOURCES, MEDIA, SPEECH, PLUGINS = (
     "Services", "Commands and delivery", "Scheduled commands", "Recovery and device health", "Ingest",
-    "Where devices may be", "Console, sign-in and secrets", "Content sources", "Media", "Plugins")
+    "Where devices may be", "Console, sign-in and secrets", "Content sources", "Media", "Text-to-speech",
+    "Plugins")
 
 
 @dataclass
@@ -291,6 +308,24 @@ class Settings:
                                    "may still be fetching the rest of what it began to play).", least=1)
     media_max_upload_bytes: int = setting(50 * 1024 * 1024, COUNT, MEDIA,
                                           "The largest audio file POST /api/media accepts (413 beyond).", least=1)
+    speech_providers: list[str] = setting(["gtts", "espeak_ng"], TEXT_LIST, SPEECH,
+                                          "Speech providers to try, in order; the next speaks when one fails or "
+                                          "times out (end with espeak_ng: it needs no network).")
+    speech_voices: dict[str, str] = setting({}, TERMS, SPEECH,
+                                            "A voice per provider ({espeak_ng: vi-vn-x-south}); a provider not "
+                                            "named speaks with its default voice.", env=None)
+    speech_timeout_s: float = setting(30.0, SECONDS, SPEECH,
+                                      "The longest one provider may take to speak a whole bulletin before the "
+                                      "next is tried.", least=0.1)
+    speech_loudness_lufs: float = setting(-16.0, LUFS, SPEECH,
+                                          "Integrated loudness (EBU R128) every synthesised bulletin is normalised "
+                                          "to, so devices play all bulletins equally loud at one volume setting.")
+    speech_chunk_chars: int = setting(400, COUNT, SPEECH,
+                                      "Longer texts are spoken in pieces of at most this many characters, cut at "
+                                      "sentence ends.", least=50)
+    speech_dictionary: dict[str, str] = setting({}, TERMS, SPEECH,
+                                                "The province's own readings, applied before the built-in ones: "
+                                                "{\"X.\": \"xã\", \"KCN\": \"khu công nghiệp\"}.", env=None)
     plugins: dict[str, dict[str, Any]] = setting({}, SECTIONS, PLUGINS,
                                                  "Each plugin's settings under its name, checked by the plugin's "
                                                  "own schema (see its README).", env=None)

@@ -71,7 +71,7 @@ BUILTIN_BLUEPRINTS = ("hub.api.areas", "hub.api.devices", "hub.api.groups", "hub
 BUILTIN_EVENTS = ("hub.events",)
 BUILTIN_CLI = ("hub.cli.database", "hub.cli.fleet", "hub.cli.commands", "hub.cli.plugins", "hub.cli.schemas",
                "hub.cli.processes", "hub.cli.ingest", "hub.cli.demo", "hub.cli.admin", "hub.cli.contents",
-               "hub.cli.config", "hub.cli.sources")
+               "hub.cli.config", "hub.cli.sources", "hub.cli.speech")
 
 
 @dataclass

@@ -82,10 +82,12 @@ fi
 # Tools the plugin tests drive as real processes: Snapcast (a real multi-room audio system)
 # and socat (pseudo-terminal pairs standing in for RS-485 lines); openssl makes the security
 # tests' throw-away TLS certificates for a broker run from production.conf; stress-ng loads the
-# CPUs to show that the suite passes on a busy machine (`stress-ng --cpu 2` beside `make test`);
-# ffmpeg (with ffprobe) checks uploaded audio by its content and transcodes it for devices.
+# CPUs to show that the suite passes on a busy machine (`stress-ng --cpu 2` beside `make test`).
+# Speech: espeak-ng is the offline Vietnamese voice (hub-speech-espeak-ng); ffmpeg and ffprobe
+# join, loudness-normalise (EBU R128) and encode synthesised bulletins and check uploaded audio;
+# sox (play, soxi) lets an operator listen to and inspect audio files on the hub by hand.
 for tool in snapserver:snapserver snapclient:snapclient socat:socat openssl:openssl stress-ng:stress-ng \
-            ffmpeg:ffmpeg ffprobe:ffmpeg; do
+            espeak-ng:espeak-ng ffmpeg:ffmpeg ffprobe:ffmpeg sox:sox; do
   bin=${tool%%:*}; pkg=${tool##*:}
   if command -v "$bin" >/dev/null || [ -x "/usr/bin/$bin" ]; then
     say "$bin found"

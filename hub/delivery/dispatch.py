@@ -145,15 +145,30 @@ def _times(rt: Runtime, data: dict[str, Any], now: datetime) -> tuple[datetime |
     return start_at, expires_at, scheduled
 
 
-def _initial_state(device: Device, need: frozenset[str], installed: set[str]) -> tuple[str, str | None]:
+def _initial_state(device: Device, need: frozenset[str], installed: set[str],
+                   because: str = "") -> tuple[str, str | None]:
     if device.admin_state != "enabled":
         return DeliveryState.FAILED, "device disabled by administrator"
     if device.vendor not in installed:
         return DeliveryState.FAILED, f"vendor plugin {device.vendor} is not installed on this hub"
     lacking = sorted(need - set(device.capabilities or ()))
     if lacking:
-        return DeliveryState.UNSUPPORTED, f"device lacks {', '.join(lacking)}"
+        return DeliveryState.UNSUPPORTED, f"device lacks {', '.join(lacking)}{because}"
     return DeliveryState.QUEUED, None
+
+
+def _needs(verb: str, content: Content | None) -> tuple[frozenset[str], str]:
+    """What a device must have for this command, and why in words when it is not obvious. A
+    `tts_text` without synthesised audio would reach a device as raw text: a speaker that cannot
+    speak text stays silent while its answer says `acked`, so only a device that speaks text
+    itself may have it."""
+    media = (content.media or {}) if content is not None else {}
+    has_audio = bool(media.get("key") or media.get("uri"))
+    need = required_capabilities(verb, content.kind if content else None, has_audio)
+    if content is not None and verb == "play" and content.kind == "tts_text" and not has_audio:
+        return need, (f" (content {content.id} is text with no synthesised audio yet, and the device does not "
+                      "speak text itself)")
+    return need, ""
 
 
 def _require_sender(actor: Actor, what: str) -> None:
@@ -198,11 +213,11 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
                       # a start_at within the grace is sent at once: nothing left for the scheduler
                       released_at=None if scheduled else (now if start_at is not None else None))
         session.add(cmd)
-        need = required_capabilities(cmd.verb, content.kind if content else None)
+        need, because = _needs(cmd.verb, content)
         installed = set(rt.plugins.vendors())
         rows = []
         for d in devices:
-            state, reason = _initial_state(d, need, installed)
+            state, reason = _initial_state(d, need, installed, because)
             if state == DeliveryState.QUEUED and scheduled:
                 state = DeliveryState.SCHEDULED
             rows.append({"command_id": cmd.id, "device_id": d.id, "vendor": d.vendor, "state": state,
