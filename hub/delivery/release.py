@@ -106,10 +106,9 @@ def release_due(rt: Runtime, now: datetime | None = None) -> Released:
         # dispatcher's "published only" holds at the start too, not only when the command was made.
         unpublished: dict[str, str] = {}
         for chunk in chunks([r.id for r in due]):
-            unpublished.update(s.execute(
+            unpublished.update((cid, status) for cid, status in s.execute(
                 select(Command.id, Content.status).join(Content, Content.id == Command.content_id)
-                .where(Command.id.in_(chunk), Content.status.is_not(None), Content.status != ContentStatus.PUBLISHED)
-            ).tuples())
+                .where(Command.id.in_(chunk), Content.status.is_not(None), Content.status != ContentStatus.PUBLISHED)))
         for cid, status in unpublished.items():
             out.withdrawn += s.execute(
                 update(Delivery).where(Delivery.command_id == cid, Delivery.state == DeliveryState.SCHEDULED)
