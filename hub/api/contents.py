@@ -3,9 +3,9 @@
 Reads are area-filtered (hub.content.editing.readable): an account restricted to some areas sees
 every content of its areas and below, and the published contents of the areas above it and of no
 area — a commune reads the province's bulletins once they are out, never its drafts. A content the
-caller cannot read answers 404 to a read and 403 (rule `area`) to a write. Writes go through hub.content.editing, which applies the
-editorial workflow (hub.content.workflow); its refusals answer JSON with the `rule` broken
-(hub.api.errors). The workflow actions and versions are in hub.api.content_workflow.
+caller cannot read answers 404 to a read and 403 (rule `area`) to a write. Writes go through
+hub.content.editing, which applies the editorial workflow (hub.content.workflow); its refusals
+answer JSON with the `rule` broken (hub.api.errors). The workflow actions and versions are in hub.api.content_workflow.
 """
 from __future__ import annotations
 
