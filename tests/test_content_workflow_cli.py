@@ -36,6 +36,8 @@ def test_cli_takes_a_bulletin_from_draft_to_published_and_refuses_out_of_order(c
     assert r.returncode == 0 and "published" in r.stdout, r.stderr
     r = hub_cli(config_file, "send", "play", "--device", "SPK-1", "--content", cid)
     assert r.returncode == 0 and "queued 1" in r.stdout, r.stderr
+    listed = hub_cli(config_file, "contents", "list", "--status", "published", "--area", "27694", "--json").stdout
+    assert [json.loads(ln)["id"] for ln in listed.splitlines()] == [cid]
 
     r = hub_cli(config_file, "contents", "versions", cid, "--json")
     versions = [json.loads(ln) for ln in r.stdout.splitlines()]

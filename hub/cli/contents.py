@@ -16,6 +16,7 @@ from hub.capabilities import DEFAULT_PRIORITY, PRIORITIES
 from hub.cli.common import Failure, checked_runtime, cli_actor, first_error
 from hub.hookspecs import hookimpl
 from hub.schemas.content import CONTENT_KINDS, ContentSchema
+from hub.store.content_tables import ContentStatus
 
 
 @click.group("contents")
@@ -188,15 +189,25 @@ def versions(content_id: str, as_json: bool) -> None:
 
 @contents.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def list_(as_json: bool) -> None:
+@click.option("--status", type=click.Choice([st.value for st in ContentStatus]),
+              help="Only contents in this status (published includes those made before the workflow).")
+@click.option("--area", "area_code", help="Only contents of this area (not its subtree).")
+def list_(as_json: bool, status: str | None, area_code: str | None) -> None:
     """Contents, newest first."""
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
     from hub.store.models import Content
 
+    stmt = select(Content).order_by(Content.created_at.desc(), Content.id)
+    if status == ContentStatus.PUBLISHED:
+        stmt = stmt.where(or_(Content.status == status, Content.status.is_(None)))
+    elif status:
+        stmt = stmt.where(Content.status == status)
+    if area_code:
+        stmt = stmt.where(Content.area_code == area_code)
     rt = checked_runtime()
     with rt.db.session() as s:
-        for c in s.scalars(select(Content).order_by(Content.created_at.desc(), Content.id)):
+        for c in s.scalars(stmt):
             if as_json:
                 click.echo(json.dumps({"id": c.id, "title": c.title, "kind": c.kind, "priority": c.priority,
                                        "media": c.media, "body": c.body, "area_code": c.area_code,
