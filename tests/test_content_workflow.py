@@ -125,7 +125,7 @@ def test_four_eyes_the_author_may_not_approve_their_own(people: dict) -> None:
     assert ap.act(cid, "approve").status_code == 200
 
 
-def test_reject_needs_a_reason_and_an_edit_makes_it_a_draft_again(people: dict) -> None:
+def test_reject_needs_a_reason_and_an_edit_makes_it_a_draft_again(rt: Runtime, people: dict) -> None:
     ed, ap = people["editor"], people["approver"]
     cid = ed.write()
     ed.act(cid, "submit")
@@ -137,6 +137,8 @@ def test_reject_needs_a_reason_and_an_edit_makes_it_a_draft_again(people: dict) 
     edited = ed.client.patch(f"/api/contents/{cid}", json={"body": "Lịch tiêm ngày 12/12.", "version": 1})
     assert edited.status_code == 200 and edited.get_json()["status"] == "draft", edited.get_json()
     assert ed.act(cid, "submit").get_json()["reason"] is None
+    assert [a for a, _ in audit_actions(rt, cid)] == ["content.create", "content.submit", "content.reject",
+                                                       "content.edit", "content.submit"]  # refusals change nothing
 
 
 def test_versions_record_who_when_and_what_changed(people: dict) -> None:
