@@ -65,9 +65,10 @@ KIND_BY_KEY = {k.key: k for k in KINDS}
 # manager exactly like a third-party plugin (as datasette's DEFAULT_PLUGINS), always, and listed first.
 # Named by dotted path and imported when first asked for: this module sits below hub.api and hub.cli
 # in the layering, and a worker that never serves the API need not import flask.
-BUILTIN_BLUEPRINTS = ("hub.api.areas", "hub.api.devices", "hub.api.groups", "hub.api.contents", "hub.api.commands",
-                      "hub.api.plugins", "hub.api.health", "hub.api.auth", "hub.api.users", "hub.api.audit",
-                      "hub.api.ingest", "hub.api.sources", "hub.api.feed", "hub.api.media")
+BUILTIN_BLUEPRINTS = ("hub.api.areas", "hub.api.devices", "hub.api.groups", "hub.api.contents",
+                      "hub.api.content_workflow", "hub.api.commands", "hub.api.plugins", "hub.api.health",
+                      "hub.api.auth", "hub.api.users", "hub.api.audit", "hub.api.ingest", "hub.api.sources",
+                      "hub.api.feed", "hub.api.media")
 BUILTIN_EVENTS = ("hub.events",)
 BUILTIN_CLI = ("hub.cli.database", "hub.cli.fleet", "hub.cli.commands", "hub.cli.plugins", "hub.cli.schemas",
                "hub.cli.processes", "hub.cli.ingest", "hub.cli.demo", "hub.cli.admin", "hub.cli.contents",

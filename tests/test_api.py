@@ -74,7 +74,9 @@ def test_openapi_lists_every_path_and_docs_work_offline(client: FlaskClient) -> 
         "/api/groups": {"get", "post"},
         "/api/groups/{group_id}": {"get", "put", "delete"},
         "/api/contents": {"get", "post"},
-        "/api/contents/{content_id}": {"get"},
+        "/api/contents/{content_id}": {"get", "patch"},
+        "/api/contents/{content_id}/approve": {"post"},
+        "/api/contents/{content_id}/versions": {"get"},
         "/api/commands": {"get", "post"},
         "/api/commands/{command_id}": {"get"},
         "/api/commands/{command_id}/deliveries": {"get"},
@@ -421,10 +423,12 @@ def test_groups_crud_and_targeting(seeded: FlaskClient) -> None:
 
 def test_contents_and_play(seeded: FlaskClient) -> None:
     c = seeded
+    # the local administrator publishes at once: only a published content is played (test_content_workflow.py)
     r = c.post("/api/contents", json={"title": "Lịch tiêm chủng", "kind": "audio_file", "priority": "priority",
-                                      "media": {"uri": "http://127.0.0.1/a.mp3", "duration_s": 60}})
+                                      "media": {"uri": "http://127.0.0.1/a.mp3", "duration_s": 60}, "publish": True})
     assert r.status_code == 201, r.get_json()
     content = r.get_json()
+    assert content["status"] == "published"
     assert len(content["id"]) == 32 and content["created_by"] == "local-admin"
     assert c.get(f"/api/contents/{content['id']}").get_json()["title"] == "Lịch tiêm chủng"
     assert [x["id"] for x in c.get("/api/contents?kind=audio_file").get_json()] == [content["id"]]

@@ -106,8 +106,9 @@ def test_status_api_says_offline_once_the_heartbeat_timeout_took_the_device_offl
 def test_cli_creates_a_content_that_send_play_then_uses(config_file: Path) -> None:
     assert hub_cli(config_file, "init-db").returncode == 0
     assert hub_cli(config_file, "import", "areas", str(ROOT / "tests/data/legacy-three-level.yaml")).returncode == 0
+    # --publish: only a published content is played (the editorial workflow, test_content_workflow.py)
     r = hub_cli(config_file, "contents", "add", "--title", "Bản tin sáng", "--kind", "audio_file",
-                "--uri", "http://127.0.0.1:8/news.mp3", "--duration", "60", "--priority", "priority")
+                "--uri", "http://127.0.0.1:8/news.mp3", "--duration", "60", "--priority", "priority", "--publish")
     assert r.returncode == 0, r.stderr
     cid = re.search(r"content ([0-9a-f]{32})", r.stdout).group(1)
     r = hub_cli(config_file, "contents", "list", "--json")

@@ -14,7 +14,7 @@ from typing import Any
 
 ADMINISTRATOR = "administrator"
 EDITOR = "editor"        # writes contents
-APPROVER = "approver"    # approves contents (the approval workflow comes later; the role exists now)
+APPROVER = "approver"    # approves, rejects and publishes contents (hub.content.workflow)
 OPERATOR = "operator"    # sends commands, manages groups
 VIEWER = "viewer"        # reads
 ROLES = (ADMINISTRATOR, EDITOR, APPROVER, OPERATOR, VIEWER)

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from hub.access.accounts import AccountError
 from hub.fleet.areas import AreaError
 from hub.access.actors import Forbidden, Unauthenticated
+from hub.content.workflow import WorkflowError
 from hub.store.db import SchemaError
 from hub.delivery.dispatch import DispatchError
 from hub.fleet.registry import RegistryError
@@ -52,25 +53,38 @@ def summarize(errors: dict[str, Any], limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def payload(code: int, message: str, errors: dict[str, Any] | None = None) -> dict[str, Any]:
+def payload(code: int, message: str, errors: dict[str, Any] | None = None,
+            rule: str | None = None) -> dict[str, Any]:
     try:
         status = HTTPStatus(code).phrase
     except ValueError:
         status = "Error"
-    return {"code": code, "status": status, "message": message, "errors": _stringify_keys(errors or {})}
+    out = {"code": code, "status": status, "message": message, "errors": _stringify_keys(errors or {})}
+    if rule is not None:  # the editorial or sending rule refused, for clients to act on
+        out["rule"] = rule
+    return out
 
 
 def json_error(code: int, message: str, errors: dict[str, Any] | None = None,
-               headers: dict[str, str] | None = None) -> flask.Response:
-    resp = flask.jsonify(payload(code, message, errors))
+               headers: dict[str, str] | None = None, rule: str | None = None) -> flask.Response:
+    resp = flask.jsonify(payload(code, message, errors, rule))
     resp.status_code = code
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp
 
 
-def field_error(code: int, message: str, field: str | None, location: str = "json") -> flask.Response:
-    return json_error(code, message, {location: {field: [message]}} if field else {})
+def field_error(code: int, message: str, field: str | None, location: str = "json",
+                rule: str | None = None) -> flask.Response:
+    return json_error(code, message, {location: {field: [message]}} if field else {}, rule=rule)
+
+
+# A workflow refusal's HTTP status and the request field at fault, by rule: the wrong order or a
+# stale edit conflicts with the content's state (409); role and area are rights (403); the rest is
+# a request to correct (422).
+RULE_STATUS = {"order": 409, "stale": 409, "role": 403, "area": 403, "four_eyes": 403, "reason": 422,
+               "area_required": 422, "unknown_area": 422, "invalid": 422, "action": 404}
+RULE_FIELD = {"reason": "reason", "area_required": "area_code", "unknown_area": "area_code", "stale": "version"}
 
 
 class HubApi(Api):
@@ -107,7 +121,11 @@ def register(app: flask.Flask) -> None:
 
     @app.errorhandler(DispatchError)
     def _dispatch(exc: DispatchError) -> flask.Response:
-        return field_error(exc.status, exc.message, exc.field)
+        return field_error(exc.status, exc.message, exc.field, rule=exc.rule)
+
+    @app.errorhandler(WorkflowError)
+    def _workflow(exc: WorkflowError) -> flask.Response:
+        return field_error(RULE_STATUS.get(exc.rule, 422), str(exc), RULE_FIELD.get(exc.rule), rule=exc.rule)
 
     @app.errorhandler(RegistryError)
     def _registry(exc: RegistryError) -> flask.Response:

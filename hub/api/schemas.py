@@ -1,6 +1,8 @@
 """Schemas of what the API answers (the request bodies are the exchange schemas in hub.schemas)."""
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from hub.store.models import DELIVERY_STATES
@@ -42,6 +44,49 @@ class GroupUpdateSchema(GroupSchema):
 
 class ContentOutSchema(ContentSchema):
     created_by = fields.Str(dump_only=True)
+    status = fields.Str(dump_only=True, allow_none=True, metadata={
+        "description": "draft, submitted, approved, published, rejected or archived; null for a content made "
+                       "before the editorial workflow, which counts as published"})
+    version = fields.Int(dump_only=True, allow_none=True, metadata={
+        "description": "Counts edits; send it back (or If-Match) to edit, so a stale edit is refused (409)"})
+    updated_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    updated_by = fields.Str(dump_only=True, allow_none=True)
+    reviewed_by = fields.Str(dump_only=True, allow_none=True, metadata={"description": "Who approved or rejected"})
+    reviewed_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    published_by = fields.Str(dump_only=True, allow_none=True)
+    published_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    reason = fields.Str(dump_only=True, allow_none=True, metadata={"description": "Why it was rejected or archived"})
+    source = fields.Str(dump_only=True, allow_none=True, metadata={"description": "The configured source it came from"})
+
+
+class ContentCreateSchema(ContentSchema):
+    publish = fields.Bool(load_default=False, metadata={
+        "description": "An administrator's emergency path: approve and publish at once (audited as "
+                       "content.approve_and_publish); otherwise the content starts as a draft"})
+
+
+class ContentEditSchema(ContentSchema):
+    """An edit: only the fields given change."""
+
+    version = fields.Int(metadata={"description": "The version the edit is based on (or send If-Match); "
+                                                  "an edit of an older version is refused (409, rule stale)"})
+    note = fields.Str(validate=validate.Length(max=500), metadata={"description": "Why, kept with the version"})
+
+    def _kind_has_what_it_needs(self, data: dict[str, Any], **_: Any) -> None:
+        """Not here: an edit names only some fields; hub.content.editing checks the edited whole."""
+
+
+class ActionSchema(Schema):
+    reason = fields.Str(validate=validate.Length(max=500), metadata={
+        "description": "Why: required to reject; kept on the content and in the audit log"})
+
+
+class ContentVersionSchema(Schema):
+    version = fields.Int()
+    changed_by = fields.Str()
+    changed_at = fields.AwareDateTime()
+    changes = fields.Dict(metadata={"description": "field → [before, after]"})
+    note = fields.Str(allow_none=True)
 
 
 CountsSchema = Schema.from_dict({state: fields.Int(required=True) for state in DELIVERY_STATES},

@@ -103,7 +103,7 @@ def send(verb: str, areas: tuple[str, ...], devices: tuple[str, ...], groups: tu
     try:
         result = submit(rt, cli_actor(), data)
     except DispatchError as exc:
-        raise Failure(str(exc)) from None
+        raise Failure(str(exc) + (f" (rule {exc.rule})" if exc.rule else "")) from None
     cmd = result.command
     click.echo(f"command {cmd.id} {'accepted' if result.created else 'already sent (same idempotency key)'}: "
                f"{cmd.total} devices; " + _fmt_counts(result.counts)

@@ -36,6 +36,7 @@ from hub.access.actors import Actor, Forbidden
 from hub.capabilities import DEFAULT_PRIORITY, PRIORITIES, PRIORITY_RANK, VERB_SLOT, required_capabilities
 from hub.delivery.claims import covers, issuer_scope
 from hub.store.batching import IN_LIST_MAX, chunks
+from hub.store.content_tables import ContentStatus
 from hub.store.db import utcnow
 from hub.store.models import DELIVERY_STATES, Area, Command, Content, Delivery, DeliveryState, Device, User
 from hub.access.permissions import COMMAND_SENDERS, describe, may_send_commands
@@ -51,9 +52,10 @@ START_GRACE_S = 1.0  # a start_at less than this far in the past means "now" (cl
 class DispatchError(ValueError):
     """A command cannot be accepted. `status` is the HTTP status the API answers with."""
 
-    def __init__(self, field: str | None, message: str, status: int = 422) -> None:
+    def __init__(self, field: str | None, message: str, status: int = 422, rule: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field, self.message, self.status = field, message, status
+        self.rule = rule  # a named rule of the hub (e.g. "unpublished"), for API clients
 
 
 @dataclass
@@ -115,6 +117,13 @@ def _content(session: Session, data: dict[str, Any], now: datetime) -> Content |
     content = session.get(Content, cid)
     if content is None:
         raise DispatchError("content_id", f"unknown content {cid}")
+    # Here, where every door (API, CLI, a plugin, a scheduled command) passes: devices get only
+    # what an approver let out. A row from before the workflow (no status) counts as published.
+    # The workflow module is a layer above; the rule is the same as its check_sendable.
+    if content.status is not None and content.status != ContentStatus.PUBLISHED:
+        raise DispatchError("content_id", f"content {cid} is {content.status}; only a published content may be "
+                                          "sent to devices (submit it for approval, or have it published)",
+                            status=409, rule="unpublished")
     if content.valid_until and content.valid_until <= now:
         raise DispatchError("content_id", f"content {cid} expired at {content.valid_until.isoformat()}")
     return content

@@ -31,7 +31,8 @@ from sqlalchemy import func, select, update
 from hub.delivery import job_paths
 from hub.store.batching import chunks
 from hub.store.db import utcnow
-from hub.store.models import Command, Delivery, DeliveryState
+from hub.store.content_tables import ContentStatus
+from hub.store.models import Command, Content, Delivery, DeliveryState
 from hub.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Released:
     deliveries: int = 0
     jobs: int = 0
     expired: int = 0
+    withdrawn: int = 0  # deliveries never sent because their content was no longer published at release
     late_s: float = 0.0  # how late the most overdue released command was (0 when on time)
     job_ids: list[str] = field(default_factory=list)
 
@@ -100,6 +102,20 @@ def release_due(rt: Runtime, now: datetime | None = None) -> Released:
                                      .values(released_at=now).returning(Command.id)
                                      .execution_options(synchronize_session=False)))
         due = [r for r in due if r.id in claimed]
+        # A content archived (or sent back) after the command was scheduled is not played: the
+        # dispatcher's "published only" holds at the start too, not only when the command was made.
+        unpublished: dict[str, str] = {}
+        for chunk in chunks([r.id for r in due]):
+            unpublished.update((cid, status) for cid, status in s.execute(
+                select(Command.id, Content.status).join(Content, Content.id == Command.content_id)
+                .where(Command.id.in_(chunk), Content.status.is_not(None), Content.status != ContentStatus.PUBLISHED)))
+        for cid, status in unpublished.items():
+            out.withdrawn += s.execute(
+                update(Delivery).where(Delivery.command_id == cid, Delivery.state == DeliveryState.SCHEDULED)
+                .values(state=DeliveryState.SUPERSEDED, finished_at=now,
+                        reason=f"its content became {status} before the start: only a published content is sent")
+                .execution_options(synchronize_session=False)).rowcount or 0
+        due = [r for r in due if r.id not in unpublished]
         dead = [r.id for r in due if r.expires_at <= now]
         live = {r.id: r for r in due if r.expires_at > now}
         for chunk in chunks(dead):

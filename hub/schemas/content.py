@@ -70,6 +70,9 @@ class ContentSchema(TextSchema):
     valid_from = Instant()
     valid_until = Instant()
     created_at = fields.AwareDateTime(dump_only=True)
+    area_code = fields.Str(allow_none=True, validate=validate.Length(min=1, max=64), metadata={
+        "description": "The area it belongs to: who may edit, approve and publish it. Required unless the "
+                       "author's account is for every area"})
 
     @validates_schema
     def _kind_has_what_it_needs(self, data: dict[str, Any], **_: Any) -> None:

@@ -127,7 +127,7 @@ def test_out_of_range_dates_are_422_naming_the_field_never_500_nor_a_command_tha
     ]
     for body, field in cases:
         assert_refused(op.send("POST", "/api/commands", body), 422, field)
-    content = {"title": "Tin", "kind": "tts_text", "body": "Thông báo"}
+    content = {"title": "Tin", "kind": "tts_text", "body": "Thông báo", "area_code": OWN}  # contents have an area
     for extra, field in (({"valid_until": "9999-12-31T23:59:59-05:00"}, "valid_until"),
                          ({"valid_from": "0001-01-01T00:00:00+01:00"}, "valid_from"),
                          ({"valid_until": _in(24 * 365 * 5)}, "valid_until")):  # beyond schedule_horizon_days
@@ -186,10 +186,10 @@ def test_led_text_with_controls_bidi_or_zero_width_characters_is_refused_and_nfc
                                           "target": {"devices": ["led-own"]}})
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["params"]["text"] == "Thông báo"
-    made = op.send("POST", "/api/contents", {"title": "Tin", "kind": "led_text", "body": decomposed})
+    made = op.send("POST", "/api/contents", {"title": "Tin", "kind": "led_text", "body": decomposed, "area_code": OWN})
     assert made.status_code == 201 and made.get_json()["body"] == "Thông báo"
     # a speaker's text is not shown on a board: the LED rule does not apply to it
-    assert op.send("POST", "/api/contents", {"title": "Tin", "kind": "tts_text",
+    assert op.send("POST", "/api/contents", {"title": "Tin", "kind": "tts_text", "area_code": OWN,
                                              "body": "Dòng 1\nDòng 2"}).status_code == 201
 
 

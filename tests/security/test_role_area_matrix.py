@@ -24,6 +24,7 @@ from hub.access.actors import LOCAL_ADMIN
 from hub.store.models import ApiToken, Area, AuditEntry, Command, Content, Device, Group, GroupMember, User, UserArea
 from hub.access.permissions import ROLES, is_public
 from hub.fleet.registry import upsert_device, upsert_group
+from hub.store.db import utcnow
 from hub.runtime import Runtime
 from hub.testing import device_body
 
@@ -32,9 +33,12 @@ AREAS = {"own commune": OWN, "sibling commune": SIBLING, "parent district": PARE
          "another district": OTHER_DISTRICT, "province": PROVINCE}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
-# Who may do what, from the specification: administrator everything; editor writes contents;
-# operator sends commands and manages groups; approver and viewer write nothing (yet).
+# Who may do what, from the specification: administrator everything; editor writes, submits and
+# archives contents; approver approves, rejects, publishes and archives them; operator sends commands
+# and manages groups; viewer writes nothing. Only an administrator approves and publishes in one step.
 ADMIN = {"administrator"}
+WRITER = {"administrator", "editor"}
+REVIEWER = {"administrator", "approver"}
 EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
     ("areas.Areas", "POST"): ADMIN,
     ("devices.Devices", "POST"): ADMIN,
@@ -44,7 +48,14 @@ EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
     ("groups.Groups", "POST"): {"administrator", "operator"},
     ("groups.GroupById", "PUT"): {"administrator", "operator"},
     ("groups.GroupById", "DELETE"): {"administrator", "operator"},
-    ("contents.Contents", "POST"): {"administrator", "editor"},
+    ("contents.Contents", "POST"): WRITER,
+    ("contents.ContentById", "PATCH"): WRITER,
+    ("content_workflow.ContentSubmit", "POST"): WRITER,
+    ("content_workflow.ContentApprove", "POST"): REVIEWER,
+    ("content_workflow.ContentReject", "POST"): REVIEWER,
+    ("content_workflow.ContentPublish", "POST"): REVIEWER,
+    ("content_workflow.ContentApproveAndPublish", "POST"): ADMIN,
+    ("content_workflow.ContentArchive", "POST"): WRITER | REVIEWER,
     ("commands.Commands", "POST"): {"administrator", "operator"},
     ("commands.CommandCancel", "POST"): {"administrator", "operator"},
     ("users.Users", "POST"): ADMIN,
@@ -61,12 +72,10 @@ EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
 SELF_SERVICE = {("auth.Login", "POST"): "the door in: public (test_accounts.py)",
                 ("auth.Logout", "POST"): "ends the caller's own session (test_accounts.py)",
                 ("auth.Password", "POST"): "changes the caller's own password (test_accounts.py)"}
-# Contents carry no area (hub/api/contents.py): creating one reaches no area, whatever the
-# column, so it is accepted for the roles allowed and refused for the others in every column.
-AREALESS = {("contents.Contents", "POST")}
+# Every content write is area-scoped (contents belong to an area since the editorial workflow).
 # Sources are the hub's own configuration (a file on its host), not an area's: polling one now or
 # trying a configuration touches no area.
-AREALESS |= {("sources.poll_source", "POST"), ("sources.test_source", "POST")}
+AREALESS: set[tuple[str, str]] = {("sources.poll_source", "POST"), ("sources.test_source", "POST")}
 
 
 def write_endpoints(app: Flask) -> set[tuple[str, str]]:
@@ -100,6 +109,14 @@ class World:
         with self.rt.db.session() as s:
             accounts.create_user(s, LOCAL_ADMIN, name, ["viewer"], [area], login=False)
         return name
+
+    def content(self, area: str, status: str = "draft") -> str:
+        """A content of `area` in `status`, written by someone else (so four eyes never refuse)."""
+        with self.rt.db.session() as s:
+            cid = f"c-{self.n()}"
+            s.add(Content(id=cid, title="Lịch cắt điện", kind="tts_text", body="Thông báo.", area_code=area,
+                          status=status, version=1, created_by="someone-else", created_at=utcnow()))
+        return cid
 
     def token(self, area: str) -> int:
         name = self.user(area)
@@ -174,7 +191,20 @@ CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("groups.GroupById", "PUT"): _put_group,
     ("groups.GroupById", "DELETE"): lambda w, a: ("DELETE", f"/api/groups/{w.group(a)[0]}", None),
     ("contents.Contents", "POST"): lambda w, a: (
-        "POST", "/api/contents", {"title": "Lịch cắt điện", "kind": "tts_text", "body": "Thông báo lịch cắt điện."}),
+        "POST", "/api/contents", {"title": "Lịch cắt điện", "kind": "tts_text", "body": "Thông báo lịch cắt điện.",
+                                  "area_code": a}),
+    ("contents.ContentById", "PATCH"): lambda w, a: ("PATCH", f"/api/contents/{w.content(a)}", {"title": "Sửa"}),
+    ("content_workflow.ContentSubmit", "POST"): lambda w, a: ("POST", f"/api/contents/{w.content(a)}/submit", None),
+    ("content_workflow.ContentApprove", "POST"): lambda w, a: (
+        "POST", f"/api/contents/{w.content(a, 'submitted')}/approve", None),
+    ("content_workflow.ContentReject", "POST"): lambda w, a: (
+        "POST", f"/api/contents/{w.content(a, 'submitted')}/reject", {"reason": "Sai ngày"}),
+    ("content_workflow.ContentPublish", "POST"): lambda w, a: (
+        "POST", f"/api/contents/{w.content(a, 'approved')}/publish", None),
+    ("content_workflow.ContentApproveAndPublish", "POST"): lambda w, a: (
+        "POST", f"/api/contents/{w.content(a, 'submitted')}/approve_and_publish", None),
+    ("content_workflow.ContentArchive", "POST"): lambda w, a: (
+        "POST", f"/api/contents/{w.content(a)}/archive", None),
     ("commands.Commands", "POST"): _command,
     ("commands.CommandCancel", "POST"): _cancel,
     ("users.Users", "POST"): lambda w, a: (
@@ -220,7 +250,7 @@ def state(rt: Runtime) -> tuple[Any, ...]:
         return (rows(Area.code, Area.name, Area.path),
                 rows(Device.id, Device.name, Device.area_code, Device.admin_state),
                 rows(Group.id, Group.name, Group.area_code), rows(GroupMember.group_id, GroupMember.device_id),
-                rows(Content.id), rows(Command.id),
+                rows(Content.id, Content.title, Content.status, Content.version), rows(Command.id),
                 rows(User.name, User.full_name, User.roles, User.disabled, User.password_hash),
                 rows(UserArea.user_id, UserArea.area_code), rows(ApiToken.id, ApiToken.revoked_at))
 
