@@ -6,9 +6,15 @@ SPREAD are scheduled one by one instead, so that these long ones (a vendor's fau
 minutes each) run on several workers at once rather than one after another in their module's."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
+
+# No test may send traffic beyond loopback: the hub's default speech chain asks gTTS (an internet
+# service) first, so every test process (and the hub commands they start) speaks offline unless a
+# test names its own chain, e.g. gTTS pointed at its loopback stand-in.
+os.environ.setdefault("HUB_SPEECH_PROVIDERS", "espeak_ng")
 
 SPREAD = frozenset({"conformance/tests/test_conformance_vendors.py::test_vendor_fault_matrix"})
 

@@ -300,7 +300,8 @@ class Settings:
     media_store: str = setting("directory", TEXT, MEDIA,
                                "The media store plugin that keeps uploaded audio (its own settings go under "
                                "plugins.<name>).")
-    media_dir: str = setting("var/media", TEXT, MEDIA, "Directory of the built-in `directory` media store.")
+    media_dir: str = setting("", TEXT, MEDIA, "Directory of the built-in `directory` media store; empty: "
+                             "`media` inside state_dir, beside the hub's other state.")
     public_base_url: str = setting("http://127.0.0.1:8080", URL, MEDIA,
                                    "The hub's address as devices reach it; signed media URLs start with it.")
     media_url_ttl_s: int = setting(3600, WHOLE_SECONDS, MEDIA,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -91,7 +92,7 @@ class Runtime:
 
                 name = self.settings.media_store
                 cls = self.plugins.media_store(name)
-                offered = {"directory": self.settings.media_dir, "public_base_url": self.settings.public_base_url,
+                offered = {"directory": self.settings.media_dir or str(Path(self.settings.state_dir) / "media"), "public_base_url": self.settings.public_base_url,
                            "url_secret": media_url_key(self.settings).hex()}
                 schema = cls.manifest.config_schema
                 if schema is not None:  # a store that has no use for one must not be refused for it

@@ -27,8 +27,11 @@ def _config(tmp_path: Path) -> Path:
     return path
 
 
+CHAIN = {"HUB_SPEECH_PROVIDERS": "gtts,espeak_ng"}  # the product's default chain (the suite speaks offline)
+
+
 def test_voices_lists_each_provider_in_chain_order(tmp_path: Path) -> None:
-    r = hub(_config(tmp_path), "speech", "voices")
+    r = hub(_config(tmp_path), "speech", "voices", env=CHAIN)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("gtts (") and "#1 in speech_providers" in lines[0]
@@ -39,11 +42,11 @@ def test_voices_lists_each_provider_in_chain_order(tmp_path: Path) -> None:
 def test_say_writes_the_mp3_and_tells_who_spoke_and_what_failed(tmp_path: Path) -> None:
     out = tmp_path / "thu.mp3"
     r = hub(_config(tmp_path), "speech", "say", "UBND X.Tân Phú: họp lúc 7h30.", "--out", str(out),
-            "--voice", "vi-vn-x-south")
+            "--voice", "vi-vn-x-south", env=CHAIN)
     assert r.returncode == 0, r.stderr
     assert "read as: Ủy ban nhân dân xã Tân Phú: họp lúc bảy giờ ba mươi phút." in r.stdout
     assert "spoken by espeak_ng (voice vi-vn-x-south)" in r.stdout and out.stat().st_size > 1000
-    r = hub(_config(tmp_path), "speech", "say", "Xin chào.", "--out", str(out), "--provider", "gtts")
+    r = hub(_config(tmp_path), "speech", "say", "Xin chào.", "--out", str(out), "--provider", "gtts", env=CHAIN)
     assert "gtts: SpeechError: speech gtts: cannot reach the service" in one_line_error(r)
     r = hub(_config(tmp_path), "speech", "say", "Xin chào.", "--out", str(out), "--provider", "piper")
     assert one_line_error(r) == ("hub: error: no speech provider named 'piper' is installed "

@@ -39,8 +39,9 @@ def test_a_text_bulletin_without_audio_is_unsupported_on_a_speaker_that_cannot_s
 
 def test_a_text_bulletin_with_its_synthesised_audio_is_played(hub) -> None:
     add(hub, "ok-1")
-    cid = _text_bulletin(hub, {"key": "speech/ab/abc.mp3", "media_type": "audio/mpeg", "sha256": "0" * 64,
-                               "duration_s": 3.0, "size": 100})
+    info = hub.media_store().put("speech/ab/abc.mp3", b"ID3 stand-in for synthesised audio", "audio/mpeg")
+    cid = _text_bulletin(hub, {"key": info.key, "media_type": info.media_type, "sha256": info.sha256,
+                               "duration_s": 3.0, "size": info.size})
     sub = send(hub, {"verb": "play", "content_id": cid, "target": {"devices": ["OK-1"]}})
     work(hub)
     assert _states(hub, sub.command.id) == {"OK-1": ("acked", None)}

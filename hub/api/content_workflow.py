@@ -13,13 +13,13 @@ from typing import Any
 from flask.views import MethodView
 
 from hub.access.permissions import ANYONE
-from hub.api.common import HubBlueprint, actor, runtime
+from hub.api.common import HubBlueprint, actor, fail, runtime
 from hub.api.contents import visible_content, with_etag, writable_content
-from hub.api.schemas import ActionSchema, ContentOutSchema, ContentVersionSchema
-from hub.content import editing
+from hub.api.schemas import ActionSchema, ContentOutSchema, ContentVersionSchema, SpeakSchema
+from hub.content import editing, publishing
 from hub.content.workflow import TRANSITIONS
 from hub.hookspecs import hookimpl
-from hub.store.content_tables import ContentVersion
+from hub.store.content_tables import ContentStatus, ContentVersion
 from hub.store.models import Content
 
 blp = HubBlueprint("content_workflow", __name__, url_prefix="/api/contents",
@@ -41,6 +41,7 @@ def view_name(action: str) -> str:
 
 RULES: dict[str, dict[str, Any]] = {view_name(a): {"POST": t.roles} for a, t in TRANSITIONS.items()}
 RULES["ContentVersions"] = {"GET": ANYONE}
+RULES["ContentSpeak"] = {"POST": TRANSITIONS["publish"].roles}  # those who publish may have it spoken again
 
 
 def _make_view(action: str) -> type[MethodView]:
@@ -48,7 +49,12 @@ def _make_view(action: str) -> type[MethodView]:
         with runtime().db.session() as s:
             content = writable_content(s, content_id)
             editing.transition(s, actor(), content, action, data.get("reason"))
+            spoken = content.status == ContentStatus.PUBLISHED and publishing.needs_speech(content)
+        if not spoken:
             return with_etag(content)
+        publishing.speak(runtime(), [content_id])  # committed first: synthesis takes seconds
+        with runtime().db.session() as s:
+            return with_etag(visible_content(s, content_id))
 
     roles = " or ".join(sorted(TRANSITIONS[action].roles))
     post.__doc__ = (f"{SUMMARIES.get(action, action)}\n\nFrom {' or '.join(sorted(TRANSITIONS[action].sources))} "
@@ -61,6 +67,28 @@ def _make_view(action: str) -> type[MethodView]:
 
 for _action in TRANSITIONS:
     blp.route(f"/<string:content_id>/{_action}")(_make_view(_action))
+
+
+@blp.route("/<string:content_id>/speak")
+class ContentSpeak(MethodView):
+    @blp.arguments(SpeakSchema, required=False)
+    @blp.response(200, ContentOutSchema)
+    @blp.fails(403, 404, 409)
+    def post(self, data: dict[str, Any], content_id: str) -> tuple[Content, int, dict[str, str]]:
+        """Speak a published text bulletin again
+
+        Makes its audio now (after a failure, or with `"force": true` to replace the audio an
+        offline voice made once the preferred provider answers again). `speech` on the answer says
+        who spoke, what failed before, or why nobody could.
+        """
+        with runtime().db.session() as s:
+            content = writable_content(s, content_id)
+            if content.status not in (None, ContentStatus.PUBLISHED) or not publishing.needs_speech(content):
+                fail(409, f"content {content_id} is not a published text bulletin (kind {content.kind}, "
+                          f"status {content.status})", field="content_id")
+        publishing.speak(runtime(), [content_id], force=bool((data or {}).get("force")))
+        with runtime().db.session() as s:
+            return with_etag(visible_content(s, content_id))
 
 
 @blp.route("/<string:content_id>/versions")

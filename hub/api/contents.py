@@ -24,7 +24,7 @@ from hub.access.permissions import ANYONE, CONTENT_WRITERS
 from hub.api.common import HubBlueprint, QueryArgs, actor, fail, not_found, page_of, runtime
 from hub.api.schemas import ContentCreateSchema, ContentEditSchema, ContentOutSchema
 from hub.capabilities import PRIORITIES
-from hub.content import editing
+from hub.content import editing, publishing
 from hub.content.workflow import WorkflowError
 from hub.hookspecs import hookimpl
 from hub.schemas.content import CONTENT_KINDS
@@ -142,7 +142,12 @@ class Contents(MethodView):
             content = editing.create(s, actor(), data)
             if publish:
                 editing.transition(s, actor(), content, "approve_and_publish")
+            cid = content.id
+        if not (publish and publishing.needs_speech(content)):
             return with_etag(content, 201)
+        publishing.speak(runtime(), [cid])  # committed first: synthesis takes seconds
+        with runtime().db.session() as s:
+            return with_etag(visible_content(s, cid), 201)
 
 
 @blp.route("/<string:content_id>")

@@ -57,6 +57,12 @@ class ContentOutSchema(ContentSchema):
     published_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     reason = fields.Str(dump_only=True, allow_none=True, metadata={"description": "Why it was rejected or archived"})
     source = fields.Str(dump_only=True, allow_none=True, metadata={"description": "The configured source it came from"})
+    external_id = fields.Str(dump_only=True, allow_none=True, metadata={"description": "The source's id of the item"})
+    geography = fields.Dict(dump_only=True, allow_none=True, metadata={
+        "description": "Where its source meant it for: area codes, polygons, circles"})
+    speech = fields.Dict(dump_only=True, allow_none=True, metadata={
+        "description": "How its text became audio: provider, voice, fallback_from (who failed first and why), "
+                       "cache_key, loudness_lufs; or error when nobody could speak it"})
 
 
 class ContentCreateSchema(ContentSchema):
@@ -172,3 +178,8 @@ class HealthSchema(Schema):
     database = fields.Nested(CheckSchema)
     redis = fields.Nested(CheckSchema)
     devices = fields.Nested(DeviceCountsSchema)
+
+
+class SpeakSchema(Schema):
+    force = fields.Bool(load_default=False, metadata={
+        "description": "Synthesise again even if audio of this text is stored (e.g. the preferred provider is back)"})

@@ -59,6 +59,8 @@ def add(title: str, kind: str, uri: str | None, duration_s: float | None, body: 
             editing.transition(s, actor, content, "approve_and_publish")
         cid, status = content.id, content.status
     click.echo(f"content {cid} created ({status})")
+    if status == "published":
+        _speak(rt, cid)
 
 
 def _load(raw: dict[str, Any], partial: bool = False) -> dict[str, Any]:
@@ -96,6 +98,23 @@ def _action(action: str, content_id: str, reason: str | None) -> None:
         content = editing.transition(s, cli_actor(), _content(s, content_id), action, reason)
         status = content.status
     click.echo(f"content {content_id} {status}")
+    if status == "published":
+        _speak(rt, content_id)
+
+
+def _speak(rt: Any, content_id: str, force: bool = False) -> None:
+    """Say how a published text bulletin was spoken (nothing for other contents)."""
+    from hub.content import publishing
+
+    outcome = publishing.speak(rt, [content_id], force=force).get(content_id)
+    if outcome in ("spoken", "cached"):
+        with rt.db.session() as s:
+            speech = _content(s, content_id).speech or {}
+        tried = "".join(f"; {f['provider']} failed first: {f['error']}" for f in speech.get("fallback_from", []))
+        cached = " from the cache" if outcome == "cached" else ""
+        click.echo(f"spoken by {speech.get('provider')} (voice {speech.get('voice')}){cached}{tried}")
+    elif outcome is not None:
+        click.echo(f"warning: published, but not spoken: {outcome}", err=True)
 
 
 @contents.command("submit")
@@ -127,6 +146,20 @@ def reject(content_id: str, reason: str) -> None:
 def publish(content_id: str, approve_too: bool) -> None:
     """Publish an approved content: operators may then send it."""
     _action("approve_and_publish" if approve_too else "publish", content_id, None)
+
+
+@contents.command("speak")
+@click.argument("content_id")
+@click.option("--force", is_flag=True, help="Synthesise again even if audio of this text is stored.")
+def speak(content_id: str, force: bool) -> None:
+    """Make (again) the audio of a published text bulletin."""
+    rt = checked_runtime()
+    with rt.db.session() as s:
+        content = _content(s, content_id)
+        if content.kind != "tts_text" or content.status not in (None, "published"):
+            raise Failure(f"content {content_id} is not a published text bulletin "
+                          f"(kind {content.kind}, status {content.status})")
+    _speak(rt, content_id, force)
 
 
 @contents.command("archive")

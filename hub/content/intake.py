@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from hub.access import audit
 from hub.access.actors import Actor
 from hub.capabilities import DEFAULT_PRIORITY
+from hub.content import publishing
 from hub.content.source_config import SourceConfig
 from hub.runtime import Runtime
 from hub.source import SourceItem
@@ -57,11 +58,13 @@ class IntakeResult:
 
 
 def target_for(content: Content) -> dict[str, Any]:
-    """Where a content dispatched by its source goes: its areas. The one place that decides it."""
+    """Where a content dispatched by its source goes. The one place that decides it: the devices
+    inside its polygons and circles when the source drew any (a CAP alert's shapes are more
+    precise than the administrative units it also names), else its areas."""
     geo = content.geography or {}
+    if geo.get("polygons") or geo.get("circles"):
+        return {"geometry": {"polygons": geo.get("polygons") or [], "circles": geo.get("circles") or []}}
     areas = list(geo.get("matched_areas") or ([content.area_code] if content.area_code else []))
-    # TODO(geometry): when geography holds polygons or circles, target the devices inside them
-    # (the geometry helper's targeting) instead of whole areas.
     return {"areas": areas}
 
 
@@ -242,9 +245,13 @@ def take_in(rt: Runtime, cfg: SourceConfig, items: list[SourceItem]) -> IntakeRe
     result = IntakeResult()
     for item in items:
         try:
+            seen = len(result.created), len(result.updated)
             with rt.db.session() as s:
                 to_dispatch, stopped = _take_one(s, cfg, item, result)
             stop_commands(rt, cfg, stopped)
+            # a published text is spoken now, before any command can need its audio (and again
+            # when its source changed the text: the audio is keyed by the text)
+            publishing.speak(rt, result.created[seen[0]:] + result.updated[seen[1]:])
             if to_dispatch is not None:
                 result.dispatched.append(dispatch_now(rt, cfg, to_dispatch))
         except Exception as exc:  # recorded on the source's health; the next items still come in

@@ -21,6 +21,7 @@ BLOCKS = frozenset({"p", "div", "section", "article", "header", "footer", "aside
                     "figure", "figcaption", "hr", "address"})
 HIDDEN = ("script", "style", "noscript", "template", "iframe", "object", "embed")
 _BLANK_RUN = re.compile(r"\n{3,}")
+_SPACE = re.compile(r"\s+")
 
 
 def _lines(text: str) -> str:
@@ -46,6 +47,13 @@ def html_to_text(html: str) -> str:
         return plain(html)
     for node in root.xpath(" | ".join(f".//{tag}" for tag in HIDDEN) + " | .//comment()"):
         node.drop_tree()  # keeps the text that follows the element
+    # In HTML a line break in the source is only a space (a <p> wrapped at 80 columns is one
+    # paragraph); only <br> and block elements break lines. <pre> keeps its lines.
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag != "pre" and not any(a.tag == "pre" for a in el.iterancestors()):
+            el.text = _SPACE.sub(" ", el.text) if el.text else el.text
+        if el.tail and not any(a.tag == "pre" for a in el.iterancestors()):
+            el.tail = _SPACE.sub(" ", el.tail)
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
