@@ -83,6 +83,10 @@ class SourceItem:
     area_codes: tuple[str, ...] = ()
     polygons: tuple[tuple[tuple[float, float], ...], ...] = ()  # rings of (latitude, longitude), closed or not
     circles: tuple[tuple[float, float, float], ...] = ()  # (latitude, longitude, radius in km)
+    # Places the source named but the plugin could not turn into codes or shapes (an areaDesc, a
+    # geocode of another scheme): with nothing else to place it, the hub keeps the item unplaced
+    # and reports it rather than widening it to the source's default area.
+    unresolved_areas: tuple[str, ...] = ()
     # What it does to earlier items of the same source, by their external_id: an update replaces
     # them (their record takes this item's text); a cancel withdraws them and is itself never a
     # bulletin (CAP msgType Cancel). An item cannot both replace and withdraw.
@@ -122,7 +126,7 @@ class SourceItem:
             if self.published_at is not None and self.expires_at < self.published_at:
                 raise SourceError(f"{where}: expires_at {self.expires_at.isoformat()} is before published_at "
                                   f"{self.published_at.isoformat()}")
-        for name in ("area_codes", "replaces", "withdraws"):
+        for name in ("area_codes", "replaces", "withdraws", "unresolved_areas"):
             value = getattr(self, name)
             if isinstance(value, str):
                 raise SourceError(f"{where}: {name} must be a tuple of strings, not one string")

@@ -149,6 +149,21 @@ def test_a_cap_polygon_reaches_exactly_the_speakers_inside_and_a_cancel_sends_no
         assert len(s.scalars(select(Command)).all()) == commands
 
 
+def test_a_cap_emergency_for_places_not_here_is_kept_unplaced_and_not_broadcast(src: Runtime,
+                                                                                 feed: FeedServer) -> None:
+    dispatch.add(src, "ok-1", area="27694", latitude=10.53, longitude=106.41)
+    cfg = parse_entry({"name": "noaa", "plugin": "cap", "url": feed.url("/cap.xml"), "interval_s": 60,
+                       "area_code": "80", "emergency": "dispatch"}, "sources.yaml: source", src.plugins)
+    other = cap("tx-1").replace(f"<polygon>{TAN_AN}</polygon>".encode(),
+                                b"<geocode><valueName>SAME</valueName><value>006037</value></geocode>")
+    feed.answer("/cap.xml", 200, other)
+    outcome = poll(src, cfg)
+    assert outcome.ok and outcome.intake.unplaced == ["kttv@example.vn,tx-1"] and not outcome.intake.dispatched
+    kept = contents_of(src, "noaa")["kttv@example.vn,tx-1"]
+    assert kept.status == "draft" and kept.origin["unplaced"] is True  # kept and reported, never widened
+    assert kept.geography["unresolved_areas"] == ["Thành phố Tân An"]
+
+
 def test_content_published_on_one_hub_appears_on_the_other_once(src: Runtime, tmp_path: Path) -> None:
     from hub.config import load_settings
     from hub.plugins import Plugins

@@ -77,12 +77,16 @@ def _place(session: Session, cfg: SourceConfig, item: SourceItem) -> tuple[str |
     matched = [c for c in item.area_codes if c in known]
     default = cfg.area_code if cfg.area_code and session.get(Area, cfg.area_code) is not None else None
     geography = {"area_codes": list(item.area_codes), "matched_areas": matched,
+                 "unresolved_areas": list(item.unresolved_areas),
                  "polygons": [[list(p) for p in ring] for ring in item.polygons],
                  "circles": [list(c) for c in item.circles]}
     if matched:
         best = max(matched, key=lambda c: (known[c].level, -matched.index(c)))
         return best, geography, False
-    unplaced = bool(item.area_codes) or default is None
+    # named areas none of which is here, or places the plugin could not read and no shape: kept
+    # and reported, never widened to the default area
+    unplaced = bool(item.area_codes) or bool(item.unresolved_areas and not (item.polygons or item.circles)) \
+        or default is None
     return default, geography, unplaced
 
 
@@ -142,6 +146,8 @@ def _take_one(session: Session, cfg: SourceConfig, item: SourceItem, result: Int
     if unplaced:
         result.unplaced.append(item.external_id)
         why = (f"names areas {', '.join(item.area_codes)}, none of them here" if item.area_codes else
+               f"names places it could not read ({'; '.join(item.unresolved_areas)[:200]})"
+               if item.unresolved_areas else
                f"names no area, and the source's area_code {cfg.area_code!r} is not an area here")
         log.warning("source %s: item %s %s; kept as a draft in %s, flagged", cfg.name, item.external_id, why,
                     values["area_code"] or "no area")

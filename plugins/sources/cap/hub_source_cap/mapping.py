@@ -251,17 +251,19 @@ def _item(cap: dict[str, Any], ident: str, sent: datetime, refs: tuple[str, ...]
     text = "\n\n".join(_nfc(chosen[k]) for k in ("description", "instruction") if chosen.get(k, "").strip())
     attachments = tuple(MediaRef(r["uri"], r.get("mimeType") or None, int(r["size"]) if r.get("size") else None)
                         for r in chosen.get("resource", []) if r.get("uri", "").startswith(("http://", "https://")))
+    unresolved = bool(any(infos[i].get("area") for i in group) and not (areas.codes or areas.polygons or areas.circles))
     raw = {"cap": cap, "source_url": url, "msgType": cap["msgType"], "chosen_info": chosen_i,
            "languages": [_language(i, settings) for i in infos], "classification": classes,
            "area_desc": areas.descriptions, "other_geocodes": areas.other_geocodes,
            # areas were given but none is understood here: the hub would fall back to the default area
-           "areas_unresolved": bool(any(infos[i].get("area") for i in group)
-                                    and not (areas.codes or areas.polygons or areas.circles)), **extra}
+           "areas_unresolved": unresolved, **extra}
     return SourceItem(
         external_id=ident, title=_nfc(chosen.get("headline") or chosen["event"]), text=text, language=language,
         published_at=sent, url=chosen.get("web") or url, attachments=attachments, severity=best, raw=raw,
         category=chosen["category"][0], expires_at=cap_time(expires, "expires", where, None) if expires else None,
         area_codes=tuple(areas.codes), polygons=tuple(areas.polygons), circles=tuple(areas.circles),
+        unresolved_areas=tuple(d for d in areas.descriptions if d) or ("(area without a code or shape)",)
+        if unresolved else (),
         replaces=refs if cap["msgType"] == "Update" else (), exercise=cap["status"] in EXERCISE_STATUSES)
 
 

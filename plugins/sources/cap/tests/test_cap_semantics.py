@@ -185,7 +185,7 @@ def test_an_unreadable_shape_refuses_the_message_rather_than_widening_it() -> No
 
 def test_areas_nobody_understands_are_flagged() -> None:
     item = read_alert(alert_xml(infos=[info_xml(areas=[area_xml(geocodes=[("SAME", "006037")])])])).item
-    assert item.raw["areas_unresolved"] is True and item.area_codes == ()
+    assert item.raw["areas_unresolved"] is True and item.area_codes == () and item.unresolved_areas
 
 
 def test_a_message_without_language_uses_the_configured_default() -> None:
