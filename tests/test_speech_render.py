@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import pytest
 
 from hub.config import Settings, load_settings
+from hub.media import MediaStore
 from hub.content.speech import render
 from hub.speech import SpeechError, SpeechManifest, SpeechProvider, SpeechRequest, SpeechResult, Voice
 from hub.store.models import Content
-from tests.support.media_dir import DirectoryStore
 
 pytestmark = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("ffmpeg")),
                                 reason="espeak-ng and ffmpeg are needed (scripts/services.sh installs them)")
@@ -60,9 +60,18 @@ def _bulletin(body: str = BULLETIN) -> Content:
     return Content(id="c-bao-so-3", kind="tts_text", language="vi", title="Bão số 3", body=body)
 
 
+def stored(store: MediaStore) -> list[str]:
+    """What the directory store holds, by modification time and name (a write changes it)."""
+    return sorted(f"{p.relative_to(store.root)}@{p.stat().st_mtime_ns}" for p in store.root.rglob("*") if p.is_file())
+
+
 @pytest.fixture
-def store(tmp_path) -> DirectoryStore:
-    return DirectoryStore(tmp_path / "media")
+def store(tmp_path) -> MediaStore:
+    """The hub's own directory store (plugins/media/directory), on this test's directory."""
+    from hub_media_directory.store import DirectoryStore
+
+    return DirectoryStore.configured({"directory": str(tmp_path / "media"), "url_secret": "ab" * 32,
+                                      "public_base_url": "http://127.0.0.1:8080"})
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +80,7 @@ def standin() -> Iterator[StandIn]:
         yield s
 
 
-def test_with_no_internet_espeak_speaks_and_the_fallback_is_recorded(store: DirectoryStore) -> None:
+def test_with_no_internet_espeak_speaks_and_the_fallback_is_recorded(store: MediaStore) -> None:
     content = _bulletin()
     out = render(store, content, _settings(f"http://127.0.0.1:{_closed_port()}/batchexecute"), PROVIDERS)
     speech, media = content.speech, content.media
@@ -87,7 +96,7 @@ def test_with_no_internet_espeak_speaks_and_the_fallback_is_recorded(store: Dire
     assert speech["loudness_lufs"] == pytest.approx(ebur128_lufs(stored.data), abs=0.2)
 
 
-def test_with_the_gtts_stand_in_gtts_speaks_and_a_second_render_is_a_cache_hit(store: DirectoryStore,
+def test_with_the_gtts_stand_in_gtts_speaks_and_a_second_render_is_a_cache_hit(store: MediaStore,
                                                                               standin: StandIn) -> None:
     standin.texts.clear()
     settings = _settings(standin.url, speech_loudness_lufs=-20.0)
@@ -96,14 +105,14 @@ def test_with_the_gtts_stand_in_gtts_speaks_and_a_second_render_is_a_cache_hit(s
     render(store, first, settings, PROVIDERS)
     assert first.speech["provider"] == "gtts" and first.speech["fallback_from"] == []
     assert standin.texts == ["Lịch cắt điện ngày năm tháng mười hai lúc bảy giờ"]
-    writes = len(store.puts)
+    writes = stored(store)
     out = render(store, second, settings, PROVIDERS)
     assert out["cached"] is True and second.media == first.media and second.speech["provider"] == "gtts"
-    assert len(standin.texts) == 1 and len(store.puts) == writes  # nobody was asked, nothing was written
+    assert len(standin.texts) == 1 and stored(store) == writes  # nobody was asked, nothing was written
     assert abs(ebur128_lufs(store.get(first.media["key"]).data) - (-20.0)) <= 1.0
 
 
-def test_what_decides_the_sound_decides_the_key(store: DirectoryStore, standin: StandIn) -> None:
+def test_what_decides_the_sound_decides_the_key(store: MediaStore, standin: StandIn) -> None:
     base = _settings(standin.url)
     keys = set()
     for settings, body in ((base, BULLETIN), (base, BULLETIN + " Xin cảm ơn."),
@@ -132,7 +141,7 @@ class Hangs(SpeechProvider):
         raise SpeechError("released")
 
 
-def test_a_provider_that_hangs_is_left_behind_after_the_timeout(store: DirectoryStore) -> None:
+def test_a_provider_that_hangs_is_left_behind_after_the_timeout(store: MediaStore) -> None:
     settings = _settings("http://127.0.0.1:9/x", speech_providers=["hangs", "espeak_ng"], speech_timeout_s=1.0)
     content = _bulletin("Thông báo khẩn.")
     started = time.monotonic()
@@ -144,7 +153,7 @@ def test_a_provider_that_hangs_is_left_behind_after_the_timeout(store: Directory
     assert content.speech["fallback_from"] == [{"provider": "hangs", "error": "SpeechError: no audio within 1 s"}]
 
 
-def test_a_long_bulletin_is_spoken_in_pieces_joined_into_one_file(store: DirectoryStore) -> None:
+def test_a_long_bulletin_is_spoken_in_pieces_joined_into_one_file(store: MediaStore) -> None:
     body = " ".join(f"Đây là câu thông báo số {i}." for i in range(1, 13))
     settings = _settings("http://127.0.0.1:9/x", speech_providers=["espeak_ng"], speech_chunk_chars=80)
     content = _bulletin(body)
@@ -153,11 +162,11 @@ def test_a_long_bulletin_is_spoken_in_pieces_joined_into_one_file(store: Directo
     assert content.media["duration_s"] > 12.0  # twelve sentences and the pauses between them
 
 
-def test_when_nothing_can_speak_the_error_names_every_failure(store: DirectoryStore) -> None:
+def test_when_nothing_can_speak_the_error_names_every_failure(store: MediaStore) -> None:
     settings = _settings(f"http://127.0.0.1:{_closed_port()}/x", speech_providers=["gtts", "piper"])
     content = _bulletin("Thông báo.")
     with pytest.raises(SpeechError, match=r"piper: not installed.*gtts: SpeechError") as caught:
         render(store, content, settings, PROVIDERS)
-    assert caught.value.transient and content.media is None and store.puts == []
+    assert caught.value.transient and content.media is None and stored(store) == []
     with pytest.raises(SpeechError, match="only a tts_text content"):
         render(store, Content(id="x", kind="audio_file", title="t"), settings, PROVIDERS)
