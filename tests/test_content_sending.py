@@ -31,8 +31,9 @@ def _device(rt: Runtime) -> str:
 
 def _draft(rt: Runtime) -> str:
     with rt.db.session() as s:
-        return editing.create(s, LOCAL_ADMIN, {"title": "Tin", "kind": "tts_text", "body": "Thông báo.",
-                                               "area_code": AREA}).id
+        # recorded audio: a text bulletin would need speaking first (hub.content.publishing)
+        return editing.create(s, LOCAL_ADMIN, {"title": "Tin", "kind": "audio_file", "area_code": AREA,
+                                               "media": {"uri": "http://127.0.0.1:9/tin.mp3"}}).id
 
 
 def _play(cid: str, **extra: str) -> dict:

@@ -46,7 +46,8 @@ def api(hub) -> FlaskClient:
 
 def audio(c: FlaskClient) -> str:
     r = c.post("/api/contents", json={"title": "Cảnh báo triều cường", "kind": "audio_file", "priority": "emergency",
-                                      "media": {"uri": "http://127.0.0.1/canh-bao.mp3", "duration_s": 30}})
+                                      "media": {"uri": "http://127.0.0.1/canh-bao.mp3", "duration_s": 30},
+                                      "publish": True})  # the administrator's one-step path: sendable at once
     assert r.status_code == 201, r.get_json()
     return r.get_json()["id"]
 

@@ -13,11 +13,11 @@ from typing import Any
 from flask.views import MethodView
 
 from hub.access.permissions import ANYONE
-from hub.api.common import HubBlueprint, actor, fail, runtime
+from hub.api.common import HubBlueprint, actor, audit, fail, runtime
 from hub.api.contents import visible_content, with_etag, writable_content
 from hub.api.schemas import ActionSchema, ContentOutSchema, ContentVersionSchema, SpeakSchema
 from hub.content import editing, publishing
-from hub.content.workflow import TRANSITIONS
+from hub.content.workflow import TRANSITIONS, check_area
 from hub.hookspecs import hookimpl
 from hub.store.content_tables import ContentStatus, ContentVersion
 from hub.store.models import Content
@@ -81,14 +81,20 @@ class ContentSpeak(MethodView):
         offline voice made once the preferred provider answers again). `speech` on the answer says
         who spoke, what failed before, or why nobody could.
         """
+        force = bool((data or {}).get("force"))
         with runtime().db.session() as s:
             content = writable_content(s, content_id)
+            check_area(s, actor(), content, "speak")  # reading a province's bulletin is not owning it
             if content.status not in (None, ContentStatus.PUBLISHED) or not publishing.needs_speech(content):
                 fail(409, f"content {content_id} is not a published text bulletin (kind {content.kind}, "
                           f"status {content.status})", field="content_id")
-        publishing.speak(runtime(), [content_id], force=bool((data or {}).get("force")))
+        outcome = publishing.speak(runtime(), [content_id], force=force).get(content_id)
         with runtime().db.session() as s:
-            return with_etag(visible_content(s, content_id))
+            content = visible_content(s, content_id)
+            audit(s, "content.speak", "content", content_id,
+                  {"outcome": outcome, "force": force, "provider": (content.speech or {}).get("provider")},
+                  areas=[content.area_code] if content.area_code else None)
+            return with_etag(content)
 
 
 @blp.route("/<string:content_id>/versions")

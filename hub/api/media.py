@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -22,12 +21,11 @@ from hub.access.permissions import CONTENT_WRITERS, PUBLIC
 from hub.access.secret_key import media_url_key
 from hub.api.common import HubBlueprint, actor, audit, runtime
 from hub.api.errors import field_error, json_error
+from hub.content import editing
 from hub.content.media import StoredMedia, UploadError, store_upload
 from hub.hookspecs import hookimpl
 from hub.media import MediaError, MediaNotFound, check_key, signature_ok
 from hub.schemas.content import ContentSchema
-from hub.store.db import utcnow
-from hub.store.models import Content
 
 log = logging.getLogger("hub.api")
 
@@ -38,7 +36,7 @@ RULES = {"MediaUpload": {"POST": CONTENT_WRITERS},
          "MediaFile": {"GET": PUBLIC}}
 
 MULTIPART_OVERHEAD = 64 * 1024  # the form's boundaries and other fields, beside the file itself
-CONTENT_FIELDS = ("title", "language", "priority", "category")
+CONTENT_FIELDS = ("title", "language", "priority", "category", "area_code")
 
 
 @blp.route("/api/media")
@@ -53,7 +51,8 @@ class MediaUpload(MethodView):
 
         Tải lên âm thanh. A multipart form: `file` (any audio ffmpeg reads; the type is judged by
         the content, not the name), and optionally `create_content=true` with `title` (and
-        `language`, `priority`, `category`) to make an audio_file content that plays it. Answers
+        `area_code`, `language`, `priority`, `category`) to make a draft audio_file content of
+        that area that plays it (area_code is required unless the account is for every area). Answers
         the media `key`, its `sha256` and `duration_s` (of the MP3 devices will fetch).
         """
         req = flask.request
@@ -74,18 +73,17 @@ class MediaUpload(MethodView):
         rt = runtime()
         try:
             with rt.db.session() as s:
+                if want_content:  # refused before anything is stored: the content's area is the caller's
+                    editing.check_area_code(s, actor(), content_fields.get("area_code"), "create")
                 stored = store_upload(rt, s, data, upload.filename, actor().name)
                 body = _answer(stored)
                 audit(s, "media.upload", "media", stored.key, {"sha256": stored.sha256, "size": stored.size,
                                                                "original_name": stored.original_name})
                 if want_content:
                     content_fields["media"] = stored.as_content_media()
-                    loaded = ContentSchema().load(content_fields)
-                    content = Content(id=uuid.uuid4().hex, created_by=actor().name, created_at=utcnow(), **loaded)
-                    s.add(content)
-                    audit(s, "content.create", "content", content.id, {"kind": content.kind, "title": content.title,
-                                                                       "media_key": stored.key})
-                    body["content_id"] = content.id
+                    content = editing.create(s, actor(), ContentSchema().load(content_fields),
+                                             note=f"uploaded as {stored.original_name or stored.key}")
+                    body["content_id"], body["content_status"] = content.id, content.status
         except UploadError as exc:
             return field_error(exc.status, exc.message, "file", "files")
         except MediaError as exc:

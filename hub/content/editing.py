@@ -46,7 +46,9 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _check_area_code(session: Session, actor: Actor, code: str | None, doing: str) -> None:
+def check_area_code(session: Session, actor: Actor, code: str | None, doing: str) -> None:
+    """Raise WorkflowError unless `actor` may write contents for area `code` (None: only an
+    account for every area)."""
     if code is None:
         if not actor.unrestricted:
             raise WorkflowError(f"{doing}: give area_code: {actor.name} may write only for "
@@ -78,7 +80,7 @@ def create(session: Session, actor: Actor, data: Mapping[str, Any], note: str | 
         raise WorkflowError(f"create: only {describe(WRITERS)} may write a content "
                             f"({actor.name} is {describe(actor.roles)})", rule="role")
     fields = {k: v for k, v in data.items() if k in EDITABLE_FIELDS or k in ("source", "external_id", "geography")}
-    _check_area_code(session, actor, fields.get("area_code"), "create")
+    check_area_code(session, actor, fields.get("area_code"), "create")
     now = utcnow()
     content = Content(id=data.get("id") or uuid.uuid4().hex, created_by=actor.name, created_at=now,
                       status=S.DRAFT, version=1, updated_at=now, updated_by=actor.name, **fields)
@@ -111,7 +113,7 @@ def edit(session: Session, actor: Actor, content: Content, changes: Mapping[str,
     if not diff:
         return {}
     if "area_code" in diff:
-        _check_area_code(session, actor, changes["area_code"], "edit")
+        check_area_code(session, actor, changes["area_code"], "edit")
     loaded = _validated({**{k: getattr(content, k) for k in EDITABLE_FIELDS}, **changes}, "edit")
     before = status_of(content)
     for key in diff:

@@ -7,6 +7,8 @@ out below from the specification, independently of hub/access/permissions.py, wh
 """
 from __future__ import annotations
 
+import functools
+import io
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,6 +58,8 @@ EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
     ("content_workflow.ContentPublish", "POST"): REVIEWER,
     ("content_workflow.ContentApproveAndPublish", "POST"): ADMIN,
     ("content_workflow.ContentArchive", "POST"): WRITER | REVIEWER,
+    ("content_workflow.ContentSpeak", "POST"): REVIEWER,
+    ("media.MediaUpload", "POST"): WRITER,
     ("commands.Commands", "POST"): {"administrator", "operator"},
     ("commands.CommandCancel", "POST"): {"administrator", "operator"},
     ("users.Users", "POST"): ADMIN,
@@ -177,6 +181,16 @@ def _poll_source(w: World, a: str) -> Request:
     return "POST", "/api/sources/probe/poll", None
 
 
+MULTIPART = "multipart"  # a case body {MULTIPART: form} is sent as multipart/form-data, not JSON
+
+
+@functools.cache
+def _audio() -> bytes:
+    from tests.support.media import make_audio
+
+    return make_audio(0.5)
+
+
 CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("areas.Areas", "POST"): lambda w, a: (
         "POST", "/api/areas", {"code": f"v-{w.n()}", "name": "Thôn", "type": "village", "parent_code": a}),
@@ -205,6 +219,11 @@ CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
         "POST", f"/api/contents/{w.content(a, 'submitted')}/approve_and_publish", None),
     ("content_workflow.ContentArchive", "POST"): lambda w, a: (
         "POST", f"/api/contents/{w.content(a)}/archive", None),
+    ("content_workflow.ContentSpeak", "POST"): lambda w, a: (
+        "POST", f"/api/contents/{w.content(a, 'published')}/speak", None),
+    ("media.MediaUpload", "POST"): lambda w, a: (  # an upload that makes a draft of the area
+        "POST", "/api/media", {MULTIPART: {"file": (io.BytesIO(_audio()), "tin.wav"), "create_content": "true",
+                                           "title": "Tin âm thanh", "area_code": a}}),
     ("commands.Commands", "POST"): _command,
     ("commands.CommandCancel", "POST"): _cancel,
     ("users.Users", "POST"): lambda w, a: (
@@ -274,7 +293,11 @@ def test_role_area_matrix_over_every_write_endpoint(world: World, role: str) -> 
             verb, url, body = make(world, area)
             assert verb == method
             before_audit, before = audit_rows(rt), state(rt)
-            r = client.open(url, method=method, json=body, headers=auth)
+            if body is not None and MULTIPART in body:
+                r = client.open(url, method=method, data=body[MULTIPART], headers=auth,
+                                content_type="multipart/form-data")
+            else:
+                r = client.open(url, method=method, json=body, headers=auth)
             ok = 200 <= r.status_code < 300
             where = f"{role} {method} {url} in the {label} ({area}): {r.status_code} {r.get_json(silent=True)}"
             in_area = area == OWN or (endpoint, method) in AREALESS
@@ -297,7 +320,7 @@ def test_every_route_needs_credentials_but_the_door_and_the_docs(rt: Runtime, le
     client = app.test_client()
     adapter = app.url_map.bind("localhost")
     values = {"code": "80", "device_id": "x", "group_id": "x", "content_id": "x", "command_id": "x", "name": "x",
-              "token_id": 1, "filename": "x.js"}
+              "token_id": 1, "filename": "x.js", "key": "x.mp3"}
     checked = 0
     for rule in app.url_map.iter_rules():
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
