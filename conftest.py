@@ -7,6 +7,7 @@ minutes each) run on several workers at once rather than one after another in th
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -25,7 +26,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadFileScheduling
 
+    class SpreadFirst(OrderedDict):  # type: ignore[type-arg]
+        """xdist hands out scopes in this queue's order, largest module first; the spread tests are
+        single-test scopes, so they would start last and run on after everything else has ended.
+        They go first instead, in the order collected (their module lists them slowest first)."""
+
+        def __setitem__(self, scope: str, nodeids: Any) -> None:
+            super().__setitem__(scope, nodeids)
+            if scope.split("[", 1)[0] in SPREAD:
+                for key in reversed([k for k in self if k.split("[", 1)[0] in SPREAD]):
+                    self.move_to_end(key, last=False)
+
     class ModulesTogetherButSpread(LoadFileScheduling):
+        def __init__(self, config: pytest.Config, log: Any = None) -> None:
+            super().__init__(config, log)
+            self.workqueue = SpreadFirst()
+
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.split("[", 1)[0] in SPREAD:
                 return nodeid

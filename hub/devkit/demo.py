@@ -16,7 +16,7 @@ from hub.access.accounts import create_user
 from hub.fleet.areas import import_areas, official_rows
 from hub.access.actors import LOCAL_ADMIN
 from hub.config import Settings
-from hub.store.db import utcnow
+from hub.content import editing, publishing
 from hub.delivery.dispatch import counts, submit
 from hub.devkit.embedded import EmbeddedBroker, answers, redis_or_fake
 from hub.delivery.ingest import Ingest
@@ -83,6 +83,9 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
     run_id = uuid.uuid4().hex[:8]
     settings = Settings(database_url=f"sqlite:///{db_path}", queue=f"demo-{run_id}", default_ttl_s=120,
                         retry_backoff_s=(0.5, 1.0), state_dir=str(workdir),
+                        # the demo speaks offline (no traffic beyond this machine); devices would
+                        # fetch the audio from the API this demo serves
+                        speech_providers=["espeak_ng"], public_base_url=f"http://{host}:{port}",
                         plugins={VENDOR: {"host": "127.0.0.1", "port": mqtt_port, "topic_prefix": f"demo/{run_id}",
                                          "connect_timeout_s": 30}})
     rt = Runtime(settings, redis=redis)
@@ -127,12 +130,7 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
 
 
 def _bulletin(rt: Runtime, echo: Callable[[str], Any]) -> dict[str, int]:
-    with rt.db.session() as s:
-        content = Content(id=uuid.uuid4().hex, title="Bão số 3", kind="tts_text", language="vi", body=BULLETIN,
-                          media={"uri": "http://127.0.0.1/demo/bao-so-3.mp3", "duration_s": 8.0},
-                          priority="emergency", created_by=LOCAL_ADMIN.name, created_at=utcnow(),
-                          origin={"source": "demo"})
-        s.add(content)
+    content = _spoken_bulletin(rt, echo)
     started = time.monotonic()
     play = submit(rt, LOCAL_ADMIN, {"verb": "play", "content_id": content.id, "params": {"repeat": 1},
                                     "target": {"areas": [PROVINCE]}})
@@ -163,6 +161,29 @@ def _bulletin(rt: Runtime, echo: Callable[[str], Any]) -> dict[str, int]:
         play_counts = counts(s, play.command.id)
     echo(f"\n{len(rows)} deliveries in {elapsed:.1f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
     return play_counts
+
+
+def _spoken_bulletin(rt: Runtime, echo: Callable[[str], Any]) -> Content:
+    """The storm bulletin as a province administrator makes it in an emergency: written, approved
+    and published in one step, then spoken offline into the media store. Without espeak-ng it
+    plays a recorded file instead (scripts/services.sh installs espeak-ng and ffmpeg)."""
+    with rt.db.session() as s:
+        content = editing.create(s, LOCAL_ADMIN, {"title": "Bão số 3", "kind": "tts_text", "language": "vi",
+                                                  "body": BULLETIN, "priority": "emergency", "area_code": PROVINCE,
+                                                  "origin": {"source": "demo"}})
+        editing.transition(s, LOCAL_ADMIN, content, "approve_and_publish")
+    outcome = publishing.speak(rt, [content.id]).get(content.id)
+    with rt.db.session() as s:
+        content = s.get(Content, content.id)
+        if outcome in ("spoken", "cached"):
+            media, speech = content.media or {}, content.speech or {}
+            echo(f"bulletin spoken offline by {speech.get('provider')}: {media.get('duration_s', 0):.1f} s of MP3 at "
+                 f"{speech.get('loudness_lufs', 0):.1f} LUFS, stored as {media.get('key')}; devices fetch it by a "
+                 f"signed URL from {rt.settings.public_base_url}/media/…")
+        else:
+            echo(f"warning: the bulletin could not be spoken ({outcome}); a recorded file plays instead")
+            content.media = {"uri": "http://127.0.0.1/demo/bao-so-3.mp3", "duration_s": 8.0}
+    return content
 
 
 def demo_users(rt: Runtime, devices: list[Device], echo: Callable[[str], Any]) -> dict[str, str]:
