@@ -95,6 +95,7 @@ def test_an_rss_source_added_to_the_file_yields_drafts_and_broken_feeds_only_mar
                           {"name": "slow", **rss, "url": feed.url("/slow.rss"), "timeout_s": 1},
                           {"name": "bao", **rss, "url": feed.url("/tin.rss")})
             assert wait_until(lambda: len(contents_of(src, "bao")) == 2, scaled(20)), status_of(src, "bao")
+            assert wait_until(lambda: (st := status_of(src, "bao")) is not None and st.last_success_at, scaled(5))
             assert wait_until(lambda: all((st := status_of(src, n)) is not None and st.failures
                                           for n in ("gone", "bad", "slow")), scaled(20))
         finally:
