@@ -3,10 +3,7 @@ says so on the content; with a gTTS stand-in on loopback, gTTS speaks and a seco
 the stored audio; whichever speaks, the loudness is on target (measured here with ebur128)."""
 from __future__ import annotations
 
-import re
 import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +15,7 @@ from hub.media import MediaStore
 from hub.content.speech import render
 from hub.speech import SpeechError, SpeechManifest, SpeechProvider, SpeechRequest, SpeechResult, Voice
 from hub.store.models import Content
+from tests.support.media import closed_port, ebur128_lufs
 
 pytestmark = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("ffmpeg")),
                                 reason="espeak-ng and ffmpeg are needed (scripts/services.sh installs them)")
@@ -33,18 +31,6 @@ BULLETIN = ("UBND xã Tân Phú thông báo: hồi 7h30 ngày 12/10/2026, bão s
 PROVIDERS = {"gtts": GoogleTts, "espeak_ng": EspeakNg}
 
 
-def ebur128_lufs(data: bytes) -> float:
-    """The integrated loudness as ffmpeg's EBU R128 meter measures it."""
-    done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", "pipe:0", "-af", "ebur128", "-f", "null", "-"],
-                          input=data, capture_output=True, timeout=60, check=True)
-    summary = done.stderr.decode().rpartition("Summary:")[2]
-    return float(re.search(r"I:\s*(-?[\d.]+) LUFS", summary).group(1))
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _settings(gtts_url: str, **extra: object) -> Settings:
@@ -82,7 +68,7 @@ def standin() -> Iterator[StandIn]:
 
 def test_with_no_internet_espeak_speaks_and_the_fallback_is_recorded(store: MediaStore) -> None:
     content = _bulletin()
-    out = render(store, content, _settings(f"http://127.0.0.1:{_closed_port()}/batchexecute"), PROVIDERS)
+    out = render(store, content, _settings(f"http://127.0.0.1:{closed_port()}/batchexecute"), PROVIDERS)
     speech, media = content.speech, content.media
     assert speech["provider"] == "espeak_ng" and out["cached"] is False
     assert [f["provider"] for f in speech["fallback_from"]] == ["gtts"]
@@ -163,7 +149,7 @@ def test_a_long_bulletin_is_spoken_in_pieces_joined_into_one_file(store: MediaSt
 
 
 def test_when_nothing_can_speak_the_error_names_every_failure(store: MediaStore) -> None:
-    settings = _settings(f"http://127.0.0.1:{_closed_port()}/x", speech_providers=["gtts", "piper"])
+    settings = _settings(f"http://127.0.0.1:{closed_port()}/x", speech_providers=["gtts", "piper"])
     content = _bulletin("Thông báo.")
     with pytest.raises(SpeechError, match=r"piper: not installed.*gtts: SpeechError") as caught:
         render(store, content, settings, PROVIDERS)

@@ -5,10 +5,7 @@ loudness is on target. With a gTTS stand-in on loopback, gTTS speaks it and a se
 speak it is served from the cache without asking the service again."""
 from __future__ import annotations
 
-import re
 import shutil
-import socket
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from hub.access.actors import Actor
 from hub.api import create_app
 from hub.plugins import Plugins
 from hub.testing import HubHarness
-from tests.support.media import serve
+from tests.support.media import closed_port, ebur128_lufs, serve
 from tests.support.services import MQTT_HOST, MQTT_PORT
 
 pytestmark = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("ffmpeg")),
@@ -33,17 +30,6 @@ BULLETIN = ("UBND xã Tân Phú thông báo: hồi 7h30 ngày 12/10/2026, bão s
             "Bà con khẩn trương neo đậu tàu thuyền, gia cố nhà cửa.")
 
 
-def ebur128_lufs(data: bytes) -> float:
-    done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", "pipe:0", "-af", "ebur128", "-f", "null", "-"],
-                          input=data, capture_output=True, timeout=60, check=True)
-    summary = done.stderr.decode().rpartition("Summary:")[2]
-    return float(re.search(r"I:\s*(-?[\d.]+) LUFS", summary).group(1))
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def harness(tmp_path: Path, prefix: str, gtts_url: str) -> HubHarness:

@@ -2,6 +2,8 @@
 loopback port for clients that speak real HTTP (simulated devices fetching media)."""
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import tempfile
 import threading
@@ -36,3 +38,18 @@ def serve(app: Flask) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+def ebur128_lufs(data: bytes) -> float:
+    """The integrated loudness of `data` as ffmpeg's EBU R128 meter measures it."""
+    done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", "pipe:0", "-af", "ebur128", "-f", "null", "-"],
+                          input=data, capture_output=True, timeout=60, check=True)
+    summary = done.stderr.decode().rpartition("Summary:")[2]
+    return float(re.search(r"I:\s*(-?[\d.]+) LUFS", summary).group(1))
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: a service that cannot be reached, without the internet."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
