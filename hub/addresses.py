@@ -119,6 +119,13 @@ class AddressPolicy:
             raise AddressError("serial_prefix", f"serial port {path!r} is not under device_serial_prefixes "
                                                 f"({allowed})")
 
+    def own_service(self, host: str, port: int) -> str | None:
+        """Which of the hub's own services (Redis, database, API, a broker) host:port is, if any."""
+        for svc in self.services:
+            if svc.port == port and _same_host(host, svc.host):
+                return svc.label
+        return None
+
     def check_endpoint(self, host: str, port: int, what: str = "address") -> None:
         """AddressError unless host:port may be a device (or a gateway the hub talks to)."""
         host = host.strip()
@@ -130,10 +137,10 @@ class AddressPolicy:
             raise AddressError("host", f"{what}: {host} cannot be a device's host")
         if not 1 <= port <= 65535:
             raise AddressError("port", f"{what}: port {port} is outside 1-65535")
-        for svc in self.services:
-            if svc.port == port and _same_host(host, svc.host):
-                raise AddressError("hub_service", f"{what}: {_join(host, port)} is the hub's own {svc.label}; "
-                                                  "a device can never be one")
+        own = self.own_service(host, port)
+        if own is not None:
+            raise AddressError("hub_service", f"{what}: {_join(host, port)} is the hub's own {own}; "
+                                              "a device can never be one")
         if not any(rule.matches(host, port) for rule in self.networks):
             allowed = ", ".join(r.text for r in self.networks) or "none configured"
             raise AddressError("network_not_allowed", f"{what}: {_join(host, port)} is not in device_networks "

@@ -168,3 +168,20 @@ def test_a_poll_records_success_after_failures_and_resets_the_backoff(src: Runti
     st = status_of(src, "tin")
     assert (st.failures, st.items_last, st.items_fetched) == (0, 1, 1)
     assert "HTTP 404" in st.last_error  # the last error stays visible, with its time, after recovery
+
+
+def test_a_source_pointing_at_the_hubs_own_services_is_refused_naming_which(src: Runtime) -> None:
+    """A source typed by mistake (or by someone hostile) must not make the hub send requests to its
+    own Redis or broker: the poll fails, its health says why, and the test of it says the same."""
+    from hub.content.sources import try_entry
+
+    write_sources(Path(src.settings.sources_file), entry("redis", "http://127.0.0.1:6379/"),
+                  entry("broker", "http://localhost:1883/x"))
+    poller = Poller(src)
+    poller.tick()
+    for name, what in (("redis", "Redis (redis_url)"), ("broker", "MQTT broker")):
+        outcome = poll(src, poller.book.sources[name])
+        assert not outcome.ok and f"is the hub's own {what}" in outcome.error, outcome
+        assert f"is the hub's own {what}" in status_of(src, name).last_error
+    check = try_entry(src, entry("probe", "http://127.0.0.1:6379/"))
+    assert not check.ok and "url: 127.0.0.1:6379 is the hub's own Redis" in check.detail

@@ -136,6 +136,7 @@ class PollOutcome:
 def _fetch(rt: Runtime, cfg: SourceConfig, since: datetime | None) -> list[Any]:
     """fetch(since) on a thread of its own, so a source that hangs past its timeout is given up on
     (its thread left to end by itself) rather than holding the worker."""
+    cfg.refuse_hub_services(rt.address_policy())
     source = cfg.instance(rt.plugins)
     box: dict[str, Any] = {}
 

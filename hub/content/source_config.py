@@ -25,9 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
+from hub.addresses import AddressPolicy
 from hub.capabilities import EMERGENCY
 from hub.config import redact
 from hub.plugins import PluginError, Plugins
@@ -82,6 +84,21 @@ class SourceConfig:
 
         return {k: one(k, v) for k, v in sorted(self.raw.items())}
 
+    def refuse_hub_services(self, policy: AddressPolicy) -> None:
+        """SourceError when an option is a web address of one of the hub's own services (Redis,
+        the database, a broker, the API): a source typed by mistake, or by someone hostile, must
+        not make the hub send requests to itself."""
+        for key, value in _web_addresses(self.options):
+            parts = urlsplit(value)
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                continue  # the plugin's own check names a bad port
+            own = policy.own_service(parts.hostname or "", port)
+            if own is not None:
+                raise SourceError(f"source {self.name}: {key}: {parts.hostname}:{port} is the hub's own {own}; "
+                                  f"a source can never be one")
+
     def instance(self, plugins: Plugins) -> Source:
         """The plugin, configured; SourceError naming the source when the plugin refuses its options."""
         try:
@@ -89,6 +106,17 @@ class SourceConfig:
         except PluginError as exc:
             raise SourceError(f"source {self.name}: {exc}") from None
         return cls.configured(self.options)
+
+
+def _web_addresses(value: Any, key: str = "") -> list[tuple[str, str]]:
+    """(option path, value) of every http(s) URL among a source's options, however deep."""
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in _web_addresses(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(value, list):
+        return [found for i, v in enumerate(value) for found in _web_addresses(v, f"{key}[{i}]")]
+    if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+        return [(key, value)]
+    return []
 
 
 def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:

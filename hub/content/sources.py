@@ -86,6 +86,7 @@ def one(rt: Runtime, name: str, path: str | None = None) -> SourceConfig:
 def try_source(rt: Runtime, cfg: SourceConfig) -> SourceCheck:
     """The plugin's test() on `cfg`; a plugin that raises instead of answering counts as a failure."""
     try:
+        cfg.refuse_hub_services(rt.address_policy())
         return cfg.instance(rt.plugins).test()
     except SourceError as exc:
         return SourceCheck(False, str(exc))
