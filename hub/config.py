@@ -312,6 +312,10 @@ class Settings:
     speech_providers: list[str] = setting(["gtts", "espeak_ng"], TEXT_LIST, SPEECH,
                                           "Speech providers to try, in order; the next speaks when one fails or "
                                           "times out (end with espeak_ng: it needs no network).")
+    speech_emergency_providers: list[str] = setting(["espeak_ng"], TEXT_LIST, SPEECH,
+                                                    "Providers for an emergency bulletin, in order: it must be "
+                                                    "spoken at once, not after an internet voice's timeout, so "
+                                                    "the offline voice by default. Empty: speech_providers.")
     speech_voices: dict[str, str] = setting({}, TERMS, SPEECH,
                                             "A voice per provider ({espeak_ng: vi-vn-x-south}); a provider not "
                                             "named speaks with its default voice.", env=None)

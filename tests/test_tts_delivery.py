@@ -42,9 +42,9 @@ def harness(tmp_path: Path, prefix: str, gtts_url: str) -> HubHarness:
     return h
 
 
-def publish(client, body: str) -> dict:  # noqa: ANN001
+def publish(client, body: str, priority: str = "priority") -> dict:  # noqa: ANN001
     r = client.post("/api/contents", json={"title": "Bão số 3", "kind": "tts_text", "language": "vi",
-                                           "body": body, "priority": "emergency", "publish": True})
+                                           "body": body, "priority": priority, "publish": True})
     assert r.status_code == 201, r.get_json()
     return r.get_json()
 
@@ -69,7 +69,7 @@ def test_with_no_internet_speakers_fetch_vietnamese_audio_spoken_offline(tmp_pat
                 assert media["key"].endswith(".mp3") and media["duration_s"] > 3
                 assert "uri" not in media  # devices get a signed URL at send time, never the raw text
 
-                played = hub.send("play", ["S1", "S2"], content_id=content["id"], priority="emergency")
+                played = hub.send("play", ["S1", "S2"], content_id=content["id"])
                 outcome = hub.wait(played.command.id, timeout=30)
                 assert {o.state for o in outcome.values()} == {"acked"}, outcome
                 stored = hub.rt.media_store().get(media["key"]).data
@@ -99,3 +99,7 @@ def test_a_gtts_stand_in_on_loopback_speaks_and_the_audio_is_cached(tmp_path: Pa
             assert len(standin.texts) == asked  # the service was not asked again
             stored = hub.rt.media_store().get(content["media"]["key"]).data
             assert abs(ebur128_lufs(stored) - hub.rt.settings.speech_loudness_lufs) <= 1.0
+            # an emergency is spoken at once by the offline voice, even while the internet one answers
+            storm = publish(client, "Bão số 3 đổ bộ, bà con vào nơi trú ẩn ngay.", priority="emergency")
+            assert storm["speech"]["provider"] == "espeak_ng" and not storm["speech"]["fallback_from"]
+            assert len(standin.texts) == asked

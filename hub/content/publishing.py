@@ -8,9 +8,12 @@ silence, and `POST /api/contents/<id>/speak` (or `hub contents speak ID`) tries 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 
+from hub.capabilities import EMERGENCY
+from hub.config import Settings
 from hub.content.speech import render
 from hub.content.workflow import status_of
 from hub.media import MediaError
@@ -26,6 +29,14 @@ def needs_speech(content: Content) -> bool:
     return content.kind == "tts_text" and bool((content.body or "").strip())
 
 
+def settings_for(settings: Settings, content: Content) -> Settings:
+    """An emergency is spoken by `speech_emergency_providers` (the offline voice by default): it
+    must not wait out an internet voice's timeout on a network that drops traffic."""
+    if content.priority == EMERGENCY and settings.speech_emergency_providers:
+        return dataclasses.replace(settings, speech_providers=list(settings.speech_emergency_providers))
+    return settings
+
+
 def speak(rt: Runtime, content_ids: Iterable[str], force: bool = False) -> dict[str, str]:
     """Make the audio of each published `tts_text` content that lacks it (or whose text changed:
     the audio is keyed by the text); {content id: "spoken" | "cached" | the error}. Contents that
@@ -37,7 +48,8 @@ def speak(rt: Runtime, content_ids: Iterable[str], force: bool = False) -> dict[
             if content is None or not needs_speech(content) or status_of(content) != ContentStatus.PUBLISHED:
                 continue
             try:
-                out = render(rt.media_store(), content, rt.settings, rt.plugins.speech_providers(), force=force)
+                out = render(rt.media_store(), content, settings_for(rt.settings, content),
+                             rt.plugins.speech_providers(), force=force)
                 done[cid] = "cached" if out["cached"] else "spoken"
             except (SpeechError, MediaError) as exc:
                 log.error("content %s is published but could not be spoken: %s", cid, exc)
