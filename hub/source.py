@@ -212,6 +212,12 @@ class Source(Plugin):
         items seen before is fine. Raise SourceError(…, transient=True) when a retry may help."""
         raise NotImplementedError
 
+    def notes(self) -> Sequence[str]:
+        """What the last fetch passed over or refused, each with why ("alert 12: signature by an
+        untrusted certificate", "an Ack message: no bulletin"): shown in the source's health, so an
+        editor sees what did not come in. Optional; the default is none."""
+        return ()
+
     def health(self) -> Health:
         """Whether the source can be reached right now."""
         return Health(True)

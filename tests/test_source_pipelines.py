@@ -165,6 +165,20 @@ def test_a_cap_emergency_for_places_not_here_is_kept_unplaced_and_not_broadcast(
     assert kept.geography["unresolved_areas"] == ["Thành phố Tân An"]
 
 
+def test_what_a_cap_fetch_passed_over_shows_in_the_sources_health(src: Runtime, feed: FeedServer) -> None:
+    from hub.content.sources import describe
+
+    src.settings.sources_file = ""
+    cfg = parse_entry({"name": "kttv", "plugin": "cap", "url": feed.url("/cap.xml"), "interval_s": 60,
+                       "area_code": "80"}, "sources.yaml: source", src.plugins)
+    feed.answer("/cap.xml", 200, cap("ack-1", "Ack", "kttv@example.vn,bao-3"))
+    outcome = poll(src, cfg)
+    assert outcome.ok and outcome.items == 0 and not contents_of(src, "kttv")
+    health = status_of(src, "kttv")
+    assert len(health.notes) == 1 and "Ack" in health.notes[0], health.notes
+    assert [r["health"]["notes"] for r in describe(src)["sources"] if r["name"] == "kttv"] == [health.notes]
+
+
 def test_content_published_on_one_hub_appears_on_the_other_once(src: Runtime, tmp_path: Path) -> None:
     from hub.config import load_settings
     from hub.plugins import Plugins

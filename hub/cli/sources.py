@@ -27,7 +27,9 @@ def _line(row: dict[str, Any], file_broken: bool) -> str:
              f"failing ({h['failures']} in a row)" if h["failures"] else "ok")
     return (f"{row['name']:<24} {row['plugin'] or '?':<14} {state:<22} last success {h['last_success_at'] or '-'}"
             f"  items {h['items_fetched']} (last {h['items_last']})"
-            + (f"  last error: {h['last_error']}" if h["last_error"] else ""))
+            + (f"  last error: {h['last_error']}" if h["last_error"] else "")
+            + (f"  passed over: {len(h['notes'])} ({h['notes'][0]}{'; …' if len(h['notes']) > 1 else ''})"
+               if h.get("notes") else ""))
 
 
 @sources.command("list")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from hub.store.content_tables import SourceStatus
 from hub.store.db import utcnow
 
 log = logging.getLogger(__name__)
+MAX_NOTES = 20  # kept in the source's health; the plugin logs the rest
 
 QUEUE = "sources"  # rt.queue(QUEUE) is "<settings.queue>.sources"
 POLL_JOB = "hub.content.polling.poll_job"
@@ -131,9 +132,10 @@ class PollOutcome:
     items: int = 0
     error: str | None = None
     intake: IntakeResult | None = None
+    notes: list[str] = field(default_factory=list)  # what the fetch passed over, from the plugin
 
 
-def _fetch(rt: Runtime, cfg: SourceConfig, since: datetime | None) -> list[Any]:
+def _fetch(rt: Runtime, cfg: SourceConfig, since: datetime | None) -> tuple[list[Any], list[str]]:
     """fetch(since) on a thread of its own, so a source that hangs past its timeout is given up on
     (its thread left to end by itself) rather than holding the worker."""
     cfg.refuse_hub_services(rt.address_policy())
@@ -153,7 +155,11 @@ def _fetch(rt: Runtime, cfg: SourceConfig, since: datetime | None) -> list[Any]:
         raise SourceError(f"fetch timed out after {timeout_of(rt, cfg):g} s", transient=True)
     if "error" in box:
         raise box["error"]
-    return box["items"]
+    try:  # a plugin's notes are information: one that fails to give them costs nothing else
+        notes = [str(n)[:300] for n in list(source.notes())[:MAX_NOTES]]
+    except Exception as exc:
+        notes = [f"notes() raised {type(exc).__name__}: {exc}"[:300]]
+    return box["items"], notes
 
 
 def poll(rt: Runtime, cfg: SourceConfig) -> PollOutcome:
@@ -163,9 +169,9 @@ def poll(rt: Runtime, cfg: SourceConfig) -> PollOutcome:
         st = s.get(SourceStatus, cfg.name)
         since = st.last_success_at if st is not None and st.config_hash == cfg.config_hash else None
     try:
-        items = _fetch(rt, cfg, since)
+        items, notes = _fetch(rt, cfg, since)
         result = take_in(rt, cfg, items)
-        outcome = PollOutcome(True, len(items), "; ".join(result.errors) or None, result)
+        outcome = PollOutcome(True, len(items), "; ".join(result.errors) or None, result, notes)
     except Exception as exc:  # the source's fault (or a plugin bug): its health says which, others go on
         text = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
         outcome = PollOutcome(False, 0, text[:1000])
@@ -183,6 +189,7 @@ def _record(rt: Runtime, cfg: SourceConfig, started: datetime, outcome: PollOutc
             s.add(st)
         st.plugin, st.last_attempt_at, st.config_hash = cfg.plugin, started, cfg.config_hash
         if outcome.ok:
+            st.notes = outcome.notes or None
             st.last_success_at, st.failures = started, 0  # the next fetch asks from when this one began
             st.items_last, st.items_fetched = outcome.items, (st.items_fetched or 0) + outcome.items
         else:

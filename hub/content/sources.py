@@ -36,11 +36,11 @@ def health_of(st: SourceStatus | None) -> dict[str, Any]:
     """What a source last did; all empty before its first poll."""
     if st is None:
         return {"last_attempt_at": None, "last_success_at": None, "last_error": None, "last_error_at": None,
-                "failures": 0, "items_fetched": 0, "items_last": 0, "next_poll_at": None}
+                "failures": 0, "items_fetched": 0, "items_last": 0, "next_poll_at": None, "notes": []}
     return {"last_attempt_at": _iso(st.last_attempt_at), "last_success_at": _iso(st.last_success_at),
             "last_error": st.last_error, "last_error_at": _iso(st.last_error_at), "failures": st.failures or 0,
             "items_fetched": st.items_fetched or 0, "items_last": st.items_last or 0,
-            "next_poll_at": _iso(st.next_poll_at)}
+            "next_poll_at": _iso(st.next_poll_at), "notes": list(st.notes or [])}
 
 
 def _row(cfg: SourceConfig | None, name: str, st: SourceStatus | None) -> dict[str, Any]:

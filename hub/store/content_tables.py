@@ -52,6 +52,7 @@ class SourceStatus(Base):
     items_last: Mapped[int] = mapped_column(Integer, default=0)  # in the last successful fetch
     next_poll_at: Mapped[datetime | None]
     config_hash: Mapped[str | None] = mapped_column(String(64))  # the configuration it last ran with
+    notes: Mapped[list[Any] | None] = mapped_column()  # what the last fetch passed over or refused, and why
 
 
 class MediaRecord(Base):

@@ -123,7 +123,7 @@ class CapSource(Source):
         super().__init__(config)
         self.settings = settings_of(self.config)
         self.trusted = load_trusted(_names(self.config.get("trusted_certificates", [])))
-        self.last_notes: list[str] = []  # what the last fetch skipped or refused, and why
+        self.last_notes: list[str] = []  # what the last fetch skipped or refused, and why (notes())
 
     def read(self, data: bytes, url: str | None = None) -> Reading:
         """One document with this source's settings."""
@@ -175,6 +175,10 @@ class CapSource(Source):
         for note in self.last_notes:
             log.info("source cap %s: %s", self.config.get("url"), note)
         return items
+
+    def notes(self) -> list[str]:
+        """What the last fetch skipped or refused (Ack/Error, System, other scopes, refused alerts)."""
+        return list(self.last_notes)
 
     def test(self) -> SourceCheck:
         try:
