@@ -147,6 +147,14 @@ def test_an_item_for_areas_outside_the_province_is_kept_flagged_and_not_publishe
     assert entry_.actor == "source:tin" and entry_.detail["unplaced"] is True
 
 
+def test_an_item_already_expired_is_kept_but_never_published_nor_played(src: Runtime, feed: FeedServer) -> None:
+    dispatch.add(src, "spk-1", area="27694")
+    late = item("old", "Lũ quét (đã qua)", severity="emergency", area_codes=["794"],
+                published_at="2026-07-01T07:00:00+07:00", expires_at="2026-07-01T19:00:00+07:00")
+    result = serve_and_poll(src, feed, source(src, feed, auto_publish=True, emergency="dispatch"), late)
+    assert by_item(src)["old"].status == "draft" and not result.dispatched and not result.errors
+
+
 def test_an_emergency_is_dispatched_at_once_only_when_the_source_says_so(src: Runtime, feed: FeedServer) -> None:
     dispatch.add(src, "spk-1", area="27694")
     alert = item("e1", "Lũ quét", severity="emergency", area_codes=["794"],

@@ -108,8 +108,12 @@ def _jsonable(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
 
 
+def _expired(item: SourceItem) -> bool:
+    return item.expires_at is not None and item.expires_at <= utcnow()
+
+
 def _publishable(cfg: SourceConfig, item: SourceItem, priority: str, unplaced: bool) -> bool:
-    if unplaced or (item.exercise and not cfg.allow_exercise):
+    if unplaced or _expired(item) or (item.exercise and not cfg.allow_exercise):
         return False
     if priority == "emergency":
         return cfg.emergency == "dispatch"  # else an emergency waits for a person, whatever auto_publish says
