@@ -27,6 +27,9 @@ setup(
         "swagger-ui-bundle>=1.1,<2",  # Swagger UI served locally: works without Internet
         "shapely>=2",  # which devices lie in an alert's polygon (hub.geography)
         "numpy>=1.21",  # hub.geography tests many devices against a shape at once (shapely needs it too)
+        "icalendar>=6",  # programmes (hub.broadcast) are stored, imported and exported as iCalendar
+        "recurring-ical-events>=3",  # expands a programme's RRULE, RDATE, EXDATE and moved occurrences
+        "python-dateutil<3",  # recurring-ical-events requires it so
     ],
     extras_require={
         "embedded": ["fakeredis>=2.20", "amqtt>=0.11"],

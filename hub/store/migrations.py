@@ -38,8 +38,8 @@ STEPS: dict[int, Step] = {
                      "deliveries": ("claimed_at", "claimed_by")},
             indexes=(("commands", "ux_commands_account_idempotency"),)),
     4: Step(why="the content pipeline: contents get an area, a workflow status, versions and their source; "
-                "devices get coordinates, indexed for a geometry's bounding box; content_versions, source_status "
-                "and media_objects (new tables, made by create_all)",
+                "devices get coordinates, indexed for a geometry's bounding box; content_versions, source_status, "
+                "media_objects and programmes (new tables, made by create_all)",
             columns={"contents": ("area_code", "status", "version", "updated_at", "updated_by", "reviewed_by",
                                   "reviewed_at", "published_by", "published_at", "reason", "source", "external_id",
                                   "geography", "speech"),
