@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import grp
 import os
 import pwd
-import grp
 import secrets
 import shutil
 import signal
@@ -82,7 +82,8 @@ class Mount:
 
 @dataclass(frozen=True)
 class MountStats:
-    """What Icecast says about a mount that has a source right now."""
+    """What Icecast says about a mount that has a source right now. Icecast refreshes the byte
+    counters every few seconds; the listener count is current."""
 
     mount: str
     listeners: int
@@ -205,6 +206,7 @@ class IcecastServer:
             return
         before = self._reloads_logged()
         self._write_config()
+        assert self._proc is not None
         self._proc.send_signal(signal.SIGHUP)  # setpriv exec'd icecast2: same pid
         # icecast2 re-reads its config in a thread of its own up to a second later; a source that
         # logs in before that is refused (401), so wait for the reload to show in its log.
