@@ -174,3 +174,15 @@ def test_detector_reports_each_episode_once_and_again_after_recovery() -> None:
     assert second is not None and (second.reason, second.since) == (SILENCE, 102.0)
     d.silence_ended()
     assert d.check() is None
+
+
+@needs_icecast
+def test_stop_ends_icecast_and_removes_its_passwords_from_disk() -> None:
+    server = IcecastServer().start()
+    state_dir, url = server.state_dir, server.listen_url("/anything")
+    assert server.config_path.stat().st_mode & 0o077 == 0  # passwords readable by icecast's user only
+    server.stop()
+    assert not server.running()
+    assert not state_dir.exists()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=2)
