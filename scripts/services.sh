@@ -86,8 +86,11 @@ fi
 # Speech: espeak-ng is the offline Vietnamese voice (hub-speech-espeak-ng); ffmpeg and ffprobe
 # join, loudness-normalise (EBU R128) and encode synthesised bulletins and check uploaded audio;
 # sox (play, soxi) lets an operator listen to and inspect audio files on the hub by hand.
+# icecast2 carries live broadcasts and relays (hub.broadcast.icecast runs it with a config of its
+# own, as an unprivileged user); install_pkg's DEBIAN_FRONTEND=noninteractive answers its debconf
+# questions with the defaults, which we never use, and policy-rc.d or no init leaves it stopped.
 for tool in snapserver:snapserver snapclient:snapclient socat:socat openssl:openssl stress-ng:stress-ng \
-            espeak-ng:espeak-ng ffmpeg:ffmpeg ffprobe:ffmpeg sox:sox; do
+            espeak-ng:espeak-ng ffmpeg:ffmpeg ffprobe:ffmpeg sox:sox icecast2:icecast2; do
   bin=${tool%%:*}; pkg=${tool##*:}
   if command -v "$bin" >/dev/null || [ -x "/usr/bin/$bin" ]; then
     say "$bin found"
