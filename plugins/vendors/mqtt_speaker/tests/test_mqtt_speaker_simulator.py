@@ -25,7 +25,7 @@ MakeFleet = Callable[..., Fleet]
 
 def test_500_devices_connect_from_one_thread(make_fleet: MakeFleet, listening: MqttSpeakerAdapter,
                                              sink: RecordingSink, token: str) -> None:
-    threads_before = {t.ident for t in threading.enumerate()}  # threads of earlier tests may end meanwhile
+    threads_before = set(threading.enumerate())  # threads of earlier tests may end meanwhile
     addresses = [f"M{token}-{i:04d}" for i in range(500)]
     kinds = ["speaker", "led_board"]
     fleet = make_fleet([SimDevice(a, kind=kinds[i % 2]) for i, a in enumerate(addresses)], start=False,
@@ -35,7 +35,7 @@ def test_500_devices_connect_from_one_thread(make_fleet: MakeFleet, listening: M
     took = time.monotonic() - began
     assert took < 30, f"500 devices took {took:.1f}s to connect"
     assert fleet.connected_count() == 500
-    started = [t for t in threading.enumerate() if t.ident not in threads_before]
+    started = [t for t in threading.enumerate() if t not in threads_before]
     assert len(started) == 1, started  # one loop thread, not one per device
     # Every device said hello (retained online "1" plus its first status) through the broker.
     assert sink.wait(lambda: len({a for a, on in sink.presence_events if on}) == 500, timeout=20)
@@ -90,7 +90,7 @@ def test_start_times_out_cleanly_without_broker(token: str) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     fleet = Fleet("127.0.0.1", port, "hubtest/nobroker", [SimDevice(f"N{token}")])
-    threads_before = {t.ident for t in threading.enumerate()}  # threads of earlier tests may end meanwhile
+    threads_before = set(threading.enumerate())  # threads of earlier tests may end meanwhile
     with pytest.raises(TimeoutError, match="0 of 1"):
         fleet.start(timeout=1.0)
     assert wait_until(lambda: threading.active_count() <= threads_before, timeout=5)
