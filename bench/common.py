@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hub.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -31,10 +32,6 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.2f}] {msg}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:

@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import shutil
-import socket
 import subprocess
 import threading
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from hub.delivery.ingest import Ingest
 from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
 from hub.testing import wait_until
+from hub.ports import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AT = datetime(2026, 12, 5, 8, 30, 15, 250000, tzinfo=timezone.utc)
@@ -188,10 +188,6 @@ def test_the_channel_is_the_queue_s_for_a_runtime_or_its_settings(rt: Runtime) -
     assert events.channel_name(rt) == events.channel_name(rt.settings) == f"{rt.settings.queue}.events"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_listener_waits_for_a_redis_that_went_away_and_goes_on(tmp_path: Path, caplog) -> None:

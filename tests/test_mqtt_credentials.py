@@ -20,6 +20,7 @@ from hub.access import mqtt_credentials as mc
 from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime
 from tests.support.services import ROOT
+from hub.ports import free_port
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
@@ -28,10 +29,6 @@ PRODUCTION = ROOT / "deploy/mosquitto/production.conf"
 NOT_AUTHORIZED = 135  # paho 2 reports MQTT 3.1.1's CONNACK 5 with its MQTT 5 reason code
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answers(port: int) -> bool:

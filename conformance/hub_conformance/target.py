@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import yaml
 
 from hub.capabilities import CAPABILITIES, DEVICE_KINDS
+from hub.ports import free_port
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z0-9_]+)\}$")
 _KNOWN_KEYS = {"vendor", "config", "devices", "media", "parameters", "witness", "link_control"}
@@ -91,10 +91,6 @@ class Target:
     fault_modes: dict[str, list[str]] = field(default_factory=dict)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def expand(value: Any, where: str, run_id: str, port: list[int]) -> Any:

@@ -21,7 +21,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
+from hub.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,6 @@ def icecast_binary() -> str | None:
     return shutil.which("icecast2") or ("/usr/sbin/icecast2" if os.access("/usr/sbin/icecast2", os.X_OK) else None)
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _normalise(mount: str) -> str:

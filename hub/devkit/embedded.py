@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from redis import Redis
+from hub.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,6 @@ def answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def redis_or_fake(url: str, force_fake: bool = False) -> tuple[Redis, str]:

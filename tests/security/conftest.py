@@ -27,6 +27,7 @@ from hub.runtime import Runtime
 from tests.support.cli import hub_cli
 from tests.support.province import FAR, OWN, add_device
 from tests.support.services import ROOT
+from hub.ports import free_port
 
 
 @pytest.fixture
@@ -56,10 +57,6 @@ PRODUCTION = ROOT / "deploy/mosquitto/production.conf"
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers(port: int) -> bool:

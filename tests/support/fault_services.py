@@ -25,6 +25,7 @@ from hub.store.models import Delivery, DeviceStatus
 from hub.plugins import Plugins
 from hub.runtime import Runtime
 from tests.support.processes import Proc, wait_until
+from hub.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_CONF = ROOT / "deploy" / "mosquitto" / "dev.conf"
@@ -32,10 +33,6 @@ DATA = ROOT / "tests" / "data"
 TERMINAL = ("acked", "failed", "expired", "unsupported", "superseded")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, timeout: float, up: bool = True) -> None:

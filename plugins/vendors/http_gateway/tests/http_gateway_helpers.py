@@ -3,7 +3,6 @@ by another test suite's helpers when the whole repository is collected at once).
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 from hub.plugins import Plugins
 from hub.vendor import DeviceRef, Envelope, Outgoing
 from hub.testing import RecordingSink, wait_until  # noqa: F401 - the tests import them from here
+from hub.ports import free_port
 
 VENDOR = "http_gateway"
 
@@ -41,11 +41,6 @@ def ids(n: int, fmt: str = "GW{:05d}") -> list[str]:
     return [fmt.format(i) for i in range(1, n + 1)]
 
 
-def free_port() -> int:
-    """A loopback TCP port with nothing listening on it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class CannedServer:

@@ -14,7 +14,7 @@ from hub.testing_fixtures import devices_on_loopback, sink  # noqa: F401 - fixtu
 from hub_modbus_board.adapter import ModbusBoardAdapter
 from hub_modbus_board.board import UnitSpec
 from hub_modbus_board.simulator import BoardSim
-from modbus_board_helpers import FAST
+from modbus_board_helpers import FAST, free_port
 
 MakeSim = Callable[..., BoardSim]
 MakeAdapter = Callable[..., ModbusBoardAdapter]
@@ -43,7 +43,8 @@ def make_sim() -> Iterator[MakeSim]:
     sims: list[BoardSim] = []
 
     def make(units: list[int | UnitSpec] | None = None, port: int = 0, start: bool = True) -> BoardSim:
-        sim = BoardSim(units or [1], host="127.0.0.1", port=port)
+        # A restarted board must get its port back: never one from the ephemeral range (hub/ports.py)
+        sim = BoardSim(units or [1], host="127.0.0.1", port=port or free_port())
         sims.append(sim)
         return sim.start() if start else sim
 

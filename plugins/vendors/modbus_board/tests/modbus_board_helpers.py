@@ -2,7 +2,6 @@
 cannot shadow it when the whole repository is collected at once)."""
 from __future__ import annotations
 
-import socket
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from hub.plugins import Plugins
 from hub.vendor import DeviceRef, Envelope, Outgoing
 from hub.testing import RecordingSink, wait_until  # noqa: F401 - the tests import them from here
+from hub.ports import free_port
 
 VENDOR = "modbus_board"
 VIETNAMESE = "Thông báo khẩn: bão số 3"
@@ -34,11 +34,6 @@ def outgoing(address: str, env: Envelope, **config: Any) -> Outgoing:
     return Outgoing(device(address, **config), env)
 
 
-def free_port() -> int:
-    """A loopback TCP port with nothing listening on it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def only_this_plugin() -> Plugins:

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from hub.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,6 @@ class BrokerError(RuntimeError):
     """The private broker could not be started; the message says why."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _port_open(port: int) -> bool:

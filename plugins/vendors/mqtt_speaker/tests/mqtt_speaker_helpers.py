@@ -2,7 +2,6 @@
 shadowed by another test suite's helpers when the whole repository is collected at once)."""
 from __future__ import annotations
 
-import socket
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from hub.vendor import DeviceRef, Envelope, Outgoing
 from hub.testing import RecordingSink, wait_until  # noqa: F401 - the tests import them from here
 from hub.testing_fixtures import MQTT_HOST, MQTT_PORT
+from hub.ports import free_port
 
 BROKER_HOST, BROKER_PORT = MQTT_HOST, MQTT_PORT  # the broker the hub's tests use (HUB_TEST_MQTT_*)
 
@@ -26,11 +26,6 @@ def outgoing(address: str, env: Envelope, kind: str = "speaker", **config: Any) 
     return Outgoing(DeviceRef(id=f"dev-{address}", address=address, kind=kind, config=config), env)
 
 
-def free_port() -> int:
-    """A local TCP port with nothing listening on it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clear_retained(host: str, port: int, topics: list[str]) -> None:

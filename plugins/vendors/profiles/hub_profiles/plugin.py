@@ -3,7 +3,6 @@ each, and the `hub profiles` commands."""
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from hub_profiles.adapters import adapter_class
 from hub_profiles.check import profiles_group
 from hub_profiles.loader import load_profiles
 from hub_profiles.simulators import simulator_factory
+from hub.ports import free_port as _free_port
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,6 @@ def conformance_setup(vendor: str, run_id: str, parameters: dict[str, float]) ->
             "devices": [{"address": f"127.0.0.1:{_free_port()}/{i + 1}", "kind": k} for i, k in enumerate(kinds)]}
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @hookimpl

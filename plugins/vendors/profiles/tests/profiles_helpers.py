@@ -2,7 +2,6 @@
 cannot shadow it when the whole repository is collected at once)."""
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ from hub.vendor import DeviceRef, Envelope, Outgoing
 from hub_profiles.loader import builtin_dir
 from hub_profiles.model import Profile
 from hub_profiles.validate import load_file
+from hub.ports import free_port
 
 BROKER_HOST, BROKER_PORT = MQTT_HOST, MQTT_PORT  # the broker the hub's tests use (HUB_TEST_MQTT_*)
 
@@ -78,10 +78,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
     return predicate()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def envelope(verb: str, params: dict[str, Any] | None = None, content: dict[str, Any] | None = None,

@@ -16,7 +16,7 @@ from hub.testing_fixtures import make_harness, stack  # noqa: F401 - fixtures
 
 from hub_serial_led.bus import BUSES
 from hub_serial_led.simulator import SerialBoardsSim
-from serial_led_helpers import VENDOR, wait_until
+from serial_led_helpers import VENDOR, free_port, wait_until
 
 MakeSim = Callable[..., SerialBoardsSim]
 MakeHub = Callable[..., HubHarness]
@@ -47,6 +47,8 @@ def make_sim() -> Iterator[MakeSim]:
     sims: list[SerialBoardsSim] = []
 
     def make(boards: Any = (5,), start: bool = True, **kw: Any) -> SerialBoardsSim:
+        if kw.get("transport", "tcp") == "tcp" and not kw.get("port"):
+            kw["port"] = free_port()  # a restarted bus must get its port back (hub/ports.py)
         sim = SerialBoardsSim(boards, **kw)
         sims.append(sim)
         return sim.start() if start else sim

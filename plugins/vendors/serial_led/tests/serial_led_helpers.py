@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import uuid
@@ -13,6 +12,7 @@ from typing import Any
 
 from hub.vendor import DeviceRef, Envelope, Outgoing
 from hub.testing import RecordingSink, wait_until  # noqa: F401 - the tests import them from here
+from hub.ports import free_port
 
 VENDOR = "serial_led"
 ALL_CAPS = ["led.text", "led.text_unicode", "led.brightness", "power.switch", "status.heartbeat", "status.faults"]
@@ -34,11 +34,6 @@ def outgoing(dev: DeviceRef, verb: str, params: dict[str, Any] | None = None) ->
     return Outgoing(dev, envelope(verb, params))
 
 
-def free_port() -> int:
-    """A loopback TCP port with nothing listening on it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require_socat() -> str:

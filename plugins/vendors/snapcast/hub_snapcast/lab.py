@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hub_snapcast.rpc import RpcConnection
+from hub.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ def binary(name: str) -> str | None:
     return shutil.which(name) or next((p for p in (f"/usr/bin/{name}",) if os.access(p, os.X_OK)), None)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import socket
 from typing import Any
 
 from hub.hookspecs import hookimpl
 
 from hub_batch_gateway.adapter import VENDOR, BatchGatewayAdapter
 from hub_batch_gateway.simulator import OWN_FAULTS, Gateway
+from hub.ports import free_port as _free_port
 
 
 @hookimpl
@@ -21,10 +21,6 @@ def register_simulators(register):  # noqa: ANN001, ANN201
     register(VENDOR, Gateway)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _imei(run_id: str, n: int) -> str:
