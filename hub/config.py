@@ -162,10 +162,10 @@ def setting(default: Any, kind: Kind, section: str, help: str, *, least: float |
     return field(default=default, metadata=meta, repr=kind is not SECRET)
 
 
-SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, SOURCES, MEDIA, SPEECH, PLUGINS = (
+SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, SOURCES, MEDIA, SPEECH, RELAY, PLUGINS = (
     "Services", "Commands and delivery", "Scheduled commands", "Recovery and device health", "Ingest",
     "Where devices may be", "Console, sign-in and secrets", "Content sources", "Media", "Text-to-speech",
-    "Plugins")
+    "Live broadcast and relay", "Plugins")
 
 
 @dataclass
@@ -331,6 +331,34 @@ class Settings:
     speech_dictionary: dict[str, str] = setting({}, TERMS, SPEECH,
                                                 "The province's own readings, applied before the built-in ones: "
                                                 "{\"X.\": \"xã\", \"KCN\": \"khu công nghiệp\"}.", env=None)
+    stations_file: str = setting("", TEXT, RELAY,
+                                 "The YAML file listing the stations operators may relay (docs/relays.md): id, "
+                                 "name, url, optional areas. Read at each use; empty: no stations.")
+    icecast_binary: str = setting("", TEXT, RELAY,
+                                  "The icecast2 program `hub relays run` starts; empty: icecast2 on the PATH "
+                                  "(Debian's /usr/bin/icecast2). Run as nobody when the hub runs as root.")
+    icecast_host: str = setting("127.0.0.1", TEXT, RELAY,
+                                "The address the hub's Icecast listens on.")
+    icecast_port: int = setting(8000, COUNT, RELAY, "The port the hub's Icecast listens on.", least=1)
+    icecast_public_url: str = setting("", URL, RELAY,
+                                      "Icecast's address as devices and live operators reach it "
+                                      "(http://radio.tinh.vn:8000); empty: http://icecast_host:icecast_port.")
+    relay_fallback_file: str = setting("", TEXT, RELAY,
+                                       "Audio looped on the fallback mount, which listeners hear while a relay's "
+                                       "source is missing or silent; empty: a tone generated at start into "
+                                       "state_dir.")
+    relay_dead_air_s: float = setting(10.0, SECONDS, RELAY,
+                                      "No bytes, or silence, on a relay's mount for this long is dead air: it is "
+                                      "recorded and the source stopped so listeners fall back.", least=0.5)
+    relay_retry_s: float = setting(30.0, SECONDS, RELAY,
+                                   "A station whose stream failed or fell silent is tried again after this.",
+                                   least=0.1)
+    relay_tick_s: float = setting(1.0, SECONDS, RELAY,
+                                  "How often `hub relays run` looks at the sessions in the database and at "
+                                  "Icecast's counters.", least=0.01)
+    relay_bitrate_kbps: int = setting(64, COUNT, RELAY,
+                                      "MP3 bit rate of what the hub pushes to Icecast (stations are transcoded, "
+                                      "so devices get one format whatever the upstream sends).", least=8)
     plugins: dict[str, dict[str, Any]] = setting({}, SECTIONS, PLUGINS,
                                                  "Each plugin's settings under its name, checked by the plugin's "
                                                  "own schema (see its README).", env=None)
@@ -473,6 +501,9 @@ def _check_together(s: Settings) -> None:
     if not re.match(r"^https?://[^/?#]+(/[^?#]*)?$", s.public_base_url):  # devices fetch media by it
         raise ConfigError(f"{_where(s, 'public_base_url')}: expected http(s)://host[:port][/path], "
                           f"not {s.public_base_url!r}")
+    if s.icecast_public_url and not re.match(r"^https?://[^/?#@]+/?$", s.icecast_public_url):
+        raise ConfigError(f"{_where(s, 'icecast_public_url')}: expected http(s)://host[:port], "
+                          f"not {s.icecast_public_url!r}")
     for key in ("secret_key", "audit_key"):
         value = getattr(s, key)
         if value is not None and len(str(value)) < 32:

@@ -8,8 +8,8 @@ added, never renamed or removed, so a reader written today keeps working; a read
 does not know (`listen`), so a newer hub can add types without breaking older plugins.
 
 Published today: `device.online`, `device.degraded`, `device.offline` (hub.fleet.health
-transitions, from the ingest's writer and sweeper). Declared, not yet published:
-`delivery.changed` and `command.finished`. Deliveries end in bulk UPDATEs in eight places (jobs,
+transitions, from the ingest's writer and sweeper), `relay.dead_air` (`hub relays run`). Declared,
+not yet published: `delivery.changed` and `command.finished`. Deliveries end in bulk UPDATEs in eight places (jobs,
 due, redeliver, readback, dispatch, arbitration, the ingest's writer and sweeper) that count rows
 rather than return them, and "the last delivery of a command ended" needs one place that decides
 it exactly once (a Command.finished_at set by a conditional UPDATE) — a schema change of its own.
@@ -233,10 +233,22 @@ class CommandFinished(Event):
     at: datetime
 
 
+@dataclass(frozen=True)
+class RelayDeadAir(Event):
+    """A live broadcast or relay fell to dead air (hub.broadcast.relay): `reason` is no_bytes,
+    silence or source_lost; its listeners were moved to the fallback mount."""
+    type = "relay.dead_air"
+
+    session_id: str
+    mount: str
+    reason: str
+    at: datetime
+
+
 @hookimpl
 def register_event_types(register: Callable[[type[Event]], None]) -> None:
     """The hub's own event types, declared through the hook a plugin's go through (hub.plugins)."""
-    for cls in (DeviceOnline, DeviceDegraded, DeviceOffline, DeliveryChanged, CommandFinished):
+    for cls in (DeviceOnline, DeviceDegraded, DeviceOffline, DeliveryChanged, CommandFinished, RelayDeadAir):
         register(cls)
 
 

@@ -116,6 +116,11 @@ class DeadAirWatcher:
             self._threads.append(t)
         return self
 
+    @property
+    def reading(self) -> bool:
+        """Whether it still listens: its connection ends when the mount goes away for good."""
+        return bool(self._threads) and self._threads[0].is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         if self._ffmpeg is not None:

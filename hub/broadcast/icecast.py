@@ -106,7 +106,9 @@ class IcecastServer:
     """
 
     def __init__(self, state_dir: Path | None = None, host: str = LOOPBACK, port: int | None = None,
-                 max_sources: int = 32, burst_bytes: int = 16384, run_as: RunAs | None = None) -> None:
+                 max_sources: int = 32, burst_bytes: int = 16384, run_as: RunAs | None = None,
+                 binary: str | None = None) -> None:
+        self.binary = binary or None  # None: icecast_binary()
         self.host = host
         self.port = port or free_port(host)
         self.max_sources = max_sources
@@ -124,9 +126,11 @@ class IcecastServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- mounts ---------------------------------------------------------------------------------
-    def add_mount(self, name: str, fallback: str | None = None, source_user: str = "source") -> Mount:
-        """A mount with fresh source credentials (replacing any earlier one of that name)."""
-        mount = Mount(_normalise(name), source_user, secrets.token_urlsafe(18),
+    def add_mount(self, name: str, fallback: str | None = None, source_user: str = "source",
+                  password: str | None = None) -> Mount:
+        """A mount with fresh source credentials, or `password` when the caller keeps them (a live
+        session's source resumes after a restart); replaces any earlier mount of that name."""
+        mount = Mount(_normalise(name), source_user, password or secrets.token_urlsafe(18),
                       _normalise(fallback) if fallback else None)
         self.mounts[mount.name] = mount
         self._reload()
@@ -221,7 +225,7 @@ class IcecastServer:
 
     # -- process --------------------------------------------------------------------------------
     def command(self) -> list[str]:
-        binary = icecast_binary()
+        binary = self.binary or icecast_binary()
         if binary is None:
             raise IcecastError("icecast2 is not installed (apt-get install icecast2; scripts/services.sh does it)")
         cmd = [binary, "-c", str(self.config_path)]
@@ -297,11 +301,25 @@ class IcecastServer:
         except ElementTree.ParseError as e:
             raise IcecastError(f"/admin/stats is not XML: {body[:200]!r}") from e
 
+    def kill_source(self, mount: Mount | str) -> bool:
+        """Disconnect the source of a mount (/admin/killsource); False when it had none."""
+        name = mount.name if isinstance(mount, Mount) else _normalise(mount)
+        req = urllib.request.Request(f"http://{self.host}:{self.port}/admin/killsource?mount={name}")
+        token = base64.b64encode(f"{self.admin_user}:{self.admin_password}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status == 200
+        except urllib.error.HTTPError:
+            return False
+
     def stats(self) -> dict[str, MountStats]:
         """Listener and byte counts of every mount that has a source now, by mount name."""
         out: dict[str, MountStats] = {}
         for source in self.stats_xml().iter("source"):
             name = source.get("mount", "")
+            if source.find("stream_start") is None:
+                continue  # a mount of the config (one with a fallback) is listed even while it has no source
 
             def number(tag: str) -> int:
                 text = source.findtext(tag)

@@ -24,6 +24,7 @@ from hub.access import accounts
 from hub.api import create_app
 from hub.access.actors import LOCAL_ADMIN
 from hub.store.models import ApiToken, Area, AuditEntry, Command, Content, Device, Group, GroupMember, User, UserArea
+from hub.store.relay_tables import RelaySession
 from hub.access.permissions import ROLES, is_public
 from hub.fleet.registry import upsert_device, upsert_group
 from hub.store.db import utcnow
@@ -71,6 +72,8 @@ EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
     ("users.TokenById", "DELETE"): ADMIN,
     ("sources.poll_source", "POST"): ADMIN,
     ("sources.test_source", "POST"): ADMIN,
+    ("relays.Relays", "POST"): {"administrator", "operator"},
+    ("relays.RelayById", "DELETE"): {"administrator", "operator"},
 }
 # Not area-scoped, so outside the matrix, each for a stated reason and tested elsewhere.
 SELF_SERVICE = {("auth.Login", "POST"): "the door in: public (test_accounts.py)",
@@ -181,6 +184,15 @@ def _poll_source(w: World, a: str) -> Request:
     return "POST", "/api/sources/probe/poll", None
 
 
+def _relay_stop(w: World, a: str) -> Request:
+    """A live session on the area's device, started by an administrator, then its stop."""
+    from hub.broadcast.relay.sessions import start_session
+
+    w.device(a)
+    row, _ = start_session(w.rt, LOCAL_ADMIN, {"live": True, "target": {"areas": [a]}})
+    return "DELETE", f"/api/relays/{row.id}", None
+
+
 MULTIPART = "multipart"  # a case body {MULTIPART: form} is sent as multipart/form-data, not JSON
 
 
@@ -237,6 +249,9 @@ CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("sources.poll_source", "POST"): _poll_source,
     ("sources.test_source", "POST"): lambda w, a: (
         "POST", "/api/sources/test", {"name": "probe", "plugin": "none_installed", "url": "http://127.0.0.1:9/"}),
+    ("relays.Relays", "POST"): lambda w, a: (
+        w.device(a), ("POST", "/api/relays", {"live": True, "target": {"areas": [a]}}))[1],
+    ("relays.RelayById", "DELETE"): _relay_stop,
 }
 
 
@@ -271,7 +286,8 @@ def state(rt: Runtime) -> tuple[Any, ...]:
                 rows(Group.id, Group.name, Group.area_code), rows(GroupMember.group_id, GroupMember.device_id),
                 rows(Content.id, Content.title, Content.status, Content.version), rows(Command.id),
                 rows(User.name, User.full_name, User.roles, User.disabled, User.password_hash),
-                rows(UserArea.user_id, UserArea.area_code), rows(ApiToken.id, ApiToken.revoked_at))
+                rows(UserArea.user_id, UserArea.area_code), rows(ApiToken.id, ApiToken.revoked_at),
+                rows(RelaySession.id, RelaySession.desired))
 
 
 def test_every_write_endpoint_has_a_case(rt: Runtime) -> None:
@@ -320,7 +336,8 @@ def test_every_route_needs_credentials_but_the_door_and_the_docs(rt: Runtime, le
     client = app.test_client()
     adapter = app.url_map.bind("localhost")
     values = {"code": "80", "device_id": "x", "group_id": "x", "content_id": "x", "command_id": "x", "name": "x",
-              "token_id": 1, "filename": "x.js", "key": "x.mp3"}
+              "token_id": 1, "filename": "x.js", "key": "x.mp3",
+              "relay_id": "x"}
     checked = 0
     for rule in app.url_map.iter_rules():
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

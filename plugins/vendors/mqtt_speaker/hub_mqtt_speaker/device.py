@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from hub_mqtt_speaker import protocol
+from hub_mqtt_speaker import protocol, stream
 from hub_mqtt_speaker.fetch import MediaFetch
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class DeviceState:
     connected: bool = False
     commands: list[ReceivedCommand] = field(default_factory=list)
     fetches: list[MediaFetch] = field(default_factory=list)  # every audio fetch, oldest first
+    streams: list[stream.RelayStream] = field(default_factory=list)  # every relay stream opened, oldest first
     queue: list[Playback] = field(default_factory=list)
     current: Playback | None = None
     statuses_sent: int = 0
@@ -345,9 +346,10 @@ class Behaviour:
             raise _Refused("bad params: relay_start needs params.url or stream content")
         return self._arbitrate(Playback(msg["id"], "relay", self._priority(msg), url, None, expires_at))
 
-    def _do_relay_stop(self, *_: Any) -> None:
+    def _do_relay_stop(self, *_: Any) -> dict[str, Any] | None:
         if self.state.current is not None and self.state.current.kind == "relay":
             self._finish()
+        return stream.last_report(self.state.streams)  # the ack tells the hub what the stream brought
 
     def _do_stop(self, *_: Any) -> None:
         self.state.queue.clear()
@@ -383,6 +385,7 @@ class Behaviour:
         s.current = pb
         s.activity = "playing" if pb.kind == "play" else "relaying"
         s.source = pb.source
+        stream.follow(s.streams, pb.source if pb.kind == "relay" else None)
         if pb.duration_s is not None:
             self._end_timer = self.host.call_later(pb.duration_s, lambda: self._ended(pb))
 
@@ -397,6 +400,7 @@ class Behaviour:
         s.current = None
         if s.activity in ("playing", "relaying"):
             s.activity, s.source = "idle", None
+        stream.follow(s.streams, None)
 
     def _finish(self) -> None:
         """What plays is done; start the best queued item that has not expired meanwhile."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from hub_mqtt_speaker import protocol
+from hub_mqtt_speaker import protocol, stream
 from hub_mqtt_speaker._loop import READ, WRITE, EventLoop, TimerHandle
 from hub_mqtt_speaker.device import Behaviour, DeviceState, SimDevice, set_faults
 from hub_mqtt_speaker.fetch import MediaFetch, fetch_media
@@ -135,6 +135,8 @@ class Fleet:
                 hook()
 
     def _stop(self, timeout: float, clear_retained: bool) -> None:
+        for link in list(self._links.values()):  # relay streams read on threads of their own
+            stream.follow(link.behaviour.state.streams, None)
         if self._fetcher is not None:
             self._fetcher.shutdown(wait=False, cancel_futures=True)
         if not self._started:
