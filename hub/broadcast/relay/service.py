@@ -66,8 +66,10 @@ class RelayService:
         self.rt = rt
         s = rt.settings
         self.dir = Path(s.state_dir) / "relay"
-        self.icecast = icecast or IcecastServer(state_dir=self.dir / "icecast", host=s.icecast_host,
-                                                port=s.icecast_port, binary=s.icecast_binary or None)
+        # Icecast's own directory is a fresh one under /tmp: icecast2 runs as nobody, who may not
+        # enter state_dir; it holds nothing to keep (passwords are made again at each start)
+        self.icecast = icecast or IcecastServer(host=s.icecast_host, port=s.icecast_port,
+                                                binary=s.icecast_binary or None)
         self._own_icecast = icecast is None
         self._live: dict[str, _OnAir] = {}
         self._reports: queue.SimpleQueue[tuple[str, DeadAir]] = queue.SimpleQueue()
