@@ -160,7 +160,7 @@ class RelayById(MethodView):
     def get(self, relay_id: str) -> dict[str, Any]:
         """Show a relay session
 
-        Its state (starting, on_air, fallback, ended, stopping, stopped, failed), listeners and bytes
+        Its state (starting, on_air, fallback, ended, stopping, stopped, error), listeners and bytes
         as Icecast counts them, and what happened on its air (dead air with its reason, back on air).
         """
         rt = runtime()

@@ -27,7 +27,7 @@ class RelaySession(Base):
     target: Mapped[dict[str, Any]] = mapped_column(JSON)
     priority: Mapped[str] = mapped_column(String(10))
     desired: Mapped[str] = mapped_column(String(10), default="running")  # running | stopped
-    # starting | on_air | fallback | ended | stopped | failed (hub.broadcast.relay.sessions.STATES)
+    # starting | on_air | fallback | ended | stopped | error (hub.broadcast.relay.sessions.STATES)
     state: Mapped[str] = mapped_column(String(10), default="starting")
     error: Mapped[str | None] = mapped_column(Text)
     listeners: Mapped[int] = mapped_column(Integer, default=0)

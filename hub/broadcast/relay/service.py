@@ -148,11 +148,11 @@ class RelayService:
                 break
         with self.rt.db.session() as s:
             rows = list(s.scalars(select(RelaySession).where(or_(
-                RelaySession.desired == "running", RelaySession.state.notin_(("stopped", "failed"))))))
+                RelaySession.desired == "running", RelaySession.state.notin_(("stopped", "error"))))))
             for row in rows:
                 if row.desired == "stopped":
                     self._take_off_air(row)
-                elif row.state != "failed":
+                elif row.state != "error":
                     self._keep_on_air(s, row, stats)
             for session_id, dead in reports:
                 entry = self._live.get(session_id)
@@ -193,7 +193,7 @@ class RelayService:
             if not entry.dead_recorded:  # the source went away by itself: its listeners are on the fallback
                 self._dead_air(s, entry, "source_lost", None)
             entry.dead_recorded = False
-        state = ("failed" if entry.error else "on_air" if entry.on_air else "ended" if entry.ended
+        state = ("error" if entry.error else "on_air" if entry.on_air else "ended" if entry.ended
                  else "fallback" if entry.was_on_air else "starting")
         counts = (here.listeners, here.bytes_read, here.bytes_sent) if here else (0, row.bytes_read, row.bytes_sent)
         if (row.state, row.error, row.listeners, row.bytes_read, row.bytes_sent) != (state, entry.error, *counts):

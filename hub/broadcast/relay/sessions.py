@@ -44,7 +44,7 @@ from hub.store.models import Content
 from hub.store.relay_tables import RelayEvent, RelaySession
 
 KINDS = ("station", "content", "live")
-STATES = ("starting", "on_air", "fallback", "ended", "stopping", "stopped", "failed")
+STATES = ("starting", "on_air", "fallback", "ended", "stopping", "stopped", "error")
 FALLBACK_MOUNT = "/hub-fallback"
 SOURCE_USER = "source"
 
@@ -175,7 +175,7 @@ def stop_session(rt: Runtime, actor: Actor, session_id: str) -> tuple[RelaySessi
         assert row is not None
         row.desired, row.stopped_by, row.stopped_at = "stopped", actor.name, utcnow()
         row.stop_command_id = sub.command.id
-        if row.state not in ("stopped", "failed"):
+        if row.state not in ("stopped", "error"):
             row.state = "stopping"
         audit.record(s, actor, "relay.stop", "relay", session_id, {"command_id": sub.command.id},
                      areas=_areas(s, target))
