@@ -20,6 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
+from hub.addresses import default_policy
 from hub.output import OutputError, OutputManifest
 
 from hub_output_events import __version__
@@ -65,6 +66,12 @@ class ConfigSchema(CommonSchema):
             raise ValidationError("a password needs a username", "password")
         if data.get("backoff_max_s", 300) < data.get("backoff_initial_s", 1):
             raise ValidationError("must not be less than backoff_initial_s", "backoff_max_s")
+        # The hub's own broker may carry the stream (under a topic prefix of its own); its Redis,
+        # database or API may not be talked MQTT to.
+        own = default_policy().own_service(data["host"], data.get("port", 1883)) if data.get("host") else None
+        if own is not None and not own.startswith("MQTT broker"):
+            raise ValidationError(f"{data['host']}:{data.get('port', 1883)} is the hub's own {own}, not a broker",
+                                  "port")
 
 
 def _setting(config: dict[str, Any], key: str) -> Any:

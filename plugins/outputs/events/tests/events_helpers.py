@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 
 from hub.events import DeliveryChanged, DeviceOffline, DeviceOnline, Event
 from hub.ports import free_port
+from hub.testing import scaled
 
 from hub_output_events.signing import HEADER, SignatureError, verify
 
@@ -41,6 +42,8 @@ def device_events(n: int) -> list[Event]:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """condition()'s first true value, within `timeout` seconds stretched for a busy machine."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

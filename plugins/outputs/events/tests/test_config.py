@@ -45,6 +45,7 @@ def test_webhook_configuration_errors_name_the_key(raw: dict[str, Any], named: s
     ({"host": "127.0.0.1", "topic_prefix": "hub/#"}, "topic_prefix: a topic without wildcards"),
     ({"host": "127.0.0.1", "password": "x"}, "password: a password needs a username"),
     ({"host": "127.0.0.1", "events": []}, "events: Shorter than minimum"),
+    ({"host": "127.0.0.1", "port": 6379}, "port: 127.0.0.1:6379 is the hub's own Redis"),
 ])
 def test_mqtt_configuration_errors_name_the_key(raw: dict[str, Any], named: str) -> None:
     with pytest.raises(OutputError, match="^output event_mqtt: configuration: ") as caught:

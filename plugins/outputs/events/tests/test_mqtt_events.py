@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hub.testing import scaled
+
 from hub_output_events.mqtt_output import MqttEventOutput
 
 from events_helpers import PrivateBroker, Subscriber, device_events, wait_for
@@ -67,7 +69,7 @@ def test_the_output_reconnects_after_the_broker_restarts_and_keeps_order(
         started = time.monotonic()
         for event in events[6:]:
             output.handle(event)
-        assert time.monotonic() - started < 0.2  # handle() does not wait for the broker
+        assert time.monotonic() - started < scaled(1.0)  # handle() does not wait for the broker
         wait_for(lambda: not output.health().ok, what="health to say the broker is away")
         assert "not connected" in output.health().detail
         broker.start()
@@ -88,6 +90,6 @@ def test_handle_returns_at_once_when_no_broker_answers(make_mqtt: Callable[..., 
     started = time.monotonic()
     for event in device_events(100):
         output.handle(event)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < scaled(1.0)  # no connection attempt in the way
     wait_for(lambda: not output.health().ok, what="health to say so")
     assert output.status()["destinations"][0]["queued"] >= 99
