@@ -96,6 +96,10 @@ class Lane:
         self._thread.start()
 
     def offer(self, envelope: Envelope) -> None:
+        if self._stop.is_set():  # handed over while the output closes: kept for the next start
+            with self._save_lock:
+                self.pending.save([envelope])
+            return
         self._put(envelope)
 
     def _put(self, envelope: Envelope) -> None:
@@ -120,6 +124,7 @@ class Lane:
     def status(self) -> dict[str, Any]:
         with self._stats_lock:
             state = ("stopped" if self._stop.is_set() else "not started" if self._thread is None
+                     else "failed (see the log)" if not self._thread.is_alive()
                      else "retrying" if self.consecutive_failures else "delivering")
             return {"destination": self.name, "target": self.describe, "state": state,
                     "queued": self._queue.qsize(), "delivered": self.delivered,

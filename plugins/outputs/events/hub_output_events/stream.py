@@ -90,10 +90,10 @@ class StreamOutput(Output):
             self._started = True
 
     def handle(self, event: Any) -> None:
-        if not self._started:
-            self.start()
         if self._closed:
             raise OutputError(f"output {self.manifest.name} is closed", transient=True)
+        if not self._started:
+            self.start()
         name = event_type(event)
         targets = [lane for key, lane in self.lanes.items() if self.filters[key](name)]
         if not targets:
@@ -155,6 +155,7 @@ class StreamOutput(Output):
         parts, ok = [], True
         for lane in status["destinations"]:
             text = f"{lane['destination']}: {lane['state']}, {lane['queued']} queued"
+            ok = ok and not lane["state"].startswith("failed")
             if lane["consecutive_failures"]:
                 ok = False
                 text += f", {lane['consecutive_failures']} failed attempts in a row ({lane['last_error']})"
