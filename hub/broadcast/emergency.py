@@ -51,6 +51,10 @@ from hub.store.models import Area, Content, Delivery, DeliveryState, Device
 
 log = logging.getLogger(__name__)
 STOP_VERB = {"speaker": "stop", "led_board": "led_clear"}
+# Boards are told to clear the text when the emergency expires (led_show duration_s); 65,535 s (18 h)
+# is the most a 16-bit duration register holds (Modbus boards): a longer emergency's text clears
+# then, and `stop` or a new led_show is what ends or renews it.
+BOARD_HOLD_MAX_S = 65535
 
 
 def _kinds_sent(req: EmergencyRequest) -> dict[str, str | None]:
@@ -208,7 +212,7 @@ def fire(rt: Runtime, actor: Actor, data: dict[str, Any]) -> tuple[dict[str, Any
     speech: dict[str, Any] | None = None
     try:
         if groups.get("led_board") and "led_board" in sent:  # boards first: they need no audio
-            duration = max(1, min(86400, int((req.expires_at - utcnow()).total_seconds())))
+            duration = max(1, min(BOARD_HOLD_MAX_S, int((req.expires_at - utcnow()).total_seconds())))
             params = {"text": req.board_text, "duration_s": duration} if req.board_text is not None else {}
             commands["led_show"] = _send(rt, actor, "led_show", "led_board", req.target, req.expires_at,
                                          content_id=content_id, params=params)
