@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from hub.api.common import HubBlueprint, actor, runtime
 from hub.broadcast import emergency
