@@ -212,6 +212,13 @@ class Source(Plugin):
         items seen before is fine. Raise SourceError(…, transient=True) when a retry may help."""
         raise NotImplementedError
 
+    def read_document(self, data: bytes) -> SourceItem:
+        """The item of one document handed to the hub directly rather than fetched (a CAP alert
+        an operator pastes into an emergency). Optional: a source that cannot raises SourceError.
+        A refused document raises SourceError naming where and why (a `line` attribute when the
+        format has lines)."""
+        raise SourceError(f"source {self.manifest.name} cannot read a document handed to it")
+
     def notes(self) -> Sequence[str]:
         """What the last fetch passed over or refused, each with why ("alert 12: signature by an
         untrusted certificate", "an Ack message: no bulletin"): shown in the source's health, so an

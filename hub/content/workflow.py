@@ -2,7 +2,8 @@
 
 draft → submitted → approved → published → archived; an approver may reject a submitted or
 approved content with a reason (editing it makes it a draft again). A province administrator
-may approve and publish in one step, for an emergency that cannot wait for a second person.
+may approve and publish in one step, for an emergency that cannot wait for a second person, and
+an emergency fired in one step (EMERGENCY_ISSUERS, check_emergency) is published without one.
 Every refusal names the rule it broke, so an editor knows what to do next. This module decides;
 callers (API, CLI, source intake) apply the change and audit it.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from hub.access.actors import Actor
-from hub.access.permissions import ADMINISTRATOR, APPROVER, EDITOR, describe
+from hub.access.permissions import ADMINISTRATOR, APPROVER, COMMAND_SENDERS, EDITOR, describe
 from hub.store.content_tables import ContentStatus as S
 from hub.store.models import Area, Content
 
@@ -110,3 +111,23 @@ def check_sendable(content: Content) -> None:
     if status not in SENDABLE:
         raise WorkflowError(f"content {content.id} is {status}; only a published content may be sent to devices",
                             rule="unpublished")
+
+
+# The emergency in one step (hub.broadcast.emergency): whoever may send commands to an area — an
+# operator or an administrator, within their areas — may write an emergency bulletin for it that is
+# published at once, without a second person's approval, and sent. A storm warning cannot wait for
+# an approver to wake up; the price is that the one person is named in the audit entry
+# `emergency.fire`, which states this rule. Editors and approvers may not: they write or approve
+# contents but send nothing to devices, and firing is sending.
+EMERGENCY_ISSUERS = COMMAND_SENDERS
+EMERGENCY_RULE = ("emergency in one step: written, published and sent by one operator or administrator of the "
+                  "area, without a second person's approval")
+
+
+def check_emergency(actor: Actor) -> None:
+    """Raise WorkflowError (rule role) unless `actor` may fire an emergency in one step."""
+    if not actor.has_any(EMERGENCY_ISSUERS):
+        raise WorkflowError(f"emergency: only {describe(EMERGENCY_ISSUERS)} may fire an emergency "
+                            f"({actor.name} is {describe(actor.roles)})", rule="role")
+    if actor.read_only:
+        raise WorkflowError(f"emergency: this API token of {actor.name} is read-only", rule="role")

@@ -385,3 +385,4 @@ DELIVERY_STATES = tuple(DeliveryState)  # in the order the API lists counts
 from hub.store.content_tables import ContentStatus, ContentVersion, MediaRecord, SourceStatus  # noqa: E402,F401
 from hub.store.broadcast_tables import Programme  # noqa: E402,F401
 from hub.store.relay_tables import RelayEvent, RelaySession  # noqa: E402,F401
+from hub.store.emergency_tables import Emergency  # noqa: E402,F401

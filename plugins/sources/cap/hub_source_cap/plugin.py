@@ -129,6 +129,14 @@ class CapSource(Source):
         """One document with this source's settings."""
         return read_alert(data, self.config, url, self.settings, self.trusted)
 
+    def read_document(self, data: bytes) -> SourceItem:
+        """One CAP document handed in (an emergency fired from an alert): its item, or CapError
+        naming line and reason; a message that gives no bulletin (Ack, System, another scope) too."""
+        reading = self.read(data)
+        if reading.item is None:
+            raise CapError(reading.note or "CAP message: gives no bulletin")
+        return reading.item
+
     def _get(self, url: str) -> bytes:
         return http_get(url, float(self.config.get("timeout_s", 10.0)),
                         int(self.config.get("max_bytes", DEFAULT_MAX_BYTES)), self.config.get("headers"))
