@@ -24,6 +24,7 @@ from hub.access.actors import Actor
 from hub.broadcast.conflicts import Conflict
 from hub.broadcast.ics import import_ics
 from hub.broadcast.materialise import ISSUER, Materialised, Materialiser
+from hub.broadcast.precedence import rank
 from hub.broadcast.programmes import ProgrammeError
 from hub.broadcast.rules import (ProgrammeRefused, check_calendar, check_overlaps, check_target, check_what_plays,
                                  require_sender)
@@ -100,6 +101,25 @@ def _record(session: Session, actor: Actor, action: str, p: Programme, detail: d
                  areas=[p.area_code] if p.area_code else None)
 
 
+def _outrank(session: Session, actor: Actor, p: Programme, kept: list[Conflict], now: datetime) -> list[str]:
+    """The programmes `p` now outranks on some device: a new revision each (their commands made
+    before with those devices are cancelled and made again without them). Their ids."""
+    ids = sorted({c.other_programme_id for c in kept})
+    out = []
+    for other in session.scalars(select(Programme).where(Programme.id.in_(ids))):
+        if rank(other) < rank(p):
+            other.revision, other.revised_at = (other.revision or 0) + 1, now
+            _record(session, actor, "programme.outranked", other, {"by": p.id, "precedence": rank(p)})
+            out.append(other.id)
+    return out
+
+
+def _remake(rt: Runtime, actor: Actor, ids: list[str], why: str, now: datetime) -> tuple[list[str], Materialised]:
+    cancelled = [cid for pid in ids
+                 for cid in cancel_future(rt, pid, f"{ISSUER.name} (programme {pid} {why} by {actor.name})", now)]
+    return cancelled, Materialiser(rt).run(now, only=ids)
+
+
 def create(rt: Runtime, actor: Actor, data: dict[str, Any], now: datetime | None = None) -> Saved:
     """A new programme from validated fields (hub.api.programme_schemas), plus `overlap` and `precedence`."""
     require_sender(actor)
@@ -110,8 +130,10 @@ def create(rt: Runtime, actor: Actor, data: dict[str, Any], now: datetime | None
         session.add(p)
         _record(session, actor, "programme.create", p, {"kept_overlaps": len(kept)} if kept else None)
         session.flush()
+        outranked = _outrank(session, actor, p, kept, now)
         session.expunge(p)
-    return Saved([p], kept, materialised=Materialiser(rt).run(now, only=[p.id]))
+    cancelled, made = _remake(rt, actor, [p.id, *outranked], "outranked", now)
+    return Saved([p], kept, cancelled, made)
 
 
 def update(rt: Runtime, actor: Actor, programme_id: str, changes: dict[str, Any],
@@ -131,9 +153,10 @@ def update(rt: Runtime, actor: Actor, programme_id: str, changes: dict[str, Any]
         p.revision, p.revised_at = (p.revision or 0) + 1, now
         _record(session, actor, "programme.update", p, {"changed": sorted(set(changes) & set(FIELDS))})
         session.flush()
+        outranked = _outrank(session, actor, p, kept, now)
         session.expunge(p)
-    cancelled = cancel_future(rt, p.id, f"{ISSUER.name} (programme {p.id} edited by {actor.name})", now)
-    return Saved([p], kept, cancelled, Materialiser(rt).run(now, only=[p.id]))
+    cancelled, made = _remake(rt, actor, [p.id, *outranked], "edited", now)
+    return Saved([p], kept, cancelled, made)
 
 
 def delete(rt: Runtime, actor: Actor, programme_id: str, now: datetime | None = None) -> list[str]:
@@ -185,6 +208,7 @@ def import_calendar(rt: Runtime, actor: Actor, text: str, common: dict[str, Any]
         raise ProgrammeRefused("per_uid", f"no event with UID {unknown[0]} in the calendar")
     saved: list[Programme] = []
     kept: list[Conflict] = []
+    outranked: list[str] = []
     with rt.db.session() as session:
         for uid, (name, ical) in sorted(series.items()):
             spec = per_uid.get(uid) or common
@@ -198,10 +222,11 @@ def import_calendar(rt: Runtime, actor: Actor, text: str, common: dict[str, Any]
             session.add(p)
             session.flush()  # the next series' overlaps see this one
             _record(session, actor, "programme.import", p, {"uid": uid})
+            outranked += _outrank(session, actor, p, kept, now)
             saved.append(p)
         session.expunge_all()
-    ids = [p.id for p in saved]
-    return Saved(saved, kept, materialised=Materialiser(rt).run(now, only=ids))
+    cancelled, made = _remake(rt, actor, [p.id for p in saved] + sorted(set(outranked)), "outranked", now)
+    return Saved(saved, kept, cancelled, made)
 
 
 def listed(session: Session, actor: Actor, area: str | None = None) -> list[Programme]:

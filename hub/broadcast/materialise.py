@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 # when a programme is saved (hub.broadcast.editing), and the author may leave.
 ISSUER = Actor(name="scheduler:programmes")
 
+SKIPPED = "_skipped"  # beside a raw command: the devices it leaves to a programme of higher precedence
 _KEY = re.compile(r"^(programme:[^:]+:\d{8}T\d{6}Z)(?:@r\d+)?(#.*)?$")
 
 
@@ -166,17 +167,17 @@ class Materialiser:
         out: list[dict[str, Any]] = []
         for occ in occurrences(programme, since, now + self.look_ahead):
             given = precedence.given_up(programme, occ)
-            target = None
-            if given:
-                keep = sorted(precedence.devices(programme) - set(given))
-                key = command_key(programme, occ)
-                done.skipped[key] = sorted(given)
-                log.info("programme %s at %s: devices %s go to programme(s) %s of higher precedence", programme.id,
-                         local(occ.start), ", ".join(sorted(given)), ", ".join(sorted(set(given.values()))))
-                if not keep:
-                    continue
-                target = {"devices": keep}
-            out += commands_for(programme, occ, durations, target)
+            if not given:
+                out += commands_for(programme, occ, durations)
+                continue
+            keep = sorted(precedence.devices(programme) - set(given))
+            log.info("programme %s at %s: devices %s go to programme(s) %s of higher precedence", programme.id,
+                     local(occ.start), ", ".join(sorted(given)), ", ".join(sorted(set(given.values()))))
+            if not keep:  # nothing left to play on: no command, and said so
+                done.skipped[command_key(programme, occ)] = sorted(given)
+                continue
+            out += [{**raw, SKIPPED: sorted(given)} for raw in commands_for(programme, occ, durations,
+                                                                            {"devices": keep})]
         return out
 
     def _made(self, session: Any, programme: Programme, raws: list[dict[str, Any]],
@@ -193,6 +194,7 @@ class Materialiser:
 
     def _one(self, programme: Programme, raw: dict[str, Any], now: datetime, made: set[tuple[str, str]],
              done: Materialised) -> None:
+        given = raw.pop(SKIPPED, None)
         key = raw["idempotency_key"]
         start = datetime.fromisoformat(raw["start_at"])
         ends = datetime.fromisoformat(raw["expires_at"]) if raw.get("expires_at") else None
@@ -226,3 +228,5 @@ class Materialiser:
             done.refused[key] = str(exc)
             return
         (kind if result.created else done.existing).append(key)
+        if given and result.created:  # stated where the command that left them out is made
+            done.skipped[key] = given

@@ -171,7 +171,7 @@ def check_overlaps(session: Session, p: Programme, overlap: str, precedence: int
         return []
     others = {c.other_programme_id for c in found}
     names = {p.id: p.name, **dict(session.execute(select(Programme.id, Programme.name).where(
-        Programme.id.in_(others))).tuples().all())}
+        Programme.id.in_(others))).all())}
     if overlap != "keep":
         lines = [describe_conflict(c, names) for c in found[:MAX_LISTED]]
         if len(found) > MAX_LISTED:
