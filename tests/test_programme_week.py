@@ -197,3 +197,27 @@ def test_two_schedulers_at_once_make_each_slot_once(hub: Runtime) -> None:
     assert len(keys) == len(set(keys)) == len(expected(monday))
     assert sum(len(r.created) for r in results) == len(keys)  # one scheduler made each, the other found it
     assert all(not r.refused for r in results), [r.refused for r in results]
+
+
+def test_the_scheduler_processes_programme_loop_makes_coming_slots_once_from_two_instances(hub: Runtime) -> None:
+    from hub.broadcast.programme_loop import ProgrammeLoop
+    from hub.testing import wait_until
+
+    add(hub, "l1")
+    cid = published_content(hub)
+    at = (datetime.now(LOCAL_TZ) + timedelta(hours=2)).replace(second=0, microsecond=0, tzinfo=None)
+    with hub.db.session() as s:
+        s.add(programme(calendar(event("l", at, rrule={"freq": "hourly"})), {"devices": ["L1"]}, content_id=cid))
+    hub.settings.programme_look_ahead_s = 6 * 3600.0
+    others = [Runtime(hub.settings, plugins=hub.plugins) for _ in range(2)]
+    loops = [ProgrammeLoop(rt, name=f"p{i}").start() for i, rt in enumerate(others)]
+    try:
+        assert wait_until(lambda: all(loop.passes for loop in loops), 60)
+    finally:
+        for loop in loops:
+            loop.stop()
+        for rt in others:
+            rt.close()
+    with hub.db.session() as s:
+        starts = list(s.scalars(select(Command.start_at).where(Command.issuer == ISSUER.name)))
+    assert len(starts) == len(set(starts)) in (4, 5)  # 2 h ahead to 6 h ahead, hourly: each slot once
