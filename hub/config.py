@@ -215,6 +215,17 @@ class Settings:
                                        "start is at least this far away.")
     schedule_horizon_days: int = setting(366, DAYS, SCHEDULE,
                                          "A start_at (or a bulletin's validity) further ahead is refused.", least=1)
+    # Programmes (hub.broadcast.materialise): their occurrences become scheduled commands this far
+    # ahead, from the scheduler process; a slot is never skipped while it runs at least once per look-ahead.
+    programme_materialise_interval_s: float = setting(300.0, SECONDS, SCHEDULE,
+                                                      "How often the scheduler turns programmes' coming occurrences "
+                                                      "into scheduled commands.", least=1)
+    programme_look_ahead_s: float = setting(86400.0, SECONDS, SCHEDULE,
+                                            "Occurrences starting within this span are made into commands (at least "
+                                            "twice programme_materialise_interval_s).", least=60)
+    programme_catch_up_s: float = setting(86400.0, SECONDS, SCHEDULE,
+                                          "After an outage, occurrences this far back with no command are sent late "
+                                          "if their slot is still open, else recorded as missed.", least=0)
     sweep_interval_s: float = setting(1.0, SECONDS, RECOVERY,
                                       "How often the ingest's sweeper expires overdue deliveries and checks devices.",
                                       least=0.01)
@@ -487,6 +498,9 @@ def _check_together(s: Settings) -> None:
     if s.default_ttl_s > s.max_command_ttl_s:  # else every command without an expires_at is refused
         raise ConfigError(f"{s.source}: default_ttl_s ({s.default_ttl_s}) exceeds max_command_ttl_s "
                           f"({s.max_command_ttl_s})")
+    if s.programme_look_ahead_s < 2 * s.programme_materialise_interval_s:  # else a slot may fall between passes
+        raise ConfigError(f"{_where(s, 'programme_look_ahead_s')}: {s.programme_look_ahead_s:g} s is less than twice "
+                          f"programme_materialise_interval_s ({s.programme_materialise_interval_s:g} s)")
     if not all(p.startswith("/") for p in s.device_serial_prefixes):
         raise ConfigError(f"{_where(s, 'device_serial_prefixes')}: each must be an absolute path prefix "
                           f"(/dev/ttyUSB)")

@@ -2,115 +2,61 @@
 commands exactly once across runs and a restart, and overlaps reported per device."""
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
-import icalendar
 from sqlalchemy import select
 
 from hub.broadcast.conflicts import conflicts
 from hub.broadcast.ics import export_ics, import_ics, new_calendar, to_text
 from hub.broadcast.materialise import ISSUER, Materialiser
-from hub.broadcast.programmes import LOCAL_TZ, occurrences
+from hub.broadcast.programmes import occurrences
 from hub.runtime import Runtime
-from hub.store.broadcast_tables import Programme
-from hub.store.models import Command, Content
+from hub.store.models import Command
 from tests.support.dispatch import add
+from tests.support.programmes import event, expected, next_monday, programme, published_content, week_calendars
 
 UTC = timezone.utc
 
 
-def _monday() -> datetime:
-    """Local midnight of a Monday at least two days ahead: dispatch checks start_at against the real clock."""
-    day = datetime.now(LOCAL_TZ).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
-    return day + timedelta(days=(7 - day.weekday()) % 7)
-
-
-def _event(uid: str, start: datetime, minutes: int = 15, **props) -> icalendar.Event:
-    e = icalendar.Event()
-    e.add("uid", uid)
-    e.add("dtstart", start)
-    e.add("duration", timedelta(minutes=minutes))
-    for name, value in props.items():
-        e.add(name.replace("_", "-"), value)
-    return e
-
-
-def week_calendars(monday: datetime) -> tuple[str, str]:
-    """News on weekdays at 06:00 and 17:00 without Wednesday evening, Thursday's morning moved to
-    06:30; a weekly Sunday bulletin at 08:00 and, once, an extra Saturday slot at 09:00 (RDATE)."""
-    news = new_calendar()
-    news.add_component(_event("news", monday.replace(hour=6), rrule={"freq": "daily", "byday": [
-        "MO", "TU", "WE", "TH", "FR"], "byhour": [6, 17]}, exdate=monday.replace(hour=17) + timedelta(days=2)))
-    news.add_component(_event("news", monday.replace(hour=6, minute=30) + timedelta(days=3),
-                              recurrence_id=monday.replace(hour=6) + timedelta(days=3)))
-    weekly = new_calendar()
-    weekly.add_component(_event("weekly", monday.replace(hour=8) + timedelta(days=6), minutes=30,
-                                rrule={"freq": "weekly"}, rdate=monday.replace(hour=9) + timedelta(days=5)))
-    return to_text(news), to_text(weekly)
-
-
-def expected(monday: datetime) -> list[datetime]:
-    local = [monday + timedelta(days=d, hours=h) for d in range(5) for h in (6, 17)]
-    local.remove(monday + timedelta(days=2, hours=17))
-    local.remove(monday + timedelta(days=3, hours=6))
-    local += [monday + timedelta(days=3, hours=6, minutes=30), monday + timedelta(days=5, hours=9),
-              monday + timedelta(days=6, hours=8)]
-    return sorted(t.astimezone(UTC) for t in local)
-
-
-def _programme(ical: str, target: dict, name: str = "p", **what) -> Programme:
-    return Programme(id=uuid.uuid4().hex, name=name, target=target, ical=ical, created_by="test",
-                     created_at=datetime.now(UTC), priority="normal", **what)
-
-
-def _content(rt: Runtime) -> str:
-    with rt.db.session() as s:
-        cid = uuid.uuid4().hex
-        s.add(Content(id=cid, title="Bản tin", kind="audio", media={"uri": "http://x/a.mp3", "duration_s": 600},
-                      created_by="test", created_at=datetime.now(UTC), status="published"))
-    return cid
-
-
 def test_a_week_expands_in_local_time_with_exclusions_extra_dates_and_a_moved_slot() -> None:
-    monday = _monday()
+    monday = next_monday()
     news, weekly = week_calendars(monday)
     got = [o.start for ical in (news, weekly)
-           for o in occurrences(_programme(ical, {}), monday.astimezone(UTC), monday + timedelta(days=7))]
+           for o in occurrences(programme(ical, {}), monday.astimezone(UTC), monday + timedelta(days=7))]
     assert sorted(got) == expected(monday)
     # 06:00 in Hà Nội is 23:00 UTC the day before
     assert min(got) == (monday + timedelta(hours=6)).astimezone(UTC) == monday.replace(tzinfo=UTC) - timedelta(hours=1)
 
 
 def test_validity_range_clips_occurrences() -> None:
-    monday = _monday()
+    monday = next_monday()
     news, _ = week_calendars(monday)
-    p = _programme(news, {}, valid_from=monday + timedelta(days=1), valid_until=monday + timedelta(days=2))
+    p = programme(news, {}, valid_from=monday + timedelta(days=1), valid_until=monday + timedelta(days=2))
     got = occurrences(p, monday, monday + timedelta(days=7))
     assert [o.start for o in got] == [(monday + timedelta(days=1, hours=h)).astimezone(UTC) for h in (6, 17)]
 
 
 def test_ics_export_then_import_gives_the_same_occurrences() -> None:
-    monday = _monday()
+    monday = next_monday()
     news, weekly = week_calendars(monday)
-    programmes = [_programme(news, {}, name="Thời sự"), _programme(weekly, {}, name="Bản tin tuần")]
+    programmes = [programme(news, {}, name="Thời sự"), programme(weekly, {}, name="Bản tin tuần")]
     imported = import_ics(export_ics(programmes))
     assert sorted(name for name, _ in imported.values()) == ["Bản tin tuần", "Thời sự"]
     window = (monday, monday + timedelta(days=7))
     before = sorted(o.start for p in programmes for o in occurrences(p, *window))
-    after = sorted(o.start for _, ical in imported.values() for o in occurrences(_programme(ical, {}), *window))
+    after = sorted(o.start for _, ical in imported.values() for o in occurrences(programme(ical, {}), *window))
     assert after == before == expected(monday)
 
 
 def test_every_occurrence_becomes_exactly_one_command_across_runs_and_a_restart(hub: Runtime) -> None:
     add(hub, "p1", "p2")
-    monday = _monday()
+    monday = next_monday()
     news, weekly = week_calendars(monday)
-    cid = _content(hub)
+    cid = published_content(hub)
     with hub.db.session() as s:
         week = {"content_id": cid, "valid_until": monday + timedelta(days=7)}  # the runs go on past it
-        s.add(_programme(news, {"areas": ["27694"]}, **week))
-        s.add(_programme(weekly, {"devices": ["P1"]}, **week))
+        s.add(programme(news, {"areas": ["27694"]}, **week))
+        s.add(programme(weekly, {"devices": ["P1"]}, **week))
     clock = monday.astimezone(UTC) - timedelta(hours=2)
     first = Materialiser(hub, look_ahead=timedelta(hours=30))
     for _ in range(7):  # every 12 h, each run overlapping the one before
@@ -137,14 +83,14 @@ def test_every_occurrence_becomes_exactly_one_command_across_runs_and_a_restart(
 
 def test_overlapping_programmes_are_reported_with_device_times_and_both_programmes(hub: Runtime) -> None:
     add(hub, "c1", "c2")
-    monday = _monday()
+    monday = next_monday()
     news, weekly = week_calendars(monday)
     clash = new_calendar()
-    clash.add_component(_event("clash", monday.replace(hour=17, minute=10) + timedelta(days=1)))
+    clash.add_component(event("clash", monday.replace(hour=17, minute=10) + timedelta(days=1)))
     with hub.db.session() as s:
-        a = _programme(news, {"areas": ["27694"]})
-        other_device = _programme(to_text(clash), {"devices": ["C2"]})
-        s.add_all([a, _programme(weekly, {"devices": ["C1"]})])
+        a = programme(news, {"areas": ["27694"]})
+        other_device = programme(to_text(clash), {"devices": ["C2"]})
+        s.add_all([a, programme(weekly, {"devices": ["C1"]})])
         s.flush()
         found = conflicts(s, other_device, start=monday.astimezone(UTC))
     assert [(c.device_id, c.programme_id, c.other_programme_id, c.start, c.other_start) for c in found] == [

@@ -49,20 +49,29 @@ def worker(burst: bool, name: str | None) -> None:
 @click.command()
 @click.option("--name", help="Instance name in logs and in the leader lock (default: host-pid-random).")
 def scheduler(name: str | None) -> None:
-    """Release scheduled commands to the workers on time. Run one or two (one leads, on a Redis lock)."""
+    """Release scheduled commands to the workers on time, and make programmes' coming occurrences into
+    scheduled commands. Run one or two (one releases, on a Redis lock; both may make a slot: once)."""
+    from hub.broadcast.programme_loop import ProgrammeLoop
     from hub.delivery.release import Scheduler
 
     rt = checked_runtime()
     note_config(rt, "scheduler")
     sched = Scheduler(rt, name=name)
+    programmes = ProgrammeLoop(rt)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     sched.start()
-    click.echo(f"scheduler {sched.name} running (lead {rt.settings.scheduler_lead_s:g} s); Ctrl-C to stop")
+    programmes.start()
+    click.echo(f"scheduler {sched.name} running (lead {rt.settings.scheduler_lead_s:g} s; programmes every "
+               f"{rt.settings.programme_materialise_interval_s:g} s, {rt.settings.programme_look_ahead_s:g} s "
+               "ahead); Ctrl-C to stop")
     while not stop.wait(1.0):
-        if not sched.alive():
+        if not sched.alive() or not programmes.alive():
+            programmes.stop()
+            sched.stop()
             raise Failure("scheduler loop ended unexpectedly")
+    programmes.stop()
     sched.stop()
     click.echo(f"scheduler stopped: {sched.stats}")
 

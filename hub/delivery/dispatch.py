@@ -209,7 +209,7 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
             devices = resolve(session, target, within_paths=actor.area_paths(session))
         except TargetError as exc:
             raise DispatchError(exc.field, exc.message) from None
-        _check_scope(session, actor, target, devices)
+        check_scope(session, actor, target, devices)
         # sync_schedule slots hold datetimes, which a JSON column cannot store as they are
         params = json.loads(json.dumps(data.get("params") or {}, default=lambda o: o.isoformat()))
         cmd = Command(id=uuid.uuid4().hex, verb=data["verb"], params=params,
@@ -261,7 +261,7 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
         return Submitted(cmd, True, counts(session, cmd.id))
 
 
-def _check_scope(session: Session, actor: Actor, target: dict[str, Any], devices: list[Device]) -> None:
+def check_scope(session: Session, actor: Actor, target: dict[str, Any], devices: list[Device]) -> None:
     """Refuse the whole command if any named area or selected device lies outside the actor's areas."""
     if actor.unrestricted:
         return
@@ -375,7 +375,7 @@ def cancel(rt: Runtime, actor: Actor, command_id: str) -> Submitted:
             raise DispatchError(None, f"no command {command_id}", status=404)
         devices = list(session.scalars(select(Device).join(Delivery, Delivery.device_id == Device.id)
                                        .where(Delivery.command_id == cmd.id)))
-        _check_scope(session, actor, cmd.target or {}, devices)
+        check_scope(session, actor, cmd.target or {}, devices)
         if cmd.start_at is None:
             raise DispatchError(None, f"command {cmd.id} was not scheduled (no start_at): it was sent at once "
                                       "and cannot be cancelled", status=409)

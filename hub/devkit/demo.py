@@ -25,6 +25,7 @@ from hub.store.models import Area, Content, Delivery, DeliveryState, Device, Dev
 from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime, set_runtime
 from hub.delivery.release import Scheduler
+from hub.broadcast.programme_loop import ProgrammeLoop
 from hub.delivery.worker import make_worker
 
 PROVINCE = "80"  # Tây Ninh, which absorbed Long An on 1 July 2025
@@ -102,12 +103,14 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
     ingest = Ingest(rt)  # listening before the devices connect, so no presence or ack is missed
     sim = factory(settings.plugin_config(VENDOR), [device_ref(d) for d in devices])
     scheduler = Scheduler(rt, name=f"demo-{run_id}")  # commands given a start_at through the API
+    programmes = ProgrammeLoop(rt, name=f"demo-{run_id}-programmes")  # and programmes' occurrences
     try:
         ingest.start()
         sim.start()
         worker = make_worker(rt, threaded=True, name=f"demo-{run_id}")
         threading.Thread(target=worker.work, kwargs={"logging_level": "WARNING"}, daemon=True).start()
         scheduler.start()
+        programmes.start()
 
         def all_online() -> bool:
             with rt.db.session() as s:
@@ -120,6 +123,7 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, serve
             _serve(rt, host, port, echo)
         return result
     finally:
+        programmes.stop()
         scheduler.stop()
         sim.stop()
         ingest.stop()

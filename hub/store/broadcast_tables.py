@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.capabilities import DEFAULT_PRIORITY
@@ -31,3 +31,11 @@ class Programme(Base):
     valid_until: Mapped[datetime | None]  # occurrences starting at or after it are not played
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    # Added after schema 4, so nullable (hub.broadcast.editing):
+    # the narrowest area holding everything the target names: who sees it, filtering by area
+    area_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    # overlapping another programme on a device was accepted: the higher precedence has the device
+    precedence: Mapped[int | None] = mapped_column(Integer)
+    # bumped by each edit and part of each command's idempotency key (None: never edited, 0)
+    revision: Mapped[int | None] = mapped_column(Integer)
+    revised_at: Mapped[datetime | None]  # when this revision was saved (None: created_at)

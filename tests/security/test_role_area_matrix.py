@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from hub.access import accounts
 from hub.api import create_app
 from hub.access.actors import LOCAL_ADMIN
+from hub.store.broadcast_tables import Programme
 from hub.store.models import ApiToken, Area, AuditEntry, Command, Content, Device, Group, GroupMember, User, UserArea
 from hub.store.relay_tables import RelaySession
 from hub.access.permissions import ROLES, is_public
@@ -77,6 +78,10 @@ EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
     # the emergency in one step: whoever sends commands fires it (editors and approvers send nothing)
     ("emergency.Emergency", "POST"): {"administrator", "operator"},
     ("emergency.EmergencyStop", "POST"): {"administrator", "operator"},
+    ("programmes.Programmes", "POST"): {"administrator", "operator"},
+    ("programmes.ProgrammeById", "PATCH"): {"administrator", "operator"},
+    ("programmes.ProgrammeById", "DELETE"): {"administrator", "operator"},
+    ("programmes.ProgrammeImport", "POST"): {"administrator", "operator"},
 }
 # Not area-scoped, so outside the matrix, each for a stated reason and tested elsewhere.
 SELF_SERVICE = {("auth.Login", "POST"): "the door in: public (test_accounts.py)",
@@ -214,6 +219,31 @@ def _relay_stop(w: World, a: str) -> Request:
     w.device(a)
     row, _ = start_session(w.rt, LOCAL_ADMIN, {"live": True, "target": {"areas": [a]}})
     return "DELETE", f"/api/relays/{row.id}", None
+def _programme_body(w: World, a: str) -> dict[str, Any]:
+    """A one-off slot of its own hour, days ahead (no two cases overlap, none is made into a command
+    by the save), playing a published content on the area's device."""
+    from datetime import timedelta
+
+    from hub.broadcast.programmes import LOCAL_TZ
+    from tests.support.programmes import calendar, event
+
+    w.device(a)
+    at = (utcnow() + timedelta(days=3, hours=int(w.n()))).astimezone(LOCAL_TZ).replace(minute=0, second=0,
+                                                                                       microsecond=0, tzinfo=None)
+    return {"name": "Thời sự", "ical": calendar(event(f"e{w.n()}", at)), "target": {"areas": [a]},
+            "content_id": w.content(a, "published")}
+
+
+def _programme(w: World, a: str) -> str:
+    from hub.broadcast import editing
+
+    return editing.create(w.rt, LOCAL_ADMIN, _programme_body(w, a)).programmes[0].id
+
+
+def _import(w: World, a: str) -> Request:
+    b = _programme_body(w, a)
+    return "POST", "/api/programmes/import", {"ics": b["ical"], "common": {"target": b["target"],
+                                                                           "content_id": b["content_id"]}}
 
 
 MULTIPART = "multipart"  # a case body {MULTIPART: form} is sent as multipart/form-data, not JSON
@@ -277,6 +307,11 @@ CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("relays.RelayById", "DELETE"): _relay_stop,
     ("emergency.Emergency", "POST"): _emergency,
     ("emergency.EmergencyStop", "POST"): _stop_emergency,
+    ("programmes.Programmes", "POST"): lambda w, a: ("POST", "/api/programmes", _programme_body(w, a)),
+    ("programmes.ProgrammeById", "PATCH"): lambda w, a: (
+        "PATCH", f"/api/programmes/{_programme(w, a)}", {"name": "Thời sự chiều"}),
+    ("programmes.ProgrammeById", "DELETE"): lambda w, a: ("DELETE", f"/api/programmes/{_programme(w, a)}", None),
+    ("programmes.ProgrammeImport", "POST"): _import,
 }
 
 
@@ -312,7 +347,7 @@ def state(rt: Runtime) -> tuple[Any, ...]:
                 rows(Content.id, Content.title, Content.status, Content.version), rows(Command.id),
                 rows(User.name, User.full_name, User.roles, User.disabled, User.password_hash),
                 rows(UserArea.user_id, UserArea.area_code), rows(ApiToken.id, ApiToken.revoked_at),
-                rows(RelaySession.id, RelaySession.desired))
+                rows(RelaySession.id, RelaySession.desired), rows(Programme.id, Programme.name, Programme.revision))
 
 
 def test_every_write_endpoint_has_a_case(rt: Runtime) -> None:
@@ -361,8 +396,7 @@ def test_every_route_needs_credentials_but_the_door_and_the_docs(rt: Runtime, le
     client = app.test_client()
     adapter = app.url_map.bind("localhost")
     values = {"code": "80", "device_id": "x", "group_id": "x", "content_id": "x", "command_id": "x", "name": "x",
-              "token_id": 1, "filename": "x.js", "key": "x.mp3",
-              "relay_id": "x"}
+              "token_id": 1, "filename": "x.js", "key": "x.mp3", "relay_id": "x", "programme_id": "x"}
     checked = 0
     for rule in app.url_map.iter_rules():
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
