@@ -384,3 +384,4 @@ DELIVERY_STATES = tuple(DeliveryState)  # in the order the API lists counts
 # Tables of the content pipeline live in their own module; importing it here registers them on Base.
 from hub.store.content_tables import ContentStatus, ContentVersion, MediaRecord, SourceStatus  # noqa: E402,F401
 from hub.store.broadcast_tables import Programme  # noqa: E402,F401
+from hub.store.as_run_tables import AsRunSegment  # noqa: E402,F401
