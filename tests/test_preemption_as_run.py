@@ -31,7 +31,7 @@ PROGRAMMES = Actor(name="scheduler:programmes")  # the issuer of programme comma
 
 
 @pytest.fixture
-def speakers(tmp_path: Path, services: None, token: str) -> Iterator[tuple[HubHarness, Fleet, dict[str, str]]]:
+def speakers(tmp_path: Path, services: None) -> Iterator[tuple[HubHarness, Fleet, dict[str, str]]]:
     """A harness, three simulated speakers, and their addresses by device id."""
     prefix = f"hubtest/arbiter-{uuid.uuid4().hex[:8]}"
     plugins = Plugins()
@@ -39,6 +39,7 @@ def speakers(tmp_path: Path, services: None, token: str) -> Iterator[tuple[HubHa
     h = HubHarness(tmp_path, "mqtt_speaker", {"host": MQTT_HOST, "port": MQTT_PORT, "topic_prefix": prefix},
                    plugins=plugins, listen=False)
     h.start()
+    token = uuid.uuid4().hex[:8]  # addresses are MQTT client ids: unique per run
     addresses = [f"arb-{token}-{i}" for i in range(3)]
     fleet = Fleet(MQTT_HOST, MQTT_PORT, prefix, [SimDevice(a) for a in addresses], status_interval=30)
     try:
