@@ -35,6 +35,7 @@ from hub.store.as_run_tables import AsRunOutcome as O
 from hub.store.as_run_tables import AsRunSegment
 from hub.store.batching import chunks
 from hub.store.models import Command, Delivery, DeliveryState
+from hub.vendor import ACK_QUEUED
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,7 @@ def observations(kind: str, device_id: str, value: Any, at: datetime) -> Seen | 
     """A Seen from one ingest item (ack: hub.vendor.Ack; status: a status dict; presence: bool)."""
     if kind == "ack":
         detail = value.detail or {}
-        if value.ok and detail.get("activity") in _ON_AIR and not detail.get("queued"):
+        if value.ok and detail.get("activity") in _ON_AIR and not detail.get(ACK_QUEUED):
             return Seen(device_id, at, detail.get("activity"), command_id=value.command_id)
         return None
     if kind == "status" and "activity" in value:

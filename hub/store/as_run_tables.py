@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.store.models import Base
+from hub.store.models import Base, DeliveryState
 
 
 class AsRunOutcome:
@@ -19,9 +19,10 @@ class AsRunOutcome:
     FINISHED = "finished"  # ran its length (a relay: until its relay_stop)
     INTERRUPTED = "interrupted"  # a higher-ranking item replaced it (interrupted_by names it); may resume
     STOPPED = "stopped"  # a stop, or a newer item of the same rank, ended it (interrupted_by names it)
-    FAILED = "failed"  # it ended early with no command to explain it (reason says what was seen)
+    # it ended early with no command to explain it (reason says what was seen); the delivery state's word
+    FAILED = DeliveryState.FAILED.value
     SKIPPED = "skipped"  # interrupted and not resumed: its slot had closed (or the device did not)
-    ALL = ("playing", "finished", "interrupted", "stopped", "failed", "skipped")
+    ALL = (PLAYING, FINISHED, INTERRUPTED, STOPPED, FAILED, SKIPPED)
 
 
 class AsRunSegment(Base):
