@@ -194,13 +194,18 @@ class Recorder:
         dev.open = None
         cmd = self.command(seg.command_id)
         ran = _ran_its_length(seg, cmd, at) if cmd is not None else None
-        if successor is not None and not ran:
+        queued = successor is not None and arbiter_rule.decide(
+            (successor.verb, successor.priority), (seg.verb, seg.priority)) == arbiter_rule.WAIT
+        if successor is not None and not ran and not queued:  # (what waited behind it starts once it ended)
             higher = arbiter_rule.rank(successor.verb, successor.priority) > arbiter_rule.RANK[seg.rank]
             self._close(seg, at, O.INTERRUPTED if higher else O.STOPPED,
                         None if higher else f"replaced by a newer {successor.priority} item", successor)
             if higher:
                 dev.pending.append(seg)
             return
+        if queued and ran is False:  # what should have waited cut it short: the device broke the rule
+            return self._close(seg, at, O.FAILED, f"cut short by a {successor.priority} item, which should have waited",
+                               successor)
         if ran or successor is not None:
             return self._close(seg, at, O.FINISHED, None)
         if why is not None:
