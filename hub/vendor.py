@@ -110,6 +110,11 @@ class Result:
     detail: dict[str, Any] | None = None
 
 
+# A key of Ack.detail: a device that accepted a play to play later (something it may not interrupt
+# plays) says so with {"queued": true}; the as-run log (hub.delivery.as_run) opens no segment for it.
+ACK_QUEUED = "queued"
+
+
 @dataclass(frozen=True)
 class Ack:
     """A device's answer to a command, parsed from the vendor's wire format."""

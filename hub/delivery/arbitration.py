@@ -1,17 +1,19 @@
 """Hub-side priority arbitration for devices without their own (a plugin's
 `traits.priority == "hub"`: every "play now" replaces what plays).
 
-The rule, kept simple on purpose (a full per-device arbiter — emergency > live/relay > priority >
-normal > idle, with pre-emption and resume — builds on it later):
+The rule is hub.arbiter_rule's (emergency > live/relay > priority > normal > idle); here the hub
+applies it for such devices:
 
-* A `play` or `relay_start` of class C to such a device is **held** while a play of a higher
-  class is known to be playing on it: that play's delivery is in flight (`sent`), or it was
-  confirmed and the device has not reported since, or its status still shows it playing. A
-  higher or equal class is sent at once (an emergency pre-empts; the device replaces).
+* A `play` or `relay_start` to such a device is **held** while an item it may not interrupt is
+  known to be playing on it (arbiter_rule.decide says WAIT: a lower rank, or an emergency behind
+  an emergency): that play's delivery is in flight (`sent`), or it was confirmed and the device
+  has not reported since, or its status still shows it playing. A higher rank is sent at once
+  (it pre-empts; the device replaces), as is a newer item of the same rank (it replaces).
 * A held delivery stays `queued`, its reason saying `held: …`. When the device's status shows
-  the higher play ended, the ingest enqueues the held ones again; the job checks once more, so
-  the highest class waiting goes first (workers take the emergency queue first, and a newer
-  play of a class at least as high supersedes an older waiting one, as for any queued row).
+  the item ended, the ingest enqueues the held ones again; the job checks once more, so the
+  highest rank waiting goes first (workers take the emergency queue first).
+* What a higher item interrupted is sent again when it ends, while its slot is open
+  (hub.delivery.resume, from the as-run log).
 * A `stop` sent to the device ends the plays the hub holds for it (`superseded`), as a device
   with its own queue clears it on stop.
 """
@@ -24,7 +26,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hub.capabilities import PRIORITY_RANK, outranks
+from hub import arbiter_rule
 from hub.store.db import utcnow
 from hub.store.models import Command, Delivery, DeliveryState, DeviceStatus
 from hub.delivery.readback import _is_source
@@ -65,9 +67,12 @@ def playing(session: Session, device_id: str) -> Command | None:
     return None
 
 
-def outranked_by(session: Session, device_id: str, priority: str) -> Command | None:
+def blocked_by(session: Session, device_id: str, verb: str, priority: str) -> Command | None:
+    """The item playing on the device that a (verb, priority) item must wait for, or None."""
     cur = playing(session, device_id)
-    return cur if cur is not None and outranks(cur.priority, priority) else None
+    if cur is None or arbiter_rule.decide((verb, priority), (cur.verb, cur.priority)) != arbiter_rule.WAIT:
+        return None
+    return cur
 
 
 def admit(session: Session, plugins: Any, vendor: str, cmd: Command, rows: list[Any]) -> list[Any]:
@@ -84,7 +89,7 @@ def admit(session: Session, plugins: Any, vendor: str, cmd: Command, rows: list[
         return rows
     out = []
     for d, dev in rows:
-        higher = outranked_by(session, dev.id, cmd.priority)
+        higher = blocked_by(session, dev.id, cmd.verb, cmd.priority)
         if higher is None:
             out.append((d, dev))
         else:
@@ -106,9 +111,10 @@ def releasable(session: Session, device_ids: Iterable[str]) -> list[Command]:
                                   Delivery.reason.like(f"{HELD}%"))).all()
     out: dict[str, Command] = {}
     for device_id, cmd in rows:
-        if outranked_by(session, device_id, cmd.priority) is None:
+        if blocked_by(session, device_id, cmd.verb, cmd.priority) is None:
             out[cmd.id] = cmd
-    return sorted(out.values(), key=lambda c: -PRIORITY_RANK[c.priority])
+    # highest rank first, then the oldest (two emergencies: in the order they came)
+    return sorted(out.values(), key=lambda c: (-arbiter_rule.rank(c.verb, c.priority), c.created_at))
 
 
 def release(rt: Any, commands: list[Command]) -> int:

@@ -5,7 +5,10 @@ for a command with a start_at in the future, leave its rows `scheduled` for hub.
 Supersede rules (a newer command replaces older ones not yet sent, on the devices they share):
 * an immediate command supersedes `queued` rows of commands of the same slot (VERB_SLOT) and no
   higher class that are immediate or already due — never a scheduled command that has not
-  started, even one already released to a worker;
+  started, even one already released to a worker; between plays (play, relay_start) the
+  arbiter's rule decides (hub.arbiter_rule): a newer play supersedes a waiting one only where
+  it would replace it on the device — the same rank, never an emergency (two emergencies
+  queue) — while a waiting lower-ranked play stands and plays after it;
 * a scheduled command supersedes only `scheduled` rows of commands of the same slot, no higher
   class and the *same* start_at (a corrected bulletin for 07:00 replaces the first one);
   scheduled commands at different times are separate programme items and all stand;
@@ -30,6 +33,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub import arbiter_rule
 from hub.delivery import job_paths
 from hub.access import audit
 from hub.access.actors import Actor, Forbidden
@@ -298,10 +302,12 @@ def _supersede(session: Session, cmd: Command, device_ids: list[str], now: datet
         state, which = DeliveryState.QUEUED, [or_(Command.start_at.is_(None), Command.start_at <= now)]
         reason = f"superseded by command {cmd.id}"
     for chunk in chunks(device_ids, IN_LIST_MAX // 2):  # half: the statement has other lists too
-        older = select(Delivery.id, Command.issuer_scope).join(Command, Command.id == Delivery.command_id).where(
+        older = select(Delivery.id, Command.issuer_scope, Command.verb, Command.priority).join(
+            Command, Command.id == Delivery.command_id).where(
             Delivery.state == state, Delivery.claimed_at.is_(None), Delivery.device_id.in_(chunk),
             Delivery.command_id != cmd.id, Command.verb.in_(slot_verbs), Command.priority.in_(classes), *which)
-        ids = [did for did, scope in session.execute(older) if covers(cmd.issuer_scope, scope)]
+        ids = [did for did, scope, verb, priority in session.execute(older)
+               if covers(cmd.issuer_scope, scope) and (scheduled or _replaces(cmd, verb, priority))]
         if ids:
             # claimed_at again here: a job may have claimed a row since the select
             session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state == state,
@@ -309,6 +315,14 @@ def _supersede(session: Session, cmd: Command, device_ids: list[str], now: datet
                             .values(state=DeliveryState.SUPERSEDED, finished_at=now, reason=reason)
                             # no Delivery objects live in this session: skip scanning its devices
                             .execution_options(synchronize_session=False))
+
+
+def _replaces(cmd: Command, verb: str, priority: str) -> bool:
+    """Whether an immediate `cmd` replaces a waiting (verb, priority) of its slot: any older
+    command unless both are plays, where only what the device would replace gives way."""
+    if cmd.verb not in arbiter_rule.PLAY_VERBS or verb not in arbiter_rule.PLAY_VERBS:
+        return True
+    return arbiter_rule.decide((cmd.verb, cmd.priority), (verb, priority)) == arbiter_rule.REPLACE
 
 
 JOB_PREFIX = "hub-"  # job ids are hub-<command id>-<random>, so a live job names its command

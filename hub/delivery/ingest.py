@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 
-from hub.delivery import arbitration, quarantine, readback, redeliver
+from hub.delivery import arbitration, quarantine, readback, redeliver, resume
 from hub.delivery.sweeper import Sweeping
 from hub import events
 from hub.fleet import health, status_writer as ingest_status
@@ -328,6 +328,10 @@ class Ingest(Sweeping):
         self.stats["acks"] += len(acks)
         self.stats["acks_applied"] += applied
         self._announce(changes)
+        # what devices played (hub.delivery.as_run), and the resumes the hub drives: before the
+        # held plays are released, so that a resumed item goes ahead of lower ones held meanwhile
+        resume.after_batch(self.rt, [(it.kind, it.vendor, ids[(it.vendor, it.address)], it.value, it.at)
+                                     for it in items if it.kind != "rejected" and (it.vendor, it.address) in ids])
         by_hub = {v for v in {it.vendor for _, it in reports} if arbitration.by_hub(self.rt.plugins, v)}
         if by_hub:
             self._release_held({did for did, it in reports if it.vendor in by_hub})

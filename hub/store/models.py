@@ -386,3 +386,4 @@ from hub.store.content_tables import ContentStatus, ContentVersion, MediaRecord,
 from hub.store.broadcast_tables import Programme  # noqa: E402,F401
 from hub.store.relay_tables import RelayEvent, RelaySession  # noqa: E402,F401
 from hub.store.emergency_tables import Emergency  # noqa: E402,F401
+from hub.store.as_run_tables import AsRunSegment  # noqa: E402,F401

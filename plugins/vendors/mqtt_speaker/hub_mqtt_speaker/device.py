@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from hub_mqtt_speaker import protocol, stream
 from hub_mqtt_speaker.fetch import MediaFetch
+from hub_mqtt_speaker.playback import Playback, Playing
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +88,6 @@ class ReceivedCommand:
 
 
 @dataclass
-class Playback:
-    command_id: str
-    kind: str  # play | relay
-    priority: str
-    source: str | None
-    duration_s: float | None  # None: until stopped (relays)
-    expires_at: datetime | None
-    seq: int = 0
-
-
-@dataclass
 class DeviceState:
     """What a simulated device currently does; read it from tests through `Fleet.device()`."""
 
@@ -114,6 +104,7 @@ class DeviceState:
     streams: list[stream.RelayStream] = field(default_factory=list)  # every relay stream opened, oldest first
     queue: list[Playback] = field(default_factory=list)
     current: Playback | None = None
+    interrupted: list[Playback] = field(default_factory=list)  # pre-empted, to resume (playback.py)
     statuses_sent: int = 0
     acks_sent: int = 0
     connects: int = 0
@@ -167,8 +158,9 @@ def _level(params: dict[str, Any]) -> int:
     return level
 
 
-class Behaviour:
-    """The device's firmware: turns commands into state changes, acks and status."""
+class Behaviour(Playing):
+    """The device's firmware: turns commands into state changes, acks and status (what plays
+    and what pre-empts what: hub_mqtt_speaker.playback)."""
 
     def __init__(self, spec: SimDevice, host: Host) -> None:
         self.state = DeviceState(spec=spec,
@@ -352,8 +344,7 @@ class Behaviour:
         return stream.last_report(self.state.streams)  # the ack tells the hub what the stream brought
 
     def _do_stop(self, *_: Any) -> None:
-        self.state.queue.clear()
-        self._halt_playback()
+        self._clear_playback()
 
     def _do_set_volume(self, msg: dict[str, Any], params: dict[str, Any], *_: Any) -> None:
         self.state.volume = _level(params)
@@ -362,59 +353,6 @@ class Behaviour:
     def _priority(msg: dict[str, Any]) -> str:
         p = msg.get("priority")
         return p if p in protocol.PRIORITY_RANK else "normal"
-
-    def _arbitrate(self, pb: Playback) -> dict[str, Any] | None:
-        """Start `pb` now or queue it. Something of equal or higher rank pre-empts what plays
-        (newest wins); lower ranks wait. With ignore_priority the device is a plain FIFO."""
-        self._seq += 1
-        pb.seq = self._seq
-        current = self.state.current
-        if current is None:
-            self._start(pb)
-            return None
-        rank = protocol.PRIORITY_RANK
-        if not self.spec.ignore_priority and rank[pb.priority] >= rank[current.priority]:
-            self._start(pb)
-            return None
-        self.state.queue.append(pb)
-        return {"queued": True}
-
-    def _start(self, pb: Playback) -> None:
-        self._cancel(self._end_timer)
-        s = self.state
-        s.current = pb
-        s.activity = "playing" if pb.kind == "play" else "relaying"
-        s.source = pb.source
-        stream.follow(s.streams, pb.source if pb.kind == "relay" else None)
-        if pb.duration_s is not None:
-            self._end_timer = self.host.call_later(pb.duration_s, lambda: self._ended(pb))
-
-    def _ended(self, pb: Playback) -> None:
-        if self.state.current is pb:
-            self._finish()
-            self._report()
-
-    def _halt_playback(self) -> None:
-        self._cancel(self._end_timer)
-        s = self.state
-        s.current = None
-        if s.activity in ("playing", "relaying"):
-            s.activity, s.source = "idle", None
-        stream.follow(s.streams, None)
-
-    def _finish(self) -> None:
-        """What plays is done; start the best queued item that has not expired meanwhile."""
-        self._halt_playback()
-        queue, now = self.state.queue, protocol.utcnow()
-        queue[:] = [pb for pb in queue if pb.expires_at is None or pb.expires_at > now]
-        if not queue:
-            return
-        if self.spec.ignore_priority:
-            nxt = min(queue, key=lambda pb: pb.seq)
-        else:
-            nxt = min(queue, key=lambda pb: (-protocol.PRIORITY_RANK[pb.priority], pb.seq))
-        queue.remove(nxt)
-        self._start(nxt)
 
     # -- LED -------------------------------------------------------------------------------
 
@@ -460,8 +398,7 @@ class Behaviour:
             return
         s.power = on
         if not on:
-            s.queue.clear()
-            self._halt_playback()
+            self._clear_playback()
             s.activity, s.source = "off", None
         else:
             s.activity = "showing" if s.led_text else "idle"

@@ -214,3 +214,41 @@ def test_set_faults_rejects_unknown_switch() -> None:
         set_faults(spec, volume_too_loud=True)
     with pytest.raises(ValueError):
         SimDevice("bad/address")
+
+
+def test_a_preempted_item_resumes_from_its_start_when_the_emergency_ends() -> None:
+    dev, host = make()
+    send(dev, "play", content=clip("programme", 20))
+    host.advance(5)
+    send(dev, "play", priority="emergency", content=clip("storm", 10))
+    assert dev.state.source == "storm"
+    host.advance(10.1)
+    assert dev.state.source == "programme"  # resumed, not dropped
+    host.advance(19)
+    assert dev.state.source == "programme"  # from its start: its whole 20 s again
+    host.advance(1.1)
+    assert dev.state.activity == "idle"
+
+
+def test_a_preempted_item_whose_slot_closed_is_not_resumed() -> None:
+    import time
+
+    dev, host = make()
+    send(dev, "play", content=clip("programme", 20), expires_in=0.3)
+    send(dev, "play", priority="emergency", content=clip("storm", 10))
+    time.sleep(0.4)  # the programme's slot (its expires_at, on the real clock) closes meanwhile
+    host.advance(10.1)
+    assert dev.state.activity == "idle" and dev.state.interrupted == []
+
+
+def test_two_emergencies_queue_and_a_relay_outranks_a_priority_play() -> None:
+    dev, host = make()
+    send(dev, "play", priority="emergency", content=clip("flood", 5))
+    second = send(dev, "play", priority="emergency", content=clip("landslide", 5))
+    assert second["state"]["queued"] is True and dev.state.source == "flood"  # not cut off
+    host.advance(5.1)
+    assert dev.state.source == "landslide"
+    host.advance(5.1)
+    send(dev, "relay_start", {"url": "http://127.0.0.1:9/live"}, priority="normal")
+    assert send(dev, "play", priority="priority", content=clip("notice", 5))["state"]["queued"] is True
+    assert dev.state.activity == "relaying"  # live ranks above priority
