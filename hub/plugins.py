@@ -68,11 +68,11 @@ KIND_BY_KEY = {k.key: k for k in KINDS}
 BUILTIN_BLUEPRINTS = ("hub.api.areas", "hub.api.devices", "hub.api.groups", "hub.api.contents",
                       "hub.api.content_workflow", "hub.api.commands", "hub.api.plugins", "hub.api.health",
                       "hub.api.auth", "hub.api.users", "hub.api.audit", "hub.api.ingest", "hub.api.sources",
-                      "hub.api.feed", "hub.api.media")
+                      "hub.api.feed", "hub.api.media", "hub.api.outputs")
 BUILTIN_EVENTS = ("hub.events",)
 BUILTIN_CLI = ("hub.cli.database", "hub.cli.fleet", "hub.cli.commands", "hub.cli.plugins", "hub.cli.schemas",
                "hub.cli.processes", "hub.cli.ingest", "hub.cli.demo", "hub.cli.admin", "hub.cli.contents",
-               "hub.cli.config", "hub.cli.sources", "hub.cli.speech")
+               "hub.cli.config", "hub.cli.sources", "hub.cli.speech", "hub.cli.outputs")
 
 
 @dataclass
