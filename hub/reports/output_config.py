@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from hub.plugins import PluginError, Plugins
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 KEYS = ("name", "plugin", "enabled", "config")
+SETTLE_NS = 2_000_000_000
 
 
 class OutputConfigError(ValueError):
@@ -173,7 +175,11 @@ class OutputBook:
             return False
         if stat.st_mtime_ns == self._mtime:
             return False
-        self._mtime = stat.st_mtime_ns
+        # A file written moments ago may be read half-written, and a second write within the
+        # file system's timestamp granularity keeps its mtime: until it has settled, it is read
+        # again at every refresh (its digest says whether it changed).
+        settled = time.time_ns() - stat.st_mtime_ns > SETTLE_NS
+        self._mtime = stat.st_mtime_ns if settled else None
         try:
             raw = self.path.read_bytes()
         except OSError as exc:

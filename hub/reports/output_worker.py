@@ -22,6 +22,7 @@ from hub.store.db import utcnow
 log = logging.getLogger(__name__)
 HEALTH_EVERY_S = 2.0  # how often an idle output's health() is asked, on its own thread
 MAX_ERROR = 500
+_WAKE = object()  # put in the queue by stop()
 
 
 def _stamp(at: datetime | None) -> str | None:
@@ -74,6 +75,10 @@ class OutputWorker:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the call in progress (an output stuck in one is left to end by itself)."""
         self._stop.set()
+        try:
+            self.events.put_nowait(_WAKE)  # a thread waiting for an event notices at once
+        except queue.Full:
+            pass  # a full queue does not keep it waiting
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -119,7 +124,7 @@ class OutputWorker:
                     event = self.events.get(timeout=max(0.0, wait))
                 except queue.Empty:
                     event = None
-                if event is not None and not self._stop.is_set():
+                if event is not None and event is not _WAKE and not self._stop.is_set():
                     if self._call("handle", self.output.handle, event):
                         self.last_event_at = utcnow()
                 if next_periodic is not None and time.monotonic() >= next_periodic and not self._stop.is_set():
