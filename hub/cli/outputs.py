@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hub.cli.common import Failure, checked_runtime
+from hub.cli.common import Failure, checked_runtime, runtime
 from hub.hookspecs import hookimpl
 
 
@@ -64,9 +64,9 @@ def run() -> None:
     from hub.cli.processes import note_config
     from hub.reports.outputs import OutputRunner
 
-    rt = checked_runtime()
-    if not rt.settings.outputs_file:
+    if not runtime().settings.outputs_file:
         raise Failure("outputs_file is not set: nothing to run (see docs/configuration.md)")
+    rt = checked_runtime()
     note_config(rt, "outputs")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

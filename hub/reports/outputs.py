@@ -168,8 +168,8 @@ class OutputRunner:
             workers, self.workers = list(self.workers.values()), {}
         for w in workers:
             w.stop()
-        try:
-            self.publish_status(running=False)
+        try:  # what each did until it stopped, for whoever looks next
+            self.publish_status(running=False, rows={w.cfg.name: w.status() for w in workers})
         except Exception:
             log.warning("could not record the outputs' status at stop", exc_info=True)
 
@@ -183,12 +183,13 @@ class OutputRunner:
                               "detail": r["error"], "last_error": r["error"]}
         return rows
 
-    def publish_status(self, running: bool = True) -> None:
+    def publish_status(self, running: bool = True, rows: dict[str, dict[str, Any]] | None = None) -> None:
         runner = {"at": utcnow().isoformat(), "pid": os.getpid(), "running": running,
                   "started_at": self.started_at.isoformat(), "file": str(self.book.path or ""),
                   "error": self.book.error, "tick_s": self.rt.settings.outputs_tick_s}
         fields = {RUNNER_FIELD: json.dumps(runner)}
-        fields.update({name: json.dumps(row, default=str) for name, row in self.statuses().items()})
+        rows = self.statuses() if rows is None else rows
+        fields.update({name: json.dumps(row, default=str) for name, row in rows.items()})
         key = status_key(self.rt)
         pipe = self.rt.redis.pipeline(transaction=True)
         pipe.delete(key)
