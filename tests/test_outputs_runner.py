@@ -80,13 +80,13 @@ def test_a_hanging_or_failing_output_does_not_hold_up_another(ort: Runtime, runn
     assert wait_until(lambda: len(kinds.SEEN["log"]) == 20, scaled(10)), kinds.SEEN
     assert wait_until(lambda: kinds.ATTEMPTS["stuck"] == 1, scaled(5))  # inside its first handle() for good
     assert kinds.ATTEMPTS["stuck"] == 1  # the other 19 wait in its queue
-    assert wait_until(lambda: runner.workers["refuses"].counts["failed"] == 20, scaled(10))
+    assert wait_until(lambda: runner.workers["refuses"].counts["given_up"] == 20, scaled(10))
     runner.publish_status()
     rows = {r["name"]: r for r in describe(ort)["outputs"]}
     assert rows["log"]["status"]["ok"] and rows["log"]["status"]["handled"] == 20
-    assert rows["stuck"]["status"]["queued"] == 19 and rows["stuck"]["status"]["running"]
+    assert rows["stuck"]["status"]["waiting"] == 19 and rows["stuck"]["status"]["running"]
     refused = rows["refuses"]["status"]
-    assert not refused["ok"] and refused["failed"] == 20 and refused["retried"] == 0  # not transient: no retry
+    assert not refused["ok"] and refused["given_up"] == 20 and refused["retried"] == 0  # not transient: no retry
     assert "the destination refused it (given up)" in refused["last_error"]
 
 
@@ -98,9 +98,9 @@ def test_transient_failures_are_retried_with_backoff(ort: Runtime, runner: Outpu
     assert wait_until(lambda: kinds.SEEN["flaky"] == ["device.offline", "device.offline"], scaled(10)), kinds.SEEN
     assert kinds.ATTEMPTS["flaky"] == 4  # twice down, then both delivered
     flaky = runner.workers["flaky"].status()
-    assert flaky["ok"] and flaky["retried"] == 2 and flaky["failed"] == 0
+    assert flaky["ok"] and flaky["retried"] == 2 and flaky["given_up"] == 0
     # down for good: each event tried 1 + len(outputs_retry_s) times, then given up and counted
-    assert wait_until(lambda: runner.workers["down"].counts["failed"] == 2, scaled(10))
+    assert wait_until(lambda: runner.workers["down"].counts["given_up"] == 2, scaled(10))
     assert kinds.ATTEMPTS["down"] == 8 and not kinds.SEEN["down"]
     assert not runner.workers["down"].status()["ok"]
 

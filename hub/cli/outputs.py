@@ -30,8 +30,8 @@ def _line(row: dict[str, Any]) -> str:
         state = f"failing: {st.get('detail') or st.get('last_error') or '?'}"
     where = "" if row["configured"] else " (from the last good file)"
     counts = ("" if st is None else
-              f"  handled {st.get('handled', 0)} retried {st.get('retried', 0)} failed {st.get('failed', 0)} "
-              f"dropped {st.get('dropped', 0)} queued {st.get('queued', 0)}")
+              f"  handled {st.get('handled', 0)} retried {st.get('retried', 0)} given up {st.get('given_up', 0)} "
+              f"dropped {st.get('dropped', 0)} waiting {st.get('waiting', 0)}")
     return f"{row['name']:<20} {row['plugin'] or '?':<14} {state}{where}{counts}"
 
 

@@ -45,7 +45,7 @@ class OutputWorker:
         self._lock = threading.Lock()
         self.opened = False
         self.failing = False  # the last event or periodic run was given up
-        self.counts = {"handled": 0, "failed": 0, "retried": 0, "dropped": 0, "periodic_runs": 0}
+        self.counts = {"handled": 0, "given_up": 0, "retried": 0, "dropped": 0, "periodic_runs": 0}
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
         self.last_event_at: datetime | None = None
@@ -100,7 +100,7 @@ class OutputWorker:
             detail = f"failing: {self.last_error}"
         return {"name": self.cfg.name, "plugin": self.cfg.plugin, "running": self.running, "ok": healthy,
                 "detail": detail, "events": sorted(self.manifest.events), "interval_s": self.manifest.interval_s,
-                "queued": self.events.qsize(), **counts, "last_error": self.last_error,
+                "waiting": self.events.qsize(), **counts, "last_error": self.last_error,
                 "last_error_at": _stamp(self.last_error_at), "last_event_at": _stamp(self.last_event_at),
                 "last_periodic_at": _stamp(self.last_periodic_at), "started_at": _stamp(self.started_at)}
 
@@ -205,7 +205,7 @@ class OutputWorker:
         self._error(f"{what}: {text} (given up)")
         self.failing = True
         with self._lock:
-            self.counts["failed"] += 1
+            self.counts["given_up"] += 1
         log.warning("output %s: %s given up: %s", self.cfg.name, what, text)
 
     def _error(self, text: str) -> None:
