@@ -162,10 +162,10 @@ def setting(default: Any, kind: Kind, section: str, help: str, *, least: float |
     return field(default=default, metadata=meta, repr=kind is not SECRET)
 
 
-SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, SOURCES, MEDIA, SPEECH, RELAY, PLUGINS = (
+SERVICES, DELIVERY, SCHEDULE, RECOVERY, INGEST, DEVICES, CONSOLE, SOURCES, MEDIA, SPEECH, RELAY, OUTPUTS, PLUGINS = (
     "Services", "Commands and delivery", "Scheduled commands", "Recovery and device health", "Ingest",
     "Where devices may be", "Console, sign-in and secrets", "Content sources", "Media", "Text-to-speech",
-    "Live broadcast and relay", "Plugins")
+    "Live broadcast and relay", "Outputs", "Plugins")
 
 
 @dataclass
@@ -308,6 +308,20 @@ class Settings:
     source_backoff_max_s: float = setting(3600.0, SECONDS, SOURCES,
                                           "The longest wait before polling a failing source again (the wait "
                                           "doubles from its interval at each failure in a row).", least=1)
+    outputs_file: str = setting("", TEXT, OUTPUTS,
+                                "The YAML file listing outputs (metrics, event streams…; docs/outputs.md) that "
+                                "`hub outputs run` feeds; re-read when it changes, no restart needed. Empty: none.")
+    outputs_tick_s: float = setting(2.0, SECONDS, OUTPUTS,
+                                    "How often `hub outputs run` looks for changes to outputs_file and records "
+                                    "each output's health.", least=0.01)
+    outputs_queue_max: int = setting(10000, COUNT, OUTPUTS,
+                                     "Events waiting for one output at most; beyond, new ones are dropped for it "
+                                     "(and counted in its health) so a stuck output cannot exhaust memory.",
+                                     least=1)
+    outputs_retry_s: tuple[float, ...] = setting((1.0, 2.0, 4.0, 8.0, 16.0, 32.0), SECONDS_LIST, OUTPUTS,
+                                                 "Waits before each retry of an event (or a periodic run) an "
+                                                 "output failed transiently; as many retries as entries, then it "
+                                                 "is given up and counted in the output's health.")
     media_store: str = setting("directory", TEXT, MEDIA,
                                "The media store plugin that keeps uploaded audio (its own settings go under "
                                "plugins.<name>).")

@@ -5,6 +5,12 @@ An output says in its manifest which hub events it wants, by type name (`hub/eve
 types: "device.offline", "delivery.changed"…), and/or an interval. The hub then calls
 `handle(event)` for each such event and `run_periodic(now)` every interval. Outputs read; they
 never change the hub's state, and a slow or failing output must not hold up the others.
+
+What an output may read of the hub comes through an `OutputContext`, handed to `open(context)`
+before the first event and kept in `self.context`: figures computed when asked (devices by
+state and area, deliveries by state and class, queue depths, ingest lag, source health), in the
+plain types below. A plugin never imports the hub's tables or opens its database: the tables
+change between releases, these types only grow (fields are added, never renamed or removed).
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from hub.contract import BaseManifest, ContractError, Health, ManifestError, Plugin, stub
 
@@ -69,6 +75,107 @@ class OutputManifest(BaseManifest):
                 "interval_s": self.interval_s}
 
 
+# -- what an output may read: the context -------------------------------------------------------------
+@dataclass(frozen=True)
+class AreaInfo:
+    """An administrative unit (or a village): its code, name and type ("province", "district",
+    "commune", "village"… as the area data says)."""
+
+    code: str
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class DeviceCount:
+    """How many devices share these values. `state` is the operating state (online, degraded,
+    offline, unknown); `enabled` the administrator's switch; `areas` the device's area and every
+    area above it, the province first."""
+
+    state: str
+    enabled: bool
+    kind: str
+    vendor: str
+    areas: tuple[AreaInfo, ...]
+    count: int
+
+
+@dataclass(frozen=True)
+class DeliveryCount:
+    """How many deliveries (one command for one device) are in `state`, for commands of
+    `priority` (normal, priority, emergency)."""
+
+    state: str
+    priority: str
+    count: int
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """One job queue of the hub: jobs waiting, being worked, and failed (kept for inspection)."""
+
+    name: str
+    waiting: int
+    running: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class IngestLag:
+    """How current what the hub knows of its devices is. `last_report_at`: when the newest
+    report (ack, status, presence) heard from any device was stored; `oldest_unacked_at`: when
+    the oldest delivery still waiting for its device's ack was sent. None: there is none."""
+
+    last_report_at: datetime | None
+    oldest_unacked_at: datetime | None
+    unacked: int
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """A content source's last polls (hub `sources_file`)."""
+
+    name: str
+    plugin: str
+    failures: int  # in a row; 0 after a success
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+
+
+class OutputContext(Protocol):
+    """What the hub lends an output (see the module's docstring). Every method reads the hub's
+    state as it is when called — an output that reports figures asks at the moment it reports,
+    rather than counting events, so its figures never drift from the database. Calls may raise
+    OutputError(…, transient=True) when the database or Redis cannot be reached."""
+
+    hub_name: str  # the setting hub_name: which hub this is among several
+
+    def now(self) -> datetime:
+        """The hub's time, timezone-aware UTC."""
+        ...
+
+    def devices(self) -> list[DeviceCount]:
+        """Every registered device, counted by operating state, switch, kind, vendor and area."""
+        ...
+
+    def deliveries(self, since: datetime | None = None) -> list[DeliveryCount]:
+        """Deliveries by state and class: every one still open (scheduled, queued, sent) and the
+        others queued since `since` (None: all of them, which reads the whole history)."""
+        ...
+
+    def queues(self) -> list[QueueDepth]:
+        """The hub's job queues (deliveries by class, sources, …)."""
+        ...
+
+    def ingest(self) -> IngestLag:
+        ...
+
+    def sources(self) -> list[SourceHealth]:
+        """Every source that has polled at least once."""
+        ...
+
+
 class Output(Plugin):
     """Base class of every output. Subclasses set `manifest` and implement handle and/or run_periodic
     (whichever the manifest declares)."""
@@ -76,6 +183,7 @@ class Output(Plugin):
     manifest: ClassVar[OutputManifest]
     manifest_type = OutputManifest
     error = OutputError
+    context: OutputContext | None = None  # set by open()
 
     @classmethod
     def contract_problems(cls) -> list[str]:
@@ -86,6 +194,16 @@ class Output(Plugin):
         needed = (["handle"] if m.events else []) + (["run_periodic"] if m.interval_s is not None else [])
         return [f"declares {'events' if name == 'handle' else 'interval_s'} but does not implement {name}()"
                 for name in needed if getattr(getattr(cls, name), "__contract_stub__", False)]
+
+    def open(self, context: OutputContext) -> None:
+        """Called once, before the first handle() or run_periodic(): start what the output serves
+        (a listening port, a connection). The default keeps `context` in self.context; an
+        override calls super().open(context). Raise OutputError to refuse to start (its message
+        is the output's health; transient=True: the hub tries again later)."""
+        self.context = context
+
+    def close(self) -> None:
+        """Called once when the output is stopped or configured anew: free what open() took."""
 
     @stub
     def handle(self, event: Event) -> None:

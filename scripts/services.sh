@@ -99,6 +99,20 @@ for tool in snapserver:snapserver snapclient:snapclient socat:socat openssl:open
   fi
 done
 
+# Prometheus scrapes the metrics output in its own test (plugins/outputs/prometheus), started by the
+# test on a loopback port of its own; without recommends (node exporter, smartmontools, ipmitool…),
+# which that test never uses. The package's own service is left alone.
+if command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ]; then
+  say "prometheus found"
+elif [ -n "${HUB_NO_INSTALL:-}" ] || ! command -v apt-get >/dev/null; then
+  say "prometheus missing: the metrics output's scrape test will fail"
+else
+  if [ -z "$apt_updated" ]; then apt update -qq && apt_updated=1; fi
+  say "installing prometheus"
+  apt install -y -qq --no-install-recommends prometheus >/dev/null && say "prometheus installed" \
+    || say "prometheus missing: the metrics output's scrape test will fail"
+fi
+
 if answers 127.0.0.1 5432; then
   say "postgresql answers on 127.0.0.1:5432 (its tests will run)"
 elif command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
