@@ -66,3 +66,11 @@ def test_the_timezone_setting_chooses_the_zone(rt: Runtime, client: FlaskClient)
     assert load_settings({}).timezone == "Asia/Ho_Chi_Minh"
     with pytest.raises(ConfigError, match="HUB_TIMEZONE"):
         load_settings({"HUB_TIMEZONE": "Mars/Olympus"})
+
+
+def test_a_time_left_in_an_answer_without_schema_is_local_too(rt: Runtime, client: FlaskClient) -> None:
+    """Flask's own JSON would write an HTTP date in GMT ("Sat, 05 Dec 2026 01:00:00 GMT")."""
+    app = client.application
+    with app.app_context():
+        text = app.json.dumps({"at": datetime(2026, 12, 5, 1, 0, tzinfo=timezone.utc), "name": "Phường 1"})
+    assert text == '{"at": "2026-12-05T08:00:00+07:00", "name": "Phường 1"}'
