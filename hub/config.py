@@ -108,6 +108,17 @@ def _loudness(v: Any) -> float:
     return value
 
 
+def _zone(v: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = _text(v)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError from None
+    return name
+
+
 def _split(raw: str) -> list[str]:
     return [p.strip() for p in raw.split(",") if p.strip()]
 
@@ -135,6 +146,7 @@ SECONDS_LIST = Kind("a list of numbers of seconds (comma-separated in the enviro
 TEXT_LIST = Kind("a list of text (comma-separated in the environment)", _texts, _split)
 SECTIONS = Kind("a mapping of plugin name to that plugin's settings", _sections, None)
 TERMS = Kind("a mapping of text to text", _terms, None)
+ZONE = Kind("an IANA time zone name (Asia/Ho_Chi_Minh)", _zone, _zone)
 LUFS = Kind("a loudness in LUFS between -40 and -5", _loudness, lambda r: _loudness(float(r)))
 
 
@@ -184,6 +196,9 @@ class Settings:
                             "This hub's name among hubs that follow each other (\"vn-national\", \"tinh-80\"): "
                             "its content feed says it, so followers build ids from it and leave out what came "
                             "from them. Lower-case letters, digits, '.', '_', '-'; each hub its own.")
+    timezone: str = setting("Asia/Ho_Chi_Minh", ZONE, SERVICES,
+                            "The province's time zone: API answers give every time in it, with its offset "
+                            "(+07:00); times sent to the hub may carry any offset.")
     default_ttl_s: int = setting(600, WHOLE_SECONDS, DELIVERY,
                                  "A command without expires_at expires this long after it starts.", least=1)
     max_command_ttl_s: int = setting(86400, WHOLE_SECONDS, DELIVERY,

@@ -111,6 +111,29 @@ def for_board(text: str, unicode_ok: bool) -> str:
     return shown if unicode_ok else to_ascii(shown)
 
 
+def board_encoding(unicode_ok: bool) -> str:
+    """The encoding a board is sent text in: UTF-8 when it shows Unicode, else ASCII."""
+    return "UTF-8" if unicode_ok else "ASCII"
+
+
+def board_length(text: str, unicode_ok: bool) -> int:
+    """Bytes `text` takes on a board, in its encoding, as `for_board` makes it (TextError for
+    text the LED rule refuses)."""
+    return len(for_board(text, unicode_ok).encode("utf-8" if unicode_ok else "ascii"))
+
+
+def led_fit_problem(text: str, max_bytes: int, unicode_ok: bool) -> str | None:
+    """Why `text` does not fit a board holding `max_bytes` bytes of text, or None when it does.
+    Boards cut longer text short (or scroll garbage) while answering that all went well, so
+    the hub refuses it for that board instead: a bulletin is shown whole or not at all."""
+    n = board_length(text, unicode_ok)
+    if n <= max_bytes:
+        return None
+    how = "" if unicode_ok else ", transliterated"
+    return (f"text is {n} bytes in {board_encoding(unicode_ok)}{how}; this board holds at most "
+            f"{max_bytes} bytes (led_text_max_bytes) and text is never cut short")
+
+
 def has_unpaired_surrogate(value: object) -> bool:
     """Whether a string anywhere in `value` (dict keys and values, lists) holds a lone UTF-16
     surrogate: no UTF-8 database driver can store one, so one such device report used to fail

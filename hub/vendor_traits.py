@@ -37,6 +37,11 @@ class Traits:
     # Status arrives as one list for all devices (a gateway's status list): parse_status gets one
     # device's entry of it, as the adapter splits the list.
     status_list: bool = False
+    # The most bytes of text the vendor's boards hold, in the encoding they are sent (UTF-8, or
+    # ASCII for a board without Unicode); a device's config `led_text_max_bytes` overrides it
+    # for one board. The hub fails a led_show that does not fit a board rather than let the
+    # board cut it short (hub/delivery/led_fit.py). None: no limit known.
+    led_text_max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.priority not in PRIORITY_HANDLING:
@@ -44,6 +49,11 @@ class Traits:
         if self.confirmation not in CONFIRMATIONS:
             raise TraitsError(f"traits.confirmation must be one of {', '.join(CONFIRMATIONS)}, "
                               f"not {self.confirmation!r}")
+        if self.led_text_max_bytes is not None and (
+                isinstance(self.led_text_max_bytes, bool) or not isinstance(self.led_text_max_bytes, int)
+                or self.led_text_max_bytes < 1):
+            raise TraitsError(f"traits.led_text_max_bytes must be a whole number of at least 1, "
+                              f"not {self.led_text_max_bytes!r}")
         if self.volume_scale is not None:
             lo, hi = self.volume_scale
             if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi):

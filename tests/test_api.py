@@ -278,8 +278,8 @@ def test_command_counts_every_selected_device_queued(rt: Runtime, seeded: FlaskC
     rows = c.get(f"/api/commands/{body['id']}/deliveries").get_json()
     assert [d["device_id"] for d in rows] == ["spk-27694-1", "spk-27694-2", "spk-27697-1"]
     assert {d["state"] for d in rows} == {"queued"}
-    assert set(rows[0]) == {"device_id", "vendor", "state", "reason", "attempts", "queued_at", "sent_at",
-                            "finished_at", "result"}
+    assert set(rows[0]) == {"command_id", "device_id", "device", "commune", "vendor", "state", "reason", "attempts",
+                            "queued_at", "sent_at", "finished_at", "result"}
     assert c.get(f"/api/commands/{body['id']}/deliveries?state=acked").get_json() == []
     assert_error(c.get(f"/api/commands/{body['id']}/deliveries?state=lost"), 422, "query", "state")
     assert [x["id"] for x in c.get("/api/commands").get_json()] == [body["id"]]

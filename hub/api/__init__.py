@@ -20,6 +20,7 @@ import hub
 from hub.access import permissions
 from hub.api import errors
 from hub.api.common import RUNTIME_KEY
+from hub.api.times import HubJSONProvider
 from hub.access.actors import Actor, Forbidden, Unauthenticated
 from hub.runtime import Runtime, get_runtime
 from hub.access.secret_key import session_secret
@@ -207,7 +208,7 @@ def create_app(rt: Runtime | None = None,
                           "security": [{"bearerToken": []}, {"sessionCookie": []}]},
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
-    app.json.ensure_ascii = False  # Vietnamese names stay readable  # type: ignore[attr-defined]
+    app.json = HubJSONProvider(app)  # Vietnamese stays readable; a datetime is local ISO 8601 (hub.api.times)
 
     api = errors.HubApi(app)
     app.extensions["hub.api"] = api

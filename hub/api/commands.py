@@ -3,6 +3,7 @@ row per device."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -13,9 +14,12 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.api.common import HubBlueprint, QueryArgs, actor, in_scope, not_found, page_of, runtime, scope
+from hub.api.delivery_rows import page_rows, row_dicts, select_rows
 from hub.api.schemas import CommandOutSchema, CommandResultSchema, DeliverySchema
 from hub.capabilities import PRIORITIES, VERBS
+from hub.delivery.command_states import COMMAND_STATES, command_state, state_condition
 from hub.delivery.dispatch import cancel, issued_by, submit
+from hub.schemas.fields import Instant
 from hub.store.models import DELIVERY_STATES, Area, Command, Delivery, Device
 from hub.schemas.command import VERB_PARAMS, CommandSchema
 from hub.access.permissions import ANYONE, COMMAND_SENDERS
@@ -32,14 +36,22 @@ RULES = {"Commands": {"GET": ANYONE, "POST": COMMAND_SENDERS},
          "CommandCancel": {"POST": COMMAND_SENDERS},
          "Deliveries": {"GET": ANYONE}}
 
-_DELIVERY_FIELDS = ("device_id", "vendor", "state", "reason", "attempts", "queued_at", "sent_at", "finished_at",
-                    "result")
 
 
 class CommandQuery(QueryArgs):
+    state = ma.fields.Str(validate=ma.validate.OneOf(COMMAND_STATES), metadata={
+        "description": "waiting (start_at not reached), running (deliveries still under way), done (every "
+                       "delivery ended), cancelled"})
     verb = ma.fields.Str(validate=ma.validate.OneOf(VERBS))
-    priority = ma.fields.Str(validate=ma.validate.OneOf(PRIORITIES))
-    issuer = ma.fields.Str()
+    priority = ma.fields.Str(validate=ma.validate.OneOf(PRIORITIES), metadata={"description": "The class"})
+    issuer = ma.fields.Str(metadata={"description": "The issuing account's name"})
+    since = Instant(data_key="from", metadata={"description": "Created at or after this instant (any offset)"})
+    until = Instant(data_key="to", metadata={"description": "Created before this instant (any offset)"})
+
+    @ma.validates_schema
+    def _range(self, data: dict[str, Any], **_: Any) -> None:
+        if "since" in data and "until" in data and data["until"] <= data["since"]:
+            raise ma.ValidationError("must be later than from", field_name="to")
 
 
 class DeliveryQuery(QueryArgs):
@@ -104,7 +116,7 @@ def command_dict(cmd: Command, n: dict[str, int]) -> dict[str, Any]:
             "cancelled_at": cmd.cancelled_at, "cancelled_by": cmd.cancelled_by,
             "expires_at": cmd.expires_at, "idempotency_key": cmd.account_idempotency_key or cmd.idempotency_key,
             "issuer": cmd.issuer, "target": cmd.target, "created_at": cmd.created_at, "total": cmd.total,
-            "counts": n}
+            "counts": n, "state": command_state(cmd, n)}
 
 
 @blp.route("")
@@ -112,10 +124,13 @@ class Commands(MethodView):
     @blp.arguments(CommandQuery, location="query", as_kwargs=True)
     @blp.response(200, CommandOutSchema(many=True))
     @blp.paginate()
-    def get(self, pagination_parameters: PaginationParameters, **filters: Any) -> list[dict[str, Any]]:
+    def get(self, pagination_parameters: PaginationParameters, state: str | None = None,
+            since: datetime | None = None, until: datetime | None = None, **filters: Any) -> list[dict[str, Any]]:
         """List recent commands
 
-        Lệnh gần đây, newest first: those the caller issued and those that reach its areas.
+        Lệnh gần đây, newest first: those the caller issued and those that reach its areas,
+        optionally only those in a state, of a class (priority), verb or issuer, or created in
+        [from, to). A filter value that is not one of the allowed ones is refused naming it.
         """
         with runtime().db.session() as s:
             paths = scope(s)
@@ -125,6 +140,13 @@ class Commands(MethodView):
                 stmt = stmt.where(or_(issued_by(s, actor()), reaches))
             for key, value in filters.items():
                 stmt = stmt.where(getattr(Command, key) == value)
+            if since is not None:
+                stmt = stmt.where(Command.created_at >= since)
+            if until is not None:
+                stmt = stmt.where(Command.created_at < until)
+            if state is not None:  # the deliveries that count are those _bulk_counts counts
+                visible = None if paths is None else or_(issued_by(s, actor()), _device_in_scope(paths))
+                stmt = stmt.where(state_condition(state, visible))
             page = page_of(s, stmt, pagination_parameters)
             n = _bulk_counts(s, page, paths)
             return [command_dict(c, n[c.id]) for c in page]
@@ -196,17 +218,17 @@ class Deliveries(MethodView):
         """List a command's deliveries
 
         Kết quả từng thiết bị: one row per selected device, in the caller's areas unless it issued
-        the command.
+        the command, naming the device (name, address, vendor, kind) and its commune.
         """
         with runtime().db.session() as s:
             cmd = _visible_command(s, command_id)
             paths = scope(s)
-            stmt = select(Delivery).where(Delivery.command_id == cmd.id).order_by(Delivery.device_id)
+            stmt = select_rows(Delivery.command_id == cmd.id).order_by(Delivery.device_id)
             if not _sees_all_of(s, cmd, paths):
                 stmt = stmt.where(_device_in_scope(paths))
             if state is not None:
                 stmt = stmt.where(Delivery.state == state)
-            return [{k: getattr(d, k) for k in _DELIVERY_FIELDS} for d in page_of(s, stmt, pagination_parameters)]
+            return row_dicts(s, page_rows(s, stmt, pagination_parameters))
 
 
 def document_verb_params(api: Api) -> None:

@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 import flask
 import marshmallow as ma
 from flask_smorest import Blueprint
+from flask_smorest.utils import resolve_schema_instance
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from hub.access import audit as audit_log
 from hub.fleet.areas import AreaError, under_any
 from hub.access.actors import Actor, Forbidden
+from hub.api.times import localise
 from hub.store.models import Area
 from hub.runtime import Runtime
 
@@ -33,6 +35,13 @@ class HubBlueprint(Blueprint):
         if location in ("query", "querystring"):
             kwargs.setdefault("unknown", ma.RAISE)
         return super().arguments(schema, location=location, **kwargs)
+
+    def response(self, status_code: Any, schema: Any = None, **kwargs: Any) -> Any:
+        """As flask-smorest's, but every datetime of the answer is rendered in the province's time
+        zone with its offset (hub.api.times): the one place API answers serialise times."""
+        if schema is not None:
+            schema = localise(resolve_schema_instance(schema))
+        return super().response(status_code, schema, **kwargs)
 
     def fails(self, *codes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Document error answers (the JSON error schema) an endpoint may give."""

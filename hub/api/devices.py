@@ -12,8 +12,11 @@ from sqlalchemy.orm import Session
 
 from hub.api.common import (HubBlueprint, QueryArgs, area_path, audit, fail, in_scope, not_found,
                             path_allowed, require, runtime, scope, taken)
+from hub.api.device_history import KINDS, history_page
 from hub.api.device_rows import device_pages, page_ids
-from hub.api.schemas import AdminStateSchema, DeviceOutSchema, DeviceStatusOutSchema, DeviceUpdateSchema
+from hub.api.schemas import (AdminStateSchema, DeviceOutSchema, DeviceStatusOutSchema, DeviceUpdateSchema,
+                             HistoryEntrySchema)
+from hub.schemas.fields import Instant
 from hub.fleet.areas import under_any
 from hub.capabilities import DEVICE_KINDS
 from hub.fleet.health import shown_online
@@ -31,7 +34,8 @@ blp = HubBlueprint("devices", __name__, url_prefix="/api/devices",
 # Who may call each view (hook register_blueprints; hub.access.permissions refuses the rest).
 RULES = {"Devices": {"GET": ANYONE, "POST": ADMINISTRATORS},
          "DeviceById": {"GET": ANYONE, "PUT": ADMINISTRATORS, "PATCH": ADMINISTRATORS, "DELETE": ADMINISTRATORS},
-         "DeviceStatusView": {"GET": ANYONE}}
+         "DeviceStatusView": {"GET": ANYONE},
+         "DeviceHistory": {"GET": ANYONE}}
 
 
 class DeviceQuery(QueryArgs):
@@ -41,6 +45,18 @@ class DeviceQuery(QueryArgs):
     tag = ma.fields.List(ma.fields.Str(), metadata={"description": "Repeat to require several tags"})
     online = ma.fields.Bool(metadata={"description": "A device that never reported counts as offline"})
     admin_state = ma.fields.Str(validate=ma.validate.OneOf(["enabled", "disabled"]))
+
+
+class HistoryQuery(QueryArgs):
+    since = Instant(data_key="from", metadata={"description": "At or after this instant (any offset)"})
+    until = Instant(data_key="to", metadata={"description": "Before this instant (any offset)"})
+    kind = ma.fields.List(ma.fields.Str(validate=ma.validate.OneOf(KINDS)),
+                          metadata={"description": "status or delivery; repeat for both (the default)"})
+
+    @ma.validates_schema
+    def _range(self, data: dict[str, Any], **_: Any) -> None:
+        if "since" in data and "until" in data and data["until"] <= data["since"]:
+            raise ma.ValidationError("must be later than from", field_name="to")
 
 
 def status_dict(st: DeviceStatus | None) -> dict[str, Any] | None:
@@ -231,6 +247,25 @@ class DeviceStatusView(MethodView):
             if st is None:
                 fail(404, f"device {device_id} has not reported its status yet", field="id", location="path")
             return st
+
+
+@blp.route("/<string:device_id>/history")
+class DeviceHistory(MethodView):
+    @blp.arguments(HistoryQuery, location="query", as_kwargs=True)
+    @blp.response(200, HistoryEntrySchema(many=True))
+    @blp.paginate()
+    @blp.fails(404)
+    def get(self, pagination_parameters: PaginationParameters, device_id: str, since: Any = None,
+            until: Any = None, kind: list[str] | None = None) -> list[dict[str, Any]]:
+        """Show a device's history
+
+        Lịch sử thiết bị, newest first: its operating-state transitions (online, degraded, offline,
+        with the reason) and its deliveries (the command's verb and class, the delivery's state,
+        reason and times), optionally between from and to. 404 for a device outside the caller's areas.
+        """
+        with runtime().db.session() as s:
+            device = visible_device(s, device_id)
+            return history_page(s, device.id, pagination_parameters, since, until, tuple(kind or KINDS))
 
 
 @hookimpl

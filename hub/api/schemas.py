@@ -118,6 +118,8 @@ class CommandOutSchema(Schema):
     created_at = fields.AwareDateTime()
     total = fields.Int(metadata={"description": "Devices the target selected"})
     counts = fields.Nested(CountsSchema, metadata={"description": "Deliveries in each state"})
+    state = fields.Str(metadata={"description": "waiting (its start_at is not reached), running (deliveries still "
+                                                "under way), done (every delivery ended) or cancelled"})
 
 
 class CommandResultSchema(CommandOutSchema):
@@ -125,8 +127,27 @@ class CommandResultSchema(CommandOutSchema):
                                                     "idempotency key is answered again"})
 
 
+class DeliveryDeviceSchema(Schema):
+    name = fields.Str()
+    address = fields.Str()
+    vendor = fields.Str()
+    kind = fields.Str()
+    area_code = fields.Str(metadata={"description": "The device's own area (a commune, or a village in one)"})
+    area_name = fields.Str(allow_none=True)
+
+
+class CommuneSchema(Schema):
+    code = fields.Str()
+    name = fields.Str()
+
+
 class DeliverySchema(Schema):
+    command_id = fields.Str()
     device_id = fields.Str()
+    device = fields.Nested(DeliveryDeviceSchema, allow_none=True, metadata={
+        "description": "The device as it is registered now; null when it was removed since"})
+    commune = fields.Nested(CommuneSchema, allow_none=True, metadata={
+        "description": "The commune the device stands in (its area, or the commune above its village)"})
     vendor = fields.Str()
     state = fields.Str(validate=validate.OneOf(DELIVERY_STATES))
     reason = fields.Str(allow_none=True)
@@ -135,6 +156,26 @@ class DeliverySchema(Schema):
     sent_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
     result = fields.Dict(allow_none=True)
+
+
+class DeviceDeliverySchema(DeliverySchema):
+    verb = fields.Str()
+    priority = fields.Str(metadata={"description": "The command's class"})
+    issuer = fields.Str()
+    start_at = fields.AwareDateTime(allow_none=True)
+
+
+class StatusChangeSchema(Schema):
+    state = fields.Str(metadata={"description": "online, degraded, offline or unknown"})
+    previous = fields.Str()
+    reason = fields.Str(allow_none=True)
+
+
+class HistoryEntrySchema(Schema):
+    kind = fields.Str(metadata={"description": "status (an operating-state transition) or delivery"})
+    at = fields.AwareDateTime(metadata={"description": "When the state changed, or when the delivery was queued"})
+    status = fields.Nested(StatusChangeSchema, metadata={"description": "For kind status"})
+    delivery = fields.Nested(DeviceDeliverySchema, metadata={"description": "For kind delivery"})
 
 
 class PluginSchema(Schema):

@@ -39,6 +39,7 @@ from hub.access import audit
 from hub.access.actors import Actor, Forbidden
 from hub.capabilities import DEFAULT_PRIORITY, PRIORITIES, PRIORITY_RANK, VERB_SLOT, required_capabilities
 from hub.delivery.claims import covers, issuer_scope
+from hub.delivery.led_fit import fit_checker
 from hub.store.batching import IN_LIST_MAX, chunks
 from hub.store.content_tables import ContentStatus
 from hub.store.db import utcnow
@@ -228,9 +229,12 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
         session.add(cmd)
         need, because = _needs(cmd.verb, content)
         installed = set(rt.plugins.vendors())
+        too_long = fit_checker(cmd.verb, params, content, rt.plugins.vendors())  # per board (led_fit)
         rows = []
         for d in devices:
             state, reason = _initial_state(d, need, installed, because)
+            if state == DeliveryState.QUEUED and too_long is not None and (why := too_long(d)):
+                state, reason = DeliveryState.FAILED, why
             if state == DeliveryState.QUEUED and scheduled:
                 state = DeliveryState.SCHEDULED
             rows.append({"command_id": cmd.id, "device_id": d.id, "vendor": d.vendor, "state": state,

@@ -18,4 +18,5 @@ class ManifestSchema(Schema):
                                                    "kind (serial_port, network_endpoint, mqtt_topic_segment, "
                                                    "identifier, text) and its parameters"})
     traits = fields.Dict(metadata={"description": "What the devices do beyond the capabilities: volume_scale, "
-                                                  "priority (device|hub), confirmation (ack|readback), status_list"})
+                                                  "priority (device|hub), confirmation (ack|readback), status_list, "
+                                                  "led_text_max_bytes"})

@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from hub.addresses import AddressError, EndpointAddress
+from hub.vendor_traits import Traits
 from hub.vendor import (Ack, DeviceRef, Health, Manifest, Outcome, Outgoing, Result, ResultSink, StatusParseError,
                         TransientError, VendorAdapter)
 
@@ -19,7 +20,7 @@ from hub_modbus_board.addressing import BoardAddress, Endpoint, parse_address
 from hub_modbus_board.client import Connections
 from hub_modbus_board.delivery import deliver_group
 from hub_modbus_board.poller import Poller, Roster
-from hub_modbus_board.registers import FLAG_UNICODE, HR_TEXT_FLAGS
+from hub_modbus_board.registers import FLAG_UNICODE, HR_TEXT_FLAGS, TEXT_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ class ModbusBoardAdapter(VendorAdapter):
         # host[:port]/unit, only at hosts and ports the province allows (never the hub's own services)
         address=EndpointAddress(default_port=502, unit=True, unit_required=True,
                                 description="host[:port]/unit of a Modbus TCP controller the province allows"),
+        # the text slot's registers: the hub fails longer text per board before it is sent (hub/delivery/led_fit.py)
+        traits=Traits(led_text_max_bytes=TEXT_MAX_BYTES),
     )
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:

@@ -44,6 +44,9 @@ class SimDevice:
     rssi_dbm: int = -71
     quality: int = 80
     fault_flags: list[str] = field(default_factory=list)  # reported in status.faults
+    # A board's text slot in bytes of UTF-8 (None: unlimited). Like many real boards it keeps what
+    # fits and acks all the same, which is why the hub checks the length first (hub/delivery/led_fit.py).
+    text_max_bytes: int | None = None
     # Fetch a play's audio (http/https media_uri) before acking, as a real speaker must; a refused
     # fetch is a nack. Off by default: many tests name audio at URLs nothing serves.
     fetch_media: bool = False
@@ -362,6 +365,8 @@ class Behaviour(Playing):
         if not isinstance(text, str) or not text:
             raise _Refused("bad params: led_show needs params.text or led_text content")
         text = protocol.nfc(text)
+        if self.spec.text_max_bytes is not None:  # cut silently, on a character boundary
+            text = text.encode("utf-8")[:self.spec.text_max_bytes].decode("utf-8", errors="ignore")
         s = self.state
         s.led_text = strip_diacritics(text) if self.spec.mangle_text else text
         s.activity = "showing"

@@ -61,6 +61,9 @@ def make_fleet(config: Mapping[str, Any], devices: Iterable[DeviceRef],
         switches: dict[str, Any] = {}
         for mode in (faults or {}).get(d.address, ()):
             switches.update(FAULT_SWITCHES.get(mode, {}))
+        limit = (d.config or {}).get("led_text_max_bytes")  # the panel the registry describes
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 and d.kind == "led_board":
+            switches.setdefault("text_max_bytes", limit)
         sims.append(SimDevice(d.address, kind=d.kind, **switches))
     kwargs: dict[str, Any] = dict(host=host, port=port, prefix=config.get("topic_prefix", "hub/mqtt_speaker"),
                                   devices=sims, status_interval=status_interval, username=config.get("username"),

@@ -433,6 +433,9 @@ def simulate_devices(config: Mapping[str, Any], devices: Iterable[Any],
     for d in devices:
         addr = parse_address(d.address)
         board = SimBoard(addr.board, unicode=_unicode_flag(d.config or {}))
+        limit = (d.config or {}).get("led_text_max_bytes")  # the panel the registry describes
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            board.max_text_bytes = limit
         board.set_faults(**dict((switches or {}).get(d.address, {})))
         buses.setdefault(addr.port, []).append(board)
     sims: dict[str, SerialBoardsSim] = {}
