@@ -22,7 +22,7 @@ from hub.store.models import AUDIT_GENESIS, AuditHead, Base, Meta
 # 3: commands.issuer_id, account_idempotency_key; audit.actor_id (identity by account id);
 #    ingest_quarantine (a new table); deliveries.claimed_at, claimed_by; commands.issuer_scope
 #    (delivery state under faults)
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 log = logging.getLogger(__name__)
 

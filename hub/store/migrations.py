@@ -46,6 +46,11 @@ STEPS: dict[int, Step] = {
                      "devices": ("latitude", "longitude")},
             indexes=(("contents", "ux_contents_source_item"), ("contents", "ix_contents_area_status"),
                      ("devices", "ix_devices_lat_lon"))),
+    5: Step(why="broadcasting: programmes get their area, a precedence for kept overlaps and a revision that "
+                "names their commands; as_run (what devices played), relay_sessions and relay_events (live "
+                "relay), emergencies (the one-step emergency) (new tables, made by create_all)",
+            columns={"programmes": ("area_code", "precedence", "revision", "revised_at")},
+            indexes=(("programmes", "ix_programmes_area_code"),)),
 }
 
 
