@@ -48,6 +48,7 @@ with `page` and `page_size` (at most 1000); the `X-Pagination` header carries th
 """
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+CONSOLE_PAGES_KEY = "hub.console.pages"  # set by hub.console.mount: blueprint → the door of its pages
 
 
 def _swagger_assets(app: Flask) -> str:
@@ -177,6 +178,7 @@ def create_app(rt: Runtime | None = None,
     command line may pass hub.access.actors.local_admin)."""
     from hub.api import commands
     from hub.access.authenticate import AccountsAuthenticator
+    from hub.console import mount as mount_console
 
     app = Flask("hub.api", static_folder=None)  # no /static route: nothing to serve, nothing to guard
     runtime = rt or get_runtime()
@@ -220,6 +222,9 @@ def create_app(rt: Runtime | None = None,
     @app.before_request
     def _authorize() -> flask.Response | None:
         req = flask.request
+        page_door = app.extensions.get(CONSOLE_PAGES_KEY, {}).get(req.blueprint or "")
+        if page_door is not None:  # a console page: same table, but a browser is sent to sign in
+            return page_door()
         if permissions.is_public(req.endpoint, req.method):
             return _check_body() if req.endpoint and req.endpoint.startswith("auth.") else None
         try:
@@ -242,6 +247,7 @@ def create_app(rt: Runtime | None = None,
 
     _register_blueprints(app, api, runtime)
     commands.document_verb_params(api)
+    mount_console(app, runtime, authenticate)
     return app
 
 
