@@ -85,7 +85,11 @@ def command_body(form: dict[str, Any]) -> dict[str, Any]:
     if tags:
         target["tags"] = tags
     params: dict[str, Any] = {}
+    schema = VERB_PARAMS.get(form["verb"])
+    fields = schema._declared_fields if schema is not None else {}
     for key, value in form["params"].items():
+        if key not in fields:  # a field of the verb shown before (the form swaps them): not this verb's
+            continue
         if key in INT_PARAMS:
             try:
                 params[key] = int(value)

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from hub.access import accounts, permissions
 from hub.access.actors import Actor, Forbidden, Unauthenticated
-from hub.console.i18n import LANGUAGES, chosen_language, word
+from hub.console.i18n import LANGUAGES, chosen_language, word, zone_label
 from hub.runtime import Runtime
 
 PAGES_KEY = "hub.console.pages"  # app.extensions: blueprint name → its door, asked by the API's before_request
@@ -140,7 +140,7 @@ def _menu() -> list[NavEntry]:
 
 def _page_context() -> dict[str, Any]:
     return {"me": flask.g.get("actor"), "menu": _menu(), "csrf_token": csrf_token(), "lang": chosen_language(),
-            "languages": LANGUAGES, "word": word}
+            "languages": LANGUAGES, "word": word, "zone_label": zone_label()}
 
 
 def _error_page(exc: HTTPException) -> Any:

@@ -86,6 +86,12 @@ def province_zone() -> tzinfo:
     return zone(zone_name(flask.current_app.extensions["hub.runtime"].settings))
 
 
+def zone_label() -> str:
+    """The province's zone as a reader knows it: "UTC+07:00"."""
+    offset = datetime.now(province_zone()).strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]}"
+
+
 def when(dt: datetime | None, style: str = "datetime") -> str:
     """A stored (UTC) time as the province reads it: 05/12/2026 14:30:05, or the time alone."""
     if dt is None:
