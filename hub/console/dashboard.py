@@ -71,7 +71,7 @@ def running_emergencies(session: Any, paths: tuple[str, ...] | None, now: dateti
                                         .group_by(Delivery.state)).all())
         out.append({"command": cmd, "total": sum(by_state.values()),
                     "ended": sum(by_state.get(s, 0) for s in TERMINAL_STATES),
-                    "acked": by_state.get(DeliveryState.ACKED, 0)})
+                    "confirmed": by_state.get(DeliveryState.ACKED, 0)})
     return out
 
 

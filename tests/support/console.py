@@ -86,4 +86,24 @@ def sign_in(page: Any, base: str, name: str, password: str = PASSWORD) -> None:
     page.wait_for_url(re.compile(r"/console/$"))
 
 
-__all__ = ["ARTIFACTS", "BOARD", "CHROMIUM", "OPERATOR", "PASSWORD", "PHONE", "REFUSING", "SPEAKERS", "VIEWER", "ServerThread", "Shots", "sign_in", "write_config"]
+
+HTML = {"Accept": "text/html"}  # what a browser sends: the console answers it with pages, not JSON
+
+
+def form_value(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found, f"no {name} field in the page"
+    return found.group(1)
+
+
+def client_sign_in(client: Any, name: str, password: str = PASSWORD) -> str:
+    """Sign a Flask test client in through the console's form; returns the session's CSRF token."""
+    page = client.get("/console/login", headers=HTML).get_data(as_text=True)
+    r = client.post("/console/login", headers=HTML,
+                    data={"login_token": form_value(page, "login_token"), "name": name, "password": password})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    return form_value(client.get("/console/tokens", headers=HTML).get_data(as_text=True), "csrf_token")
+
+
+__all__ = ["ARTIFACTS", "BOARD", "CHROMIUM", "HTML", "OPERATOR", "PASSWORD", "PHONE", "REFUSING", "SPEAKERS", "VIEWER",
+           "client_sign_in", "form_value", "ServerThread", "Shots", "sign_in", "write_config"]
