@@ -6,6 +6,10 @@ Actor of the request and keeps it in `flask.g.actor`, then checks the endpoint a
 table (hub.access.permissions, assembled from the rules each blueprint brings when it registers
 through the register_blueprints hook, the hub's own like a plugin's); every view filters reads by the actor's area subtrees and checks
 writes against them (see hub.access.actors).
+
+The web console (hub.console) is mounted on the same app: its pages are in the same permission table,
+and the before_request hook hands them to the console's door, which sends a browser without a session
+to the sign-in page instead of answering JSON.
 """
 from __future__ import annotations
 
