@@ -80,8 +80,8 @@ def console_hub(tmp_path_factory: pytest.TempPathFactory, services: None) -> Ite
 
         def online() -> bool:
             with rt.db.session() as s:
-                return len(s.scalars(select(DeviceStatus.device_id).where(DeviceStatus.online.is_(True))).all()) \
-                    >= len(sims)
+                return len(s.scalars(select(DeviceStatus.device_id).where(
+                    DeviceStatus.online.is_(True), DeviceStatus.operating_state == "online")).all()) >= len(sims)
         wait_until(online, scaled(30), "every simulated device to show online", procs)
         server = ServerThread(create_app(rt))
         yield ConsoleHub(rt, server.url, prefix)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from hub.store.models import TERMINAL_STATES, Delivery
 from hub.testing import scaled
-from tests.support.console import BOARD, OPERATOR, PHONE, REFUSING, SPEAKERS, sign_in
+from tests.support.console import BOARD, OPERATOR, PHONE, REFUSING, SPEAKERS, reload_until, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +44,8 @@ def test_signed_in_the_dashboard_counts_the_district_devices(console_hub, page, 
     assert page.inner_text("h1") == "Tổng quan"
     assert "Thiết bị" in page.inner_text("nav.menu") and "Gửi lệnh" in page.inner_text("nav.menu")
     in_district = SPEAKERS["27694"] + SPEAKERS["27697"] + 1  # the board too; Xã Long Hựu Đông is not theirs
-    online = int(page.inner_text("[data-count=online] .n"))
-    assert online == in_district, "every simulated device of the district reports online"
+    assert reload_until(page, lambda p: int(p.inner_text("[data-count=online] .n")) == in_district, 10), \
+        "every device of the district shows online"
     assert page.inner_text("[data-count=online] .label") == "đang hoạt động"
     assert page.inner_text("#no-emergency") == "Không có phát khẩn cấp nào đang diễn ra."
     assert "UTC+07:00" in page.inner_text("footer")
@@ -116,6 +116,10 @@ def test_the_language_switches_to_english_and_back(console_hub, page, shots) -> 
     page.click("a[data-lang=vi]")
     assert page.get_attribute("html", "lang") == "vi"
     assert page.inner_text("h1") == "Thiết bị"
+    page.click("text=Đăng xuất")
+    page.wait_for_url(re.compile(r"/console/login$"))
+    page.goto(console_hub.url + "/console/devices")
+    assert page.inner_text("h1") == "Đăng nhập", "signed out: the pages ask to sign in again"
 
 
 def test_a_device_page_shows_its_state_and_its_deliveries(console_hub, page, shots) -> None:
@@ -127,7 +131,7 @@ def test_a_device_page_shows_its_state_and_its_deliveries(console_hub, page, sho
     page.select_option("select[name=state]", "online")
     page.wait_for_selector("tr[data-device='SPK-27697-01']")
     page.click("tr[data-device='SPK-27697-01'] a")
-    assert page.inner_text("#device-state") == "đang hoạt động"
+    assert reload_until(page, lambda p: p.inner_text("#device-state") == "đang hoạt động", 10)
     assert "Phường 2" in page.inner_text("main p.muted")
     shots.take(page, "device")
 
@@ -138,7 +142,7 @@ def test_at_a_phones_width_nothing_spills_sideways(console_hub, browser, shots) 
         page = context.new_page()
         sign_in(page, console_hub.url, OPERATOR)
         for path, name in (("/console/", "phone-dashboard"), ("/console/devices", "phone-devices"),
-                           ("/console/commands/new", "phone-send")):
+                           ("/console/commands/new", "phone-send"), ("/console/commands", "phone-commands")):
             page.goto(console_hub.url + path)
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px screen"

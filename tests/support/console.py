@@ -87,6 +87,19 @@ def sign_in(page: Any, base: str, name: str, password: str = PASSWORD) -> None:
 
 
 
+def reload_until(page: Any, shown: Any, seconds: float) -> bool:
+    """Reload, as a person would, until `shown(page)` holds (a device that lost its broker link on a
+    busy machine reports again within seconds); whether it came to hold."""
+    from hub.testing import scaled
+
+    for _ in range(max(1, int(scaled(seconds)))):
+        if shown(page):
+            return True
+        page.wait_for_timeout(1000)
+        page.reload()
+    return bool(shown(page))
+
+
 HTML = {"Accept": "text/html"}  # what a browser sends: the console answers it with pages, not JSON
 
 
@@ -106,4 +119,4 @@ def client_sign_in(client: Any, name: str, password: str = PASSWORD) -> str:
 
 
 __all__ = ["ARTIFACTS", "BOARD", "CHROMIUM", "HTML", "OPERATOR", "PASSWORD", "PHONE", "REFUSING", "SPEAKERS", "VIEWER",
-           "client_sign_in", "form_value", "ServerThread", "Shots", "sign_in", "write_config"]
+           "client_sign_in", "form_value", "reload_until", "ServerThread", "Shots", "sign_in", "write_config"]
