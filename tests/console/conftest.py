@@ -34,21 +34,27 @@ class ConsoleHub:
 
 
 def _register(rt: Runtime) -> list[Any]:
+    """The fleet's devices (ids as in tests.support.console) and their simulators. Addresses, which
+    are the simulators' MQTT client ids, carry a token of this run: two runs on one broker (parallel
+    checkouts) would otherwise throw each other's devices off."""
     from hub_mqtt_speaker.device import SimDevice
 
+    token = uuid.uuid4().hex[:8]
     sims = []
     with rt.db.session() as s:
         for commune, n in SPEAKERS.items():
             for i in range(1, n + 1):
-                address = f"spk-{commune}-{i:02d}"
-                upsert_device(s, rt.plugins, {"id": address.upper(), "name": f"Cụm loa {i:02d}", "vendor": "mqtt_speaker",
+                did = f"spk-{commune}-{i:02d}"
+                address = f"{did}-{token}"
+                upsert_device(s, rt.plugins, {"id": did.upper(), "name": f"Cụm loa {i:02d}", "vendor": "mqtt_speaker",
                                               "kind": "speaker", "area_code": commune, "address": address,
                                               "tags": []})
                 # staggered answers, so that the progress page visibly changes row by row
-                sims.append(SimDevice(address, ack_delay_s=0.4 * i, reject_all=(address == REFUSING)))
+                sims.append(SimDevice(address, ack_delay_s=0.4 * i, reject_all=(did == REFUSING)))
         upsert_device(s, rt.plugins, {"id": BOARD.upper(), "name": "Bảng tin chợ", "vendor": "mqtt_speaker",
-                                      "kind": "led_board", "area_code": "27694", "address": BOARD, "tags": []})
-    sims.append(SimDevice(BOARD, kind="led_board"))
+                                      "kind": "led_board", "area_code": "27694", "address": f"{BOARD}-{token}",
+                                      "tags": []})
+    sims.append(SimDevice(f"{BOARD}-{token}", kind="led_board"))
     return sims
 
 
