@@ -10,6 +10,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["hub", "hub.*"]),
     include_package_data=True,
+    # the console's pages, scripts and message catalogues (compiled in memory at start: no .mo file)
+    package_data={"hub.console": ["templates/*.html", "static/*", "translations/*/LC_MESSAGES/*.po"]},
     install_requires=[
         "flask>=3.0,<4",
         "flask-smorest>=0.45,<1",
@@ -30,6 +32,7 @@ setup(
         "icalendar>=6",  # programmes (hub.broadcast) are stored, imported and exported as iCalendar
         "recurring-ical-events>=3",  # expands a programme's RRULE, RDATE, EXDATE and moved occurrences
         "python-dateutil<3",  # recurring-ical-events requires it so
+        "flask-babel>=4,<5",  # the console's languages (Vietnamese, English) and times in the province's zone
     ],
     extras_require={
         "embedded": ["fakeredis>=2.20", "amqtt>=0.11"],
@@ -37,7 +40,8 @@ setup(
         "server": ["gunicorn>=25.1"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "fakeredis>=2.20", "amqtt>=0.11", "psycopg[binary]>=3.1",
                  "jsonschema>=4.20", "schemathesis>=4.0,<5", "hypothesis>=6.100",
-                 "pytest-xdist>=3.5"],
+                 "pytest-xdist>=3.5",
+                 "playwright>=1.40"],  # the console's browser tests, driving Debian's chromium (no browser download)
     },
     entry_points={"console_scripts": ["hub=hub.cli.main:main"]},
 )

@@ -113,6 +113,18 @@ else
     || say "prometheus missing: the metrics output's scrape test will fail"
 fi
 
+# Chromium runs the console's browser tests (tests/console/, Playwright for Python driving
+# /usr/bin/chromium: Debian's package, never a browser download); DejaVu gives its screenshots the
+# Vietnamese letters with their diacritics.
+if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then
+  say "chromium found"
+else
+  install_pkg chromium && say "chromium installed" || say "chromium missing: the console's browser tests will fail"
+fi
+if ! dpkg -s fonts-dejavu-core >/dev/null 2>&1; then
+  install_pkg fonts-dejavu-core || say "fonts-dejavu-core missing: screenshots may lack Vietnamese letters"
+fi
+
 if answers 127.0.0.1 5432; then
   say "postgresql answers on 127.0.0.1:5432 (its tests will run)"
 elif command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then

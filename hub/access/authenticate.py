@@ -4,7 +4,7 @@ session cookie, and for the cookie a CSRF token on every unsafe request.
 A browser attaches the cookie to any request to the hub, including one a page of another site
 makes it send; it never attaches the `X-CSRF-Token` header, whose value only the hub's own
 console (which got it at login) knows. Bearer tokens are not sent by browsers on their own, so
-they need no CSRF token.
+they need no CSRF token. An HTML form may carry the token in a `csrf_token` field instead of the header.
 """
 from __future__ import annotations
 
@@ -21,8 +21,19 @@ from hub.access.permissions import SAFE_METHODS
 from hub.runtime import Runtime
 
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"  # the same token, in a form's hidden field
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 SESSION_KEY = "sid"
 LAST_SEEN_GRANULARITY = timedelta(seconds=60)
+
+
+def _form_token(request: Request) -> str:
+    """The CSRF token of an HTML form (the console's forms carry it as a hidden field, so that they
+    work without scripts). Read only from a form body: the API refuses those bodies anyway."""
+    if request.mimetype not in FORM_TYPES:
+        return ""
+    value = request.form.get(CSRF_FIELD, "")
+    return value if isinstance(value, str) else ""
 
 
 class AccountsAuthenticator:
@@ -61,7 +72,7 @@ class AccountsAuthenticator:
                 raise Unauthenticated("the session has ended (expired, signed out or the account changed); "
                                       "sign in again")
             if request.method not in SAFE_METHODS:
-                sent = request.headers.get(CSRF_HEADER, "")
+                sent = request.headers.get(CSRF_HEADER) or _form_token(request)
                 if not hmac.compare_digest(sent.encode(), accounts.csrf_token(self.secret_key, sid).encode()):
                     raise Forbidden(f"missing or wrong {CSRF_HEADER} header: a request made with the session "
                                     f"cookie must carry the CSRF token given at sign-in (GET /api/auth/me)")

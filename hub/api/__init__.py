@@ -6,6 +6,10 @@ Actor of the request and keeps it in `flask.g.actor`, then checks the endpoint a
 table (hub.access.permissions, assembled from the rules each blueprint brings when it registers
 through the register_blueprints hook, the hub's own like a plugin's); every view filters reads by the actor's area subtrees and checks
 writes against them (see hub.access.actors).
+
+The web console (hub.console) is mounted on the same app: its pages are in the same permission table,
+and the before_request hook hands them to the console's door, which sends a browser without a session
+to the sign-in page instead of answering JSON.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ with `page` and `page_size` (at most 1000); the `X-Pagination` header carries th
 """
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+CONSOLE_PAGES_KEY = "hub.console.pages"  # set by hub.console.mount: blueprint → the door of its pages
 
 
 def _swagger_assets(app: Flask) -> str:
@@ -178,6 +183,7 @@ def create_app(rt: Runtime | None = None,
     command line may pass hub.access.actors.local_admin)."""
     from hub.api import commands
     from hub.access.authenticate import AccountsAuthenticator
+    from hub.console import mount as mount_console
 
     app = Flask("hub.api", static_folder=None)  # no /static route: nothing to serve, nothing to guard
     runtime = rt or get_runtime()
@@ -221,6 +227,9 @@ def create_app(rt: Runtime | None = None,
     @app.before_request
     def _authorize() -> flask.Response | None:
         req = flask.request
+        page_door = app.extensions.get(CONSOLE_PAGES_KEY, {}).get(req.blueprint or "")
+        if page_door is not None:  # a console page: same table, but a browser is sent to sign in
+            return page_door()
         if permissions.is_public(req.endpoint, req.method):
             return _check_body() if req.endpoint and req.endpoint.startswith("auth.") else None
         try:
@@ -243,6 +252,7 @@ def create_app(rt: Runtime | None = None,
 
     _register_blueprints(app, api, runtime)
     commands.document_verb_params(api)
+    mount_console(app, runtime, authenticate)
     return app
 
 

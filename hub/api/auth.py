@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import flask
 from flask.views import MethodView
@@ -12,7 +12,8 @@ from hub.access import accounts, audit
 from hub.api.common import HubBlueprint, actor, fail, runtime
 from hub.api.account_schemas import LoginSchema, MeSchema, PasswordChangeSchema
 from hub.access.authenticate import SESSION_KEY
-from hub.access.login_throttle import LoginThrottle, Throttled, ThrottleUnavailable
+from hub.access.login_throttle import LoginThrottle
+from hub.access.sign_in import SignInRefused, admit, sign_in
 from hub.access.passwords import verify_password
 from hub.access.permissions import ANYONE, PUBLIC
 from hub.hookspecs import hookimpl
@@ -28,8 +29,6 @@ RULES = {"Login": {"POST": PUBLIC},
          "Me": {"GET": ANYONE},
          "Logout": {"POST": ANYONE},
          "Password": {"POST": ANYONE}}
-
-LOGIN_FAILED = "wrong name or password"
 
 
 def _csrf(sid: str | None) -> str | None:
@@ -48,17 +47,12 @@ def _throttle() -> LoginThrottle:
     return LoginThrottle(rt.redis, rt.settings)
 
 
-def _admit(throttle: LoginThrottle, name: str, remote: str | None, field: str) -> Any:
-    """The attempt, or 429 with Retry-After (before any password is hashed), or 503."""
-    try:
-        return throttle.admit(name, remote)
-    except Throttled as exc:
-        throttle.count("refused", name, remote)
-        throttle.flush_summaries(runtime().db.session)
+def _refuse(exc: SignInRefused, field: str) -> NoReturn:
+    """The API's answer to a refused sign-in: 401, 429 with Retry-After, or 503."""
+    if exc.status == 429:
         abort(429, message=exc.message, errors={"json": {field: [exc.message]}},
               headers={"Retry-After": str(exc.retry_after)})
-    except ThrottleUnavailable as exc:
-        fail(503, str(exc))
+    fail(exc.status, exc.message, field=field if exc.status != 503 else None)
 
 
 @blp.route("/login")
@@ -76,35 +70,11 @@ class Login(MethodView):
         the password unchecked. Successes are in the audit log, failures up to a number per period
         and beyond it counted in one summary entry per period.
         """
-        rt = runtime()
-        remote = flask.request.remote_addr
-        throttle = _throttle()
-        attempt = _admit(throttle, data["name"], remote, "name")
-        throttle.flush_summaries(rt.db.session)
-        with rt.db.session() as s:
-            user, reason = accounts.check_login(s, data["name"], data["password"])
-            if reason != "ok":
-                areas = user.area_codes if user else ()
-                locked = throttle.failed(attempt)
-                if throttle.audit_this_failure():
-                    audit.record(s, "anonymous", "login.failure", "user", data["name"],
-                                 {"reason": reason, "remote_addr": remote}, areas=areas, via="session")
-                else:
-                    throttle.count("failures", data["name"], remote)
-                if locked and user is not None:  # a name that is no account: its failures are in the log already
-                    audit.record(s, "anonymous", "user.lockout", "user", data["name"],
-                                 {"failures": rt.settings.login_max_failures, "lockout_s": rt.settings.login_lockout_s,
-                                  "remote_addr": remote}, areas=areas, via="session")
-            else:
-                throttle.succeeded(attempt)
-        if reason != "ok":  # the failure was committed above, though the request fails
-            fail(401, LOGIN_FAILED, field="password")
-        with rt.db.session() as s:
-            user = accounts.get_user(s, data["name"])
-            sid = accounts.open_session(s, user, rt.settings.session_lifetime_s, remote)
-            audit.record(s, user.name, "login.success", "user", user.name, {"remote_addr": remote},
-                         areas=user.area_codes, via="session")
-            body = accounts.user_dict(user)
+        try:
+            done = sign_in(runtime(), data["name"], data["password"], flask.request.remote_addr)
+        except SignInRefused as exc:
+            _refuse(exc, "password" if exc.status == 401 else "name")
+        sid, body = done.sid, done.user
         flask.session.clear()  # a new id at every sign-in: no session fixation
         flask.session[SESSION_KEY] = sid
         flask.session.permanent = True
@@ -164,7 +134,10 @@ class Password(MethodView):
             fail(400, "a password is changed from a console session, not with an API token",
                  field="Authorization", location="headers")
         throttle = _throttle()
-        attempt = _admit(throttle, who.name, flask.request.remote_addr, "current_password")
+        try:
+            attempt = admit(runtime(), throttle, who.name, flask.request.remote_addr)
+        except SignInRefused as exc:
+            _refuse(exc, "current_password")
         with runtime().db.session() as s:
             user = accounts.get_user(s, who.name)
             if user is None or not verify_password(data["current_password"], user.password_hash):

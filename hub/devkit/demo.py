@@ -211,7 +211,8 @@ def _serve(rt: Runtime, host: str, port: int, echo: Callable[[str], Any]) -> Non
 
     server = make_server(host, port, create_app(rt), threaded=True)  # accounts: sign in first
     base = f"http://{host}:{port}"
-    echo(f"\nAPI: {base}/api/devices  ·  Swagger UI: {base}/api/docs"
+    echo(f"\nConsole (bảng điều khiển): {base}/  ·  sign in with an account above"
+         f"\nAPI: {base}/api/devices  ·  Swagger UI: {base}/api/docs"
          f"\n     sign in: curl -s -c /tmp/hub-demo.cookies -H 'Content-Type: application/json' "
          f"-d '{{\"name\": \"demo-admin\", \"password\": \"<its password above>\"}}' {base}/api/auth/login"
          f"\n     then:    curl -s -b /tmp/hub-demo.cookies {base}/api/commands | head\nCtrl-C to stop.")
