@@ -37,7 +37,8 @@ setup(
         "server": ["gunicorn>=25.1"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "fakeredis>=2.20", "amqtt>=0.11", "psycopg[binary]>=3.1",
                  "jsonschema>=4.20", "schemathesis>=4.0,<5", "hypothesis>=6.100",
-                 "pytest-xdist>=3.5"],
+                 "pytest-xdist>=3.5",
+                 "frictionless[json]>=5.18,<6"],  # the open-data output's tests: the Table Schema's own validator
     },
     entry_points={"console_scripts": ["hub=hub.cli.main:main"]},
 )
