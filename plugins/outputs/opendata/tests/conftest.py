@@ -8,7 +8,7 @@ import pytest
 from hub.testing_fixtures import watchdog
 
 from hub_output_opendata.plugin import OpenDataOutput
-from opendata_helpers import StatisticsContext
+from hub_output_opendata.testing import StatisticsContext
 
 _watchdog = watchdog(120)  # no single test may hang the run
 

@@ -9,7 +9,7 @@ import pytest
 
 from hub_output_opendata import publish
 from hub_output_opendata.plugin import OpenDataOutput
-from opendata_helpers import NOW
+from hub_output_opendata.testing import NOW
 
 
 def test_a_reader_sees_the_old_file_or_the_new_one_whole(tmp_path: Path) -> None:

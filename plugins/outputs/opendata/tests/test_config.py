@@ -11,7 +11,7 @@ from hub.config import Settings, set_settings
 from hub.output import OutputError
 
 from hub_output_opendata.plugin import OpenDataOutput
-from opendata_helpers import NOW, StatisticsContext
+from hub_output_opendata.testing import NOW, StatisticsContext
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_figures_the_schema_would_refuse_are_not_published(published: Path) -> N
     def broken(start: Any, end: Any) -> list[Any]:
         from dataclasses import replace
 
-        from opendata_helpers import province_statistics
+        from hub_output_opendata.testing import province_statistics
         rows = province_statistics(start, end)
         return [replace(rows[0], deliveries=-3), *rows[1:]]
 

@@ -12,7 +12,7 @@ import frictionless
 
 from hub_output_opendata.plugin import OpenDataOutput
 from hub_output_opendata.rows import field_names, schema_text
-from opendata_helpers import NOW, StatisticsContext
+from hub_output_opendata.testing import NOW, StatisticsContext
 
 
 def _report(path: Path) -> frictionless.Report:

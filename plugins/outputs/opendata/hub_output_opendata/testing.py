@@ -1,5 +1,5 @@
 """A stand-in for the hub's statistics (hub.output.AreaStatistics through OutputContext.statistics)
-for the statistics outputs' tests: one province, one district, two communes, Vietnamese names;
+for the tests of outputs that report statistics (this one, national_push): one province, one district, two communes, Vietnamese names;
 a parent's figures are the sums of its children's, as the hub's are."""
 from __future__ import annotations
 
