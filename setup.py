@@ -41,7 +41,8 @@ setup(
         "test": ["pytest>=8", "pytest-timeout>=2.3", "fakeredis>=2.20", "amqtt>=0.11", "psycopg[binary]>=3.1",
                  "jsonschema>=4.20", "schemathesis>=4.0,<5", "hypothesis>=6.100",
                  "pytest-xdist>=3.5",
-                 "playwright>=1.40"],  # the console's browser tests, driving Debian's chromium (no browser download)
+                 "playwright>=1.40",  # the console's browser tests, driving Debian's chromium (no browser download)
+                 "frictionless[json]>=5.18,<6"],  # the open-data output's tests: the Table Schema's own validator
     },
     entry_points={"console_scripts": ["hub=hub.cli.main:main"]},
 )

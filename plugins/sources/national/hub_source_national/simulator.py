@@ -7,6 +7,9 @@ is NOT the national system's exchange format (which is not public). It serves:
   GET  /api/v1/bulletins     ?page=&size=  or  ?cursor=  → {"data": [...], "page", "size", "total",
                              "next": "/api/v1/bulletins?page=…" or null, "next_cursor": "…" or null}
   POST /api/v1/statistics    a JSON object; recorded in `statistics`, answered 202
+  POST /api/v1/reports       a period's statistics report (see `report_problem`), kept in `reports`
+                             by its `report_id`: 201 the first time, 200 "duplicate" after (the
+                             first one is kept), 422 naming the field when the body is wrong
 
 Every /api/ request needs `Authorization: Bearer <token>` (the fixed token or one the token
 endpoint issued) or, when `api_key` is set, `X-API-Key: <api_key>`; else 401.
@@ -27,6 +30,10 @@ from urllib.parse import parse_qs, urlsplit
 
 ITEMS_PATH = "/api/v1/bulletins"
 STATS_PATH = "/api/v1/statistics"
+REPORTS_PATH = "/api/v1/reports"
+PERIOD_KINDS = ("day", "week", "month")
+REPORT_COUNTS = ("devices", "bulletins", "deliveries", "deliveries_acked", "emergency_targeted",
+                 "emergency_acked", "not_played")
 TOKEN_PATH = "/oauth/token"
 
 
@@ -39,6 +46,49 @@ def sample_items(n: int = 7) -> list[dict[str, Any]]:
              "issued_at": (start - timedelta(hours=i)).isoformat(), "areas": ["80", f"80{i:03d}"],
              "level": 1 + i % 3, "topic": {"name": topics[i % 3]},
              "media": {"audio": f"/media/sim-{i:04d}.mp3"}} for i in range(1, n + 1)]
+
+
+def _is_date(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and datetime.strptime(value, "%Y-%m-%d") is not None
+    except ValueError:
+        return False
+
+
+def report_problem(report: Any) -> str | None:
+    """What is wrong with a pushed report, naming the field, or None. A report is
+    {"report_id": str, "period": {"id", "kind": day|week|month, "start", "end": YYYY-MM-DD},
+    "areas": [{"area_code", "area_name", counts ≥ 0 …}, …]} and may carry more keys."""
+    if not isinstance(report, dict):
+        return "a JSON object is expected"
+    if not isinstance(report.get("report_id"), str) or not 0 < len(report["report_id"]) <= 200:
+        return "report_id: a string of 1 to 200 characters is required"
+    period = report.get("period")
+    if not isinstance(period, dict):
+        return "period: an object is required"
+    if not isinstance(period.get("id"), str) or not period["id"]:
+        return "period.id: required"
+    if period.get("kind") not in PERIOD_KINDS:
+        return f"period.kind: one of {', '.join(PERIOD_KINDS)}"
+    for key in ("start", "end"):
+        if not _is_date(period.get(key)):
+            return f"period.{key}: a date (YYYY-MM-DD) is required"
+    if period["start"] > period["end"]:
+        return "period.end: before period.start"
+    areas = report.get("areas")
+    if not isinstance(areas, list) or not areas:
+        return "areas: a non-empty list is required"
+    for i, area in enumerate(areas):
+        if not isinstance(area, dict):
+            return f"areas[{i}]: an object is expected"
+        for key in ("area_code", "area_name"):
+            if not isinstance(area.get(key), str) or not area[key]:
+                return f"areas[{i}].{key}: required"
+        for key in REPORT_COUNTS:
+            value = area.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                return f"areas[{i}].{key}: a count (an integer ≥ 0) is required"
+    return None
 
 
 class Simulator:
@@ -56,6 +106,9 @@ class Simulator:
         self.issued: set[str] = set()
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.statistics: list[dict[str, Any]] = []
+        self.reports: dict[str, dict[str, Any]] = {}  # report_id → the first report received with it
+        self.report_posts: list[tuple[str | None, int]] = []  # (report_id, status answered) per POST
+        self.report_faults: list[int] = []  # statuses to answer the next report POSTs with, first first
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
@@ -142,6 +195,8 @@ class Simulator:
                 body = self._body()
                 if self.path == TOKEN_PATH:
                     return self._token(body)
+                if self.path == REPORTS_PATH:
+                    return self._report(body)
                 if self.path != STATS_PATH:
                     return self._send(404, {"error": "not found"})
                 if not sim._authorised(self.headers):
@@ -157,6 +212,39 @@ class Simulator:
                 if sim.echo:
                     print(f"statistics received: {json.dumps(report, ensure_ascii=False)}", flush=True)
                 return self._send(202, {"accepted": True})
+
+            def _report(self, body: bytes) -> None:
+                status, answer, report_id = self._judge_report(body)
+                with sim._lock:
+                    sim.report_posts.append((report_id, status))
+                return self._send(status, answer)
+
+            def _judge_report(self, body: bytes) -> tuple[int, dict[str, Any], str | None]:
+                with sim._lock:
+                    fault = sim.report_faults.pop(0) if sim.report_faults else None
+                if fault is not None:  # a test's outage: the report is not kept
+                    return fault, {"error": f"simulated HTTP {fault}"}, None
+                if not sim._authorised(self.headers):
+                    return 401, {"error": "missing or invalid token"}, None
+                try:
+                    report = json.loads(body.decode("utf-8"))
+                except ValueError:
+                    return 400, {"error": "not JSON"}, None
+                problem = report_problem(report)
+                if problem:
+                    return 422, {"error": problem}, None
+                report_id = report["report_id"]
+                key = self.headers.get("Idempotency-Key")
+                if key is not None and key != report_id:
+                    return 400, {"error": "Idempotency-Key differs from report_id"}, report_id
+                with sim._lock:
+                    duplicate = report_id in sim.reports
+                    sim.reports.setdefault(report_id, report)
+                if duplicate:
+                    return 200, {"accepted": False, "duplicate": True, "report_id": report_id}, report_id
+                if sim.echo:
+                    print(f"report received: {report_id} ({len(report['areas'])} areas)", flush=True)
+                return 201, {"accepted": True, "report_id": report_id}, report_id
 
             def _token(self, body: bytes) -> None:
                 text = body.decode("utf-8", "replace")
@@ -200,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"bearer token: {sim.token}")
     print(f"token endpoint: {sim.url}{TOKEN_PATH} client_id={sim.client_id} client_secret={sim.client_secret}")
     print(f"statistics: POST {sim.url}{STATS_PATH}", flush=True)
+    print(f"reports: POST {sim.url}{REPORTS_PATH}", flush=True)
     try:
         sim.httpd.serve_forever()
     except KeyboardInterrupt:
