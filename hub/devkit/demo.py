@@ -219,6 +219,8 @@ def _serve(rt: Runtime, host: str, port: int, stack: list[Callable[[], Any]]) ->
 
     from hub.api import create_app
 
+    # no access log: the story is the output, and an open progress page polls every half second
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(host, port, create_app(rt), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="demo-http", daemon=True)
     thread.start()
