@@ -14,6 +14,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import redis
 import requests
 
 from hub.devkit.embedded import answers
@@ -166,6 +167,9 @@ def test_the_console_shows_the_live_emergency_and_ctrl_c_leaves_nothing_behind(t
     assert "went offline" not in rest + err and "Traceback" not in err, (rest + err)[-3000:]
     assert len((rest + err).strip().splitlines()) <= 3, rest + err  # quiet: no flood of lines
     assert retained(prefix) == []
+    if "jobs: Redis at redis://127.0.0.1:6379/0" in out:  # the machine's Redis: shared too
+        run = prefix.rsplit("/", 1)[1]
+        assert list(redis.Redis(port=6379).scan_iter(match=f"*demo-{run}*", count=1000)) == []
     assert not [c for c in children if Path(f"/proc/{c}").exists()]
     files = re.search(r"^files: (\S+) \(removed on exit\)", out, re.M).group(1)
     assert not Path(files).exists() and not processes_mentioning(files)

@@ -143,6 +143,7 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, once:
                             plugins={VENDOR: {"host": "127.0.0.1", "port": mqtt_port, "topic_prefix": prefix,
                                               "connect_timeout_s": 30}})
         rt = Runtime(settings, redis=redis)
+        stack.append(lambda: clear_redis(redis, run_id))  # last of all: after every worker and thread
         set_runtime(rt)  # jobs run in this process and look the runtime up
         stack.append(lambda: set_runtime(None))
         stack.append(rt.close)
@@ -184,6 +185,23 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, once:
             shutil.rmtree(workdir, ignore_errors=True)
         echo("\nĐã dừng, không để lại gì / stopped, nothing left behind.")
     return told
+
+
+def clear_redis(redis: Any, run_id: str) -> int:
+    """Delete what this run kept in a shared Redis: every key naming the run (queues, registries,
+    workers, throttles) and the jobs those registries list. How many keys went."""
+    keys = {k.decode() if isinstance(k, bytes) else k for k in redis.scan_iter(match=f"*demo-{run_id}*")}
+    jobs: set[str] = set()
+    for key in keys:
+        kind = redis.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        members = redis.zrange(key, 0, -1) if kind == "zset" else redis.lrange(key, 0, -1) if kind == "list" \
+            else []
+        jobs |= {m.decode() if isinstance(m, bytes) else m for m in members}
+    doomed = sorted(keys | {f"rq:job:{j}" for j in jobs} | {f"rq:results:{j}" for j in jobs})
+    for i in range(0, len(doomed), 500):
+        redis.delete(*doomed[i:i + 500])
+    return len(doomed)
 
 
 def _online(rt: Runtime) -> list[str]:
