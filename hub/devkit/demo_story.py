@@ -38,9 +38,12 @@ from hub.store.models import TERMINAL_STATES, Area, Command, Content, Delivery, 
 Echo = Callable[[str], Any]
 PROVINCE = "80"
 SOURCE = "kttv-demo"  # the sources-file entry of the storm warning's feed
+# long enough (about half a minute) that a slow machine still has it playing when the warning arrives
 MORNING_TEXT = ("Bản tin sáng. Xã nhà thông báo lịch tiêm chủng mở rộng cho trẻ em vào sáng thứ bảy tại trạm y tế. "
                 "Bà con lưu ý giữ gìn vệ sinh môi trường, khơi thông cống rãnh trước mùa mưa bão. "
-                "Hội nông dân mở lớp tập huấn kỹ thuật trồng lúa chất lượng cao, bà con đăng ký tại văn phòng ấp.")
+                "Hội nông dân mở lớp tập huấn kỹ thuật trồng lúa chất lượng cao, bà con đăng ký tại văn phòng ấp. "
+                "Ủy ban nhân dân xã nhắc bà con kiểm tra giấy tờ đất đai, nộp thuế đúng hạn và tham gia bảo hiểm y "
+                "tế hộ gia đình. Chi đoàn thanh niên tổ chức ngày chủ nhật xanh, dọn rác ven kênh và trồng cây.")
 SLOT = timedelta(minutes=30)  # the programme's slot: still open when the warning ends, so it resumes
 
 
