@@ -11,7 +11,8 @@ setup(
     packages=find_packages(include=["hub", "hub.*"]),
     include_package_data=True,
     # the console's pages, scripts and message catalogues (compiled in memory at start: no .mo file)
-    package_data={"hub.console": ["templates/*.html", "static/*", "translations/*/LC_MESSAGES/*.po"]},
+    package_data={"hub.console": ["templates/*.html", "static/*", "translations/*/LC_MESSAGES/*.po"],
+                  "hub.devkit": ["demo_data/*.xml"]},
     install_requires=[
         "flask>=3.0,<4",
         "flask-smorest>=0.45,<1",

@@ -344,23 +344,24 @@ def test_cli_creates_the_first_administrator_and_tokens(cli_ready: Path, setting
 
 def test_the_demo_makes_its_accounts_with_generated_passwords(app_rt: Runtime) -> None:
     from hub.devkit.demo import PROVINCE, demo_users
-    from hub.store.models import Device
+    from hub.devkit.demo_feed import alert_areas
+    from hub.fleet.areas import import_areas, official_rows
 
     rt = app_rt
     with rt.db.session() as s:
-        devices = list(s.scalars(select(Device).order_by(Device.id)))
+        import_areas(s, official_rows([PROVINCE]))
     printed: list[str] = []
-    logins = demo_users(rt, devices, printed.append)
+    cast, logins = demo_users(rt, printed.append)
     text = "\n".join(printed)
-    assert set(logins) == {"demo-admin", "demo-operator"} and len(set(logins.values())) == 2
-    assert all(text.count(pw) == 1 for pw in logins.values())
+    assert set(logins) == {"demo-admin", "demo-operator", "demo-editor", "demo-approver"}
+    assert len(set(logins.values())) == 4 and all(text.count(pw) == 1 for pw in logins.values())
+    assert (cast.admin.name, cast.approver.roles, cast.editor.roles) == ("demo-admin", {"approver"}, {"editor"})
     c = create_app(rt).test_client()  # the API the demo serves: accounts, not the local administrator
     assert_error(c.get("/api/devices"), 401)
     sign_in(c, "demo-operator", logins["demo-operator"])
     me = c.get("/api/auth/me").get_json()
-    assert me["user"]["roles"] == ["operator"] and me["areas"] == [devices[0].area_code]
-    assert [d["id"] for d in c.get("/api/devices").get_json()] == ["spk-1"]
+    # the operator's commune is one the demo's storm warning names: they see the emergency in it
+    assert me["user"]["roles"] == ["operator"] and me["areas"] == [alert_areas()[0]]
     admin = create_app(rt).test_client()
     sign_in(admin, "demo-admin", logins["demo-admin"])
     assert admin.get("/api/auth/me").get_json()["areas"] == [PROVINCE]
-    assert len(admin.get("/api/devices").get_json()) == 3
