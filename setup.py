@@ -10,6 +10,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["hub", "hub.*"]),
     include_package_data=True,
+    package_data={"hub.reports": ["templates/*.html"]},
     install_requires=[
         "flask>=3.0,<4",
         "flask-smorest>=0.45,<1",
@@ -30,6 +31,7 @@ setup(
         "icalendar>=6",  # programmes (hub.broadcast) are stored, imported and exported as iCalendar
         "recurring-ical-events>=3",  # expands a programme's RRULE, RDATE, EXDATE and moved occurrences
         "python-dateutil<3",  # recurring-ical-events requires it so
+        "openpyxl>=3.1",  # statistics reports as XLSX (hub.reports.statistics_export)
     ],
     extras_require={
         "embedded": ["fakeredis>=2.20", "amqtt>=0.11"],
