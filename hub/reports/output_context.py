@@ -15,6 +15,7 @@ from rq import Queue
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub.capabilities import PRIORITIES
 from hub.output import (AreaInfo, AreaStatistics, DeliveryCount, DeviceCount, IngestLag, OutputError, QueueDepth,
                         SourceHealth)
 from hub.reports import statistics
@@ -105,7 +106,8 @@ class HubOutputContext:
                                    period_start=period.start, period_end=period.end, devices=r.devices,
                                    uptime_percent=r.uptime_percent, bulletins=r.bulletins,
                                    minutes_broadcast=round(r.minutes, 2),
-                                   bulletins_by_class=dict(r.bulletins_by_class), deliveries=r.deliveries,
+                                   bulletins_by_class={c: r.bulletins_by_class.get(c, 0) for c in PRIORITIES}
+                                   | dict(r.bulletins_by_class), deliveries=r.deliveries,
                                    deliveries_acked=r.deliveries_acked, emergency_targeted=r.emergency_targeted,
                                    emergency_acked=r.emergency_acked, not_played=r.not_played)
                     for r in report.rows]
