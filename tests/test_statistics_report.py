@@ -8,22 +8,31 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import update
 
 from hub.access import accounts
 from hub.access.actors import LOCAL_ADMIN, Actor, local_admin
 from hub.api import create_app
+from hub.fleet.registry import import_area_file
+from hub.plugins import Plugins
+from hub.reports import statistics
 from hub.reports.output_context import HubOutputContext
+from hub.runtime import Runtime
 from hub.store.models import Command, Content, Delivery, User
+from tests.support import loopback_vendor
 from tests.support.api import assert_error
 from tests.support.cli import hub_cli
 from tests.support.dispatch import add, send, work
-from tests.support.statistics_week import EXPECTED, NOT_PLAYED, SUNDAY, MONDAY, seed
+from tests.support.postgres import pg_url  # noqa: F401 - the throw-away PostgreSQL database fixture
+from tests.support.services import DATA
+from tests.support.statistics_week import EXPECTED, MONDAY, NOT_PLAYED, SUNDAY, TZ, seed
 
 WEEK = f"from={MONDAY}&to={SUNDAY}"
 COMMUNE_VIEWER = Actor(name="xa-viewer", roles=frozenset({"viewer"}), areas=frozenset({"27694"}))
@@ -200,3 +209,20 @@ def test_the_cli_writes_the_same_figures(hub: Any, config_file: Path, tmp_path: 
     assert "28099" in table.stdout and "50.0" in table.stdout
     bad = hub_cli(config_file, "reports", "statistics", "--from", "2025-11-09", "--to", "2025-11-03")
     assert bad.returncode != 0 and "--to" in bad.stderr
+
+
+@pytest.mark.postgres
+def test_the_seeded_week_matches_on_postgresql(settings: Any, pg_url: str) -> None:  # noqa: ANN001, F811
+    plugins = Plugins()
+    plugins.register_module(loopback_vendor, "loopback")
+    rt = Runtime(replace(settings, database_url=pg_url), plugins=plugins)
+    try:
+        rt.db.create()
+        with rt.db.session() as s:
+            import_area_file(s, DATA / "legacy-three-level.yaml")
+        seed(rt)
+        with rt.db.session() as s:
+            report = statistics.compute(s, ["80"], statistics.Period.of(MONDAY, SUNDAY, TZ)).as_dict()
+        _matches_hand_count(report)
+    finally:
+        rt.close()
