@@ -12,7 +12,7 @@ setup(
     include_package_data=True,
     # the console's pages, scripts and message catalogues (compiled in memory at start: no .mo file)
     package_data={"hub.console": ["templates/*.html", "static/*", "translations/*/LC_MESSAGES/*.po"],
-                  "hub.devkit": ["demo_data/*.xml"]},
+                  "hub.devkit": ["demo_data/*.xml"], "hub.reports": ["templates/*.html"]},
     install_requires=[
         "flask>=3.0,<4",
         "flask-smorest>=0.45,<1",
@@ -34,6 +34,7 @@ setup(
         "recurring-ical-events>=3",  # expands a programme's RRULE, RDATE, EXDATE and moved occurrences
         "python-dateutil<3",  # recurring-ical-events requires it so
         "flask-babel>=4,<5",  # the console's languages (Vietnamese, English) and times in the province's zone
+        "openpyxl>=3.1",  # statistics reports as XLSX (hub.reports.statistics_export)
     ],
     extras_require={
         "embedded": ["fakeredis>=2.20", "amqtt>=0.11"],

@@ -143,6 +143,41 @@ class SourceHealth:
     last_error: str | None
 
 
+@dataclass(frozen=True)
+class AreaStatistics:
+    """One area's statistics over [period_start, period_end) (local midnights, timezone-aware), with
+    its whole subtree: computed from what devices confirmed (hub.reports.statistics states each
+    definition). Counts and sums of a parent equal the sum of its children's (plus devices
+    registered on the parent itself); percentages are recomputed from the summed parts.
+
+    `level`: the area's type (province, district, commune…); rows go down to communes (a village's
+    devices count for its commune). `devices`: devices that existed in the period; `uptime_percent`:
+    their time online or degraded over their time in the period (None: no device). `bulletins`:
+    items (a command with its content) played on at least one device of a commune, once per commune;
+    `minutes_broadcast`: the sum of what each device played; `bulletins_by_class`: by normal,
+    priority, emergency. `deliveries`: acked + failed + expired deliveries queued in the period,
+    `deliveries_acked` the acked ones. `emergency_targeted` / `emergency_acked`: deliveries of
+    emergency play, relay and LED commands (unsupported ones excepted) and those acked.
+    `not_played`: plays planned in the period that never reached the air on a device."""
+
+    area_code: str
+    area_name: str
+    level: str
+    parent_code: str | None
+    period_start: datetime
+    period_end: datetime
+    devices: int
+    uptime_percent: float | None
+    bulletins: int
+    minutes_broadcast: float
+    bulletins_by_class: Mapping[str, int]
+    deliveries: int
+    deliveries_acked: int
+    emergency_targeted: int
+    emergency_acked: int
+    not_played: int
+
+
 class OutputContext(Protocol):
     """What the hub lends an output (see the module's docstring). Every method reads the hub's
     state as it is when called — an output that reports figures asks at the moment it reports,
@@ -173,6 +208,15 @@ class OutputContext(Protocol):
 
     def sources(self) -> list[SourceHealth]:
         """Every source that has polled at least once."""
+        ...
+
+    def statistics(self, period_start: datetime, period_end: datetime,
+                   area_code: str | None = None) -> list[AreaStatistics]:
+        """One row per area of the subtree of `area_code` (None: the whole province, every area
+        at the top of the tree) down to communes, parents first. Reports cover whole local days
+        (the setting `timezone`): from the day period_start falls on to the day just before
+        period_end — pass local midnights; a bound between midnights widens to its whole day.
+        Raises OutputError for an unknown area code."""
         ...
 
 

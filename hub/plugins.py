@@ -70,13 +70,13 @@ BUILTIN_BLUEPRINTS = ("hub.api.areas", "hub.api.devices", "hub.api.groups", "hub
                       "hub.api.auth", "hub.api.users", "hub.api.audit", "hub.api.ingest", "hub.api.sources",
                       "hub.api.feed", "hub.api.media", "hub.api.relays",
                       "hub.api.emergency", "hub.api.programmes", "hub.api.as_run",
-                      "hub.api.outputs")
+                      "hub.api.outputs", "hub.api.statistics")
 BUILTIN_EVENTS = ("hub.events",)
 BUILTIN_CLI = ("hub.cli.database", "hub.cli.fleet", "hub.cli.commands", "hub.cli.plugins", "hub.cli.schemas",
                "hub.cli.processes", "hub.cli.ingest", "hub.cli.demo", "hub.cli.admin", "hub.cli.contents",
                "hub.cli.config", "hub.cli.sources", "hub.cli.speech", "hub.cli.relays",
                "hub.cli.emergency", "hub.cli.programmes", "hub.cli.as_run",
-               "hub.cli.outputs")
+               "hub.cli.outputs", "hub.cli.reports")
 
 
 @dataclass

@@ -21,7 +21,7 @@ from hub.fleet.areas import under_any
 from hub.capabilities import DEVICE_KINDS
 from hub.fleet.health import shown_online
 from hub.store.models import Area, Device, DeviceStatus, DeviceTag
-from hub.fleet.registry import check_device_address, upsert_device
+from hub.fleet.registry import check_device_address, remove_device, upsert_device
 from hub.schemas.registry import DeviceSchema
 from hub.access.permissions import ANYONE, ADMINISTRATORS
 from hub.hookspecs import hookimpl
@@ -227,7 +227,7 @@ class DeviceById(MethodView):
         """
         with runtime().db.session() as s:
             device = visible_device(s, device_id)
-            s.delete(device)
+            remove_device(s, device)
             audit(s, "device.delete", "device", device_id, {"area_code": device.area_code}, areas=[device.area_code])
 
 

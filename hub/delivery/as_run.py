@@ -30,11 +30,12 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from hub import arbiter_rule
+from hub.delivery.as_run_facts import ContentFacts, content_facts
 from hub.delivery.readback import _is_source
 from hub.store.as_run_tables import AsRunOutcome as O
 from hub.store.as_run_tables import AsRunSegment
 from hub.store.batching import chunks
-from hub.store.models import Command, Delivery, DeliveryState
+from hub.store.models import Command, Delivery, DeliveryState, Device
 from hub.vendor import ACK_QUEUED
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ class Recorder:
         self.devices: dict[str, _Device] = {}
         self.resumes: list[ResumeDue] = []
         self._commands: dict[str, Command | None] = {}
+        self._areas: dict[str, str] = {}  # device id → its area now (snapshot for statistics)
+        self._facts: dict[str | None, ContentFacts] = {}
 
     def command(self, cid: str | None) -> Command | None:
         if cid is None:
@@ -121,7 +124,14 @@ class Recorder:
             self._commands[cid] = self.s.get(Command, cid)
         return self._commands[cid]
 
+    def facts(self, cmd: Command) -> ContentFacts:
+        if cmd.content_id not in self._facts:
+            self._facts[cmd.content_id] = content_facts(self.s, cmd.content)
+        return self._facts[cmd.content_id]
+
     def load(self, device_ids: list[str]) -> None:
+        for chunk in chunks(device_ids):
+            self._areas.update(self.s.execute(select(Device.id, Device.area_code).where(Device.id.in_(chunk))).all())
         for chunk in chunks(device_ids):
             for seg in self.s.scalars(select(AsRunSegment).where(
                     AsRunSegment.device_id.in_(chunk),
@@ -229,7 +239,10 @@ class Recorder:
 
     def _open(self, dev: _Device, seen: Seen, cmd: Command) -> None:
         origin = self.command(resume_origin(cmd)) or cmd
+        facts = self.facts(cmd)
         seg = AsRunSegment(device_id=seen.device_id, command_id=cmd.id, verb=cmd.verb, content_id=cmd.content_id,
+                           area_code=self._areas.get(seen.device_id), content_title=facts.title,
+                           content_category=facts.category, content_origin=facts.origin,
                            source=seen.source, priority=cmd.priority, rank=arbiter_rule.rank_name(cmd.verb, cmd.priority),
                            started_at=seen.at, outcome=O.PLAYING, planned_start_at=origin.start_at,
                            planned_expires_at=origin.expires_at,
@@ -288,6 +301,8 @@ class Recorder:
         seg.follow_up = "skipped"
         self.s.add(AsRunSegment(device_id=seg.device_id, command_id=seg.command_id, verb=seg.verb,
                                 content_id=seg.content_id, source=seg.source, priority=seg.priority, rank=seg.rank,
+                                area_code=seg.area_code, content_title=seg.content_title,
+                                content_category=seg.content_category, content_origin=seg.content_origin,
                                 started_at=None, ended_at=now, outcome=O.SKIPPED, reason=reason,
                                 interrupted_by=seg.interrupted_by, interrupted_by_class=seg.interrupted_by_class,
                                 planned_start_at=seg.planned_start_at, planned_expires_at=seg.planned_expires_at,

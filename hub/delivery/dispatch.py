@@ -238,7 +238,7 @@ def submit(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Submitted:
             if state == DeliveryState.QUEUED and scheduled:
                 state = DeliveryState.SCHEDULED
             rows.append({"command_id": cmd.id, "device_id": d.id, "vendor": d.vendor, "state": state,
-                         "reason": reason, "attempts": 0, "queued_at": now,
+                         "reason": reason, "attempts": 0, "queued_at": now, "area_code": d.area_code,
                          "finished_at": None if state in (DeliveryState.QUEUED, DeliveryState.SCHEDULED) else now})
         try:
             session.flush()

@@ -66,7 +66,8 @@ def record_missed(rt: Runtime, actor: Actor, data: dict[str, Any], reason: str,
         if devices:
             session.execute(Delivery.__table__.insert(), [
                 {"command_id": cmd.id, "device_id": d.id, "vendor": d.vendor, "state": DeliveryState.EXPIRED,
-                 "reason": reason[:500], "attempts": 0, "queued_at": now, "finished_at": now} for d in devices])
+                 "reason": reason[:500], "attempts": 0, "queued_at": now, "finished_at": now,
+                 "area_code": d.area_code} for d in devices])
         audit.record(session, actor, "command.missed", "command", cmd.id,
                      {"verb": cmd.verb, "start_at": cmd.start_at.isoformat(), "devices": len(devices),
                       "reason": reason}, areas={d.area_code for d in devices} | set(target.get("areas") or ()))

@@ -4,8 +4,9 @@ separate from whether an administrator enabled it, and the transitions between t
 A device goes offline when its link drops (MQTT last will, a poll that gets no answer), when
 it stops heartbeating for `heartbeat_timeout_s`, or after `failure_threshold` deliveries in a
 row failed on the link or expired unanswered. It is degraded while it reports faults. Each
-transition is stored (device_events, for uptime reports), logged once and published as an
-event; repeating the same state changes nothing.
+transition is stored (device_events, and device_state_log with the device's area, which outlives
+the device for uptime reports), logged once and published as an event; repeating the same state
+changes nothing.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from hub import events
 from hub.store.batching import chunks
 from hub.store.models import Device, DeviceEvent, DeviceStatus
+from hub.store.statistics_tables import DeviceStateLog
 
 log = logging.getLogger("hub.fleet.health")
 
@@ -95,6 +97,12 @@ def record(session: Session, changes: list[StateChange]) -> None:
     session.connection().execute(DeviceEvent.__table__.insert(), [
         {"device_id": c.device_id, "at": c.at, "state": c.state, "previous": c.previous, "reason": c.reason}
         for c in changes])
+    areas: dict[str, str] = {}
+    for chunk in chunks(sorted({c.device_id for c in changes})):
+        areas.update(session.execute(select(Device.id, Device.area_code).where(Device.id.in_(chunk))).all())
+    session.connection().execute(DeviceStateLog.__table__.insert(), [
+        {"device_id": c.device_id, "area_code": areas.get(c.device_id), "at": c.at, "state": c.state}
+        for c in changes])
     for c in changes:
         log_change(c)
 
@@ -108,6 +116,8 @@ def transition(session: Session, row: DeviceStatus, state: str, reason: str | No
     for k, v in state_values(change).items():
         setattr(row, k, v)
     session.add(DeviceEvent(device_id=row.device_id, at=now, state=state, previous=previous, reason=reason))
+    area = session.scalar(select(Device.area_code).where(Device.id == row.device_id))
+    session.add(DeviceStateLog(device_id=row.device_id, area_code=area, at=now, state=state))
     log_change(change)
     return change
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from sqlalchemy.orm import Session
 from hub.addresses import AddressError, AddressPolicy, check_address, default_policy
 from hub.fleet.areas import AreaRow, import_areas
 from hub.store.db import utcnow
-from hub.store.models import Area, Device, DeviceTag, Group, GroupMember
+from hub.store.models import Area, Device, DeviceStatus, DeviceTag, Group, GroupMember
+from hub.store.statistics_tables import REMOVED, DeviceStateLog
 from hub.plugins import Plugins
 from hub.schemas.registry import AreaSchema, DeviceSchema, GroupSchema
 
@@ -80,6 +82,10 @@ def upsert_device(session: Session, plugins: Plugins, data: dict[str, Any], wher
     if device is None:
         device = Device(id=data["id"], created_at=utcnow())
         session.add(device)
+        log_life(session, device.id, data["area_code"], "unknown", device.created_at)
+    elif device.area_code != data["area_code"]:  # moved: its figures count in the new area from now on
+        state = session.scalar(select(DeviceStatus.operating_state).where(DeviceStatus.device_id == device.id))
+        log_life(session, device.id, data["area_code"], state or "unknown", utcnow())
     device.name = data.get("name") or ""
     device.vendor, device.model, device.kind = data["vendor"], data.get("model"), data["kind"]
     device.area_code, device.address = data["area_code"], data["address"]
@@ -174,3 +180,13 @@ def import_device_file(session: Session, plugins: Plugins, path: Path, policy: A
     session.flush()
     return n
 
+
+def log_life(session: Session, device_id: str, area_code: str | None, state: str, at: datetime) -> None:
+    """A row of the device's life for statistics (hub.store.statistics_tables), which outlives it."""
+    session.add(DeviceStateLog(device_id=device_id, area_code=area_code, at=at, state=state))
+
+
+def remove_device(session: Session, device: Device) -> None:
+    """Delete a device; its deliveries, as-run rows and life for statistics stay."""
+    log_life(session, device.id, device.area_code, REMOVED, utcnow())
+    session.delete(device)

@@ -6,15 +6,19 @@ thousands of devices costs a few small result sets.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.output import AreaInfo, DeliveryCount, DeviceCount, IngestLag, OutputError, QueueDepth, SourceHealth
+from hub.capabilities import PRIORITIES
+from hub.output import (AreaInfo, AreaStatistics, DeliveryCount, DeviceCount, IngestLag, OutputError, QueueDepth,
+                        SourceHealth)
+from hub.reports import statistics
 from hub.runtime import JOB_SERIALIZER, Runtime
 from hub.store.batching import chunks
 from hub.store.content_tables import SourceStatus
@@ -79,6 +83,34 @@ class HubOutputContext:
                                  last_attempt_at=r.last_attempt_at, last_success_at=r.last_success_at,
                                  last_error=r.last_error)
                     for r in s.scalars(select(SourceStatus).order_by(SourceStatus.name))]
+        return self._read(read)
+
+    def statistics(self, period_start: datetime, period_end: datetime,
+                   area_code: str | None = None) -> list[AreaStatistics]:
+        tz = ZoneInfo(self._rt.settings.timezone)
+        first = period_start.astimezone(tz).date()
+        last = (period_end - timedelta(microseconds=1)).astimezone(tz).date()
+        try:
+            period = statistics.Period.of(first, max(first, last), tz)
+        except statistics.PeriodError as exc:
+            raise OutputError(f"statistics: {exc.field}: {exc}") from None
+
+        def read(s: Any) -> list[AreaStatistics]:
+            roots = [area_code] if area_code is not None else list(
+                s.scalars(select(Area.code).where(Area.parent_code.is_(None)).order_by(Area.code)))
+            try:
+                report = statistics.compute(s, roots, period)
+            except statistics.PeriodError as exc:
+                raise OutputError(f"statistics: {exc.field}: {exc}") from None
+            return [AreaStatistics(area_code=r.code, area_name=r.name, level=r.type, parent_code=r.parent_code,
+                                   period_start=period.start, period_end=period.end, devices=r.devices,
+                                   uptime_percent=r.uptime_percent, bulletins=r.bulletins,
+                                   minutes_broadcast=round(r.minutes, 2),
+                                   bulletins_by_class={c: r.bulletins_by_class.get(c, 0) for c in PRIORITIES}
+                                   | dict(r.bulletins_by_class), deliveries=r.deliveries,
+                                   deliveries_acked=r.deliveries_acked, emergency_targeted=r.emergency_targeted,
+                                   emergency_acked=r.emergency_acked, not_played=r.not_played)
+                    for r in report.rows]
         return self._read(read)
 
     def queues(self) -> list[QueueDepth]:

@@ -57,3 +57,11 @@ class AsRunSegment(Base):
     resume_of: Mapped[str | None] = mapped_column(String(32))
     follow_up: Mapped[str | None] = mapped_column(String(10))
     resumed_by: Mapped[str | None] = mapped_column(String(32))
+    # snapshots taken when the segment was recorded, so that statistics (hub.reports.statistics)
+    # keep their numbers after the device or the content is deleted (None: rows from before
+    # schema 6): the device's area then, the content's title and category, and its origin —
+    # national | provincial | local (hub.delivery.as_run_facts states the rule)
+    area_code: Mapped[str | None] = mapped_column(String(64))
+    content_title: Mapped[str | None] = mapped_column(String(300))
+    content_category: Mapped[str | None] = mapped_column(String(100))
+    content_origin: Mapped[str | None] = mapped_column(String(12))

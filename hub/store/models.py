@@ -251,6 +251,9 @@ class Delivery(Base):
     # is the rq job id that holds it (recovery hands a dead job's rows to a new one).
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # the device's area when the row was made (hub.delivery.dispatch): statistics count it there
+    # even after the device is deleted or moved (None: a row from before schema 6)
+    area_code: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEntry(Base):
@@ -387,3 +390,4 @@ from hub.store.broadcast_tables import Programme  # noqa: E402,F401
 from hub.store.relay_tables import RelayEvent, RelaySession  # noqa: E402,F401
 from hub.store.emergency_tables import Emergency  # noqa: E402,F401
 from hub.store.as_run_tables import AsRunSegment  # noqa: E402,F401
+from hub.store.statistics_tables import DeviceStateLog  # noqa: E402,F401
