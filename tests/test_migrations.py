@@ -116,3 +116,31 @@ def test_hub_upgrade_db_says_what_it_did_in_one_line_each(tmp_path: Path, fresh_
     assert again.exit_code == 0 and "already current" in again.output
     missing = _upgrade_db(f"sqlite:///{tmp_path}/none.sqlite3")
     assert missing.exit_code != 0 and "hub init-db" in missing.output, missing.output
+
+
+def test_step_5_fills_the_uptime_history_from_the_devices_and_their_events(tmp_path: Path) -> None:
+    """Reports count uptime from device_state_log, which outlives its device; a province upgrading
+    keeps the history its devices had before (the step's backfill)."""
+    from hub.store.models import Area, Device, DeviceEvent
+    from hub.store.statistics_tables import DeviceStateLog
+
+    db = Database(f"sqlite:///{tmp_path / 'hub.sqlite3'}")
+    db.create()
+    with db.session() as s:
+        s.add(Area(code="80", name="Long An", type="province", parent_code=None, path="80"))
+        s.add(Device(id="d1", name="Loa 1", vendor="mqtt_speaker", kind="speaker", area_code="80", address="a1",
+                     created_at=NOW - timedelta(days=3)))
+        s.flush()
+        s.add(DeviceEvent(device_id="d1", at=NOW - timedelta(days=2), state="online", previous="unknown"))
+        s.add(DeviceEvent(device_id="d1", at=NOW - timedelta(days=1), state="offline", previous="online"))
+    with db.engine.begin() as c:
+        c.execute(text("DROP TABLE device_state_log"))
+        c.execute(text("ALTER TABLE deliveries DROP COLUMN area_code"))
+        c.execute(text("UPDATE meta SET value = '4' WHERE key = 'schema_version'"))
+    assert [line.split(":")[0] for line in db.upgrade()] == ["5"]
+    db.check()
+    with db.session() as s:
+        rows = [(r.state, r.area_code) for r in s.scalars(select(DeviceStateLog).order_by(DeviceStateLog.at))]
+    assert rows == [("unknown", "80"), ("online", "80"), ("offline", "80")]
+    assert "area_code" in {c["name"] for c in inspect(db.engine).get_columns("deliveries")}
+    db.dispose()

@@ -129,6 +129,11 @@ class Database:
                     self._mark_keyed(conn)
                 conn.execute(Meta.__table__.update().where(Meta.key == "schema_version").values(value=str(version)))
         Base.metadata.create_all(self.engine)  # tables new since `found`
+        for version in range(int(found) + 1, SCHEMA_VERSION + 1):
+            fill = migrations.STEPS[version].backfill
+            if fill is not None:
+                with self.engine.begin() as conn:
+                    fill(conn)
         return done
 
     def _mark_keyed(self, conn: Connection) -> None:

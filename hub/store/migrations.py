@@ -9,12 +9,14 @@ stopped. Columns and indexes are read from hub.store.models, so their types foll
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from hub.store.models import Base
+from hub.store.statistics_tables import backfill_device_state_log
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Step:
     columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> new columns
     indexes: tuple[tuple[str, str], ...] = ()  # (table, index name) as declared in hub.store.models
     drop_indexes: tuple[tuple[str, str], ...] = ()  # superseded by a new one
+    # Fills a table this step introduces from older rows; run after create_all has made it.
+    backfill: Callable[[Connection], None] | None = None
 
 
 # STEPS[n] brings a database stamped n - 1 to n.
@@ -46,11 +50,15 @@ STEPS: dict[int, Step] = {
                      "devices": ("latitude", "longitude")},
             indexes=(("contents", "ux_contents_source_item"), ("contents", "ix_contents_area_status"),
                      ("devices", "ix_devices_lat_lon"))),
-    5: Step(why="broadcasting: programmes get their area, a precedence for kept overlaps and a revision that "
-                "names their commands; as_run (what devices played), relay_sessions and relay_events (live "
-                "relay), emergencies (the one-step emergency) (new tables, made by create_all)",
-            columns={"programmes": ("area_code", "precedence", "revision", "revised_at")},
-            indexes=(("programmes", "ix_programmes_area_code"),)),
+    5: Step(why="broadcasting and reports: programmes get their area, a precedence for kept overlaps and a "
+                "revision that names their commands; deliveries keep the device's area when sent, so reports "
+                "outlive a moved or removed device; as_run (what devices played), device_state_log (uptime "
+                "history that outlives its device, filled from devices and device_events), relay_sessions and "
+                "relay_events (live relay), emergencies (the one-step emergency) (new tables, made by create_all)",
+            columns={"programmes": ("area_code", "precedence", "revision", "revised_at"),
+                     "deliveries": ("area_code",)},
+            indexes=(("programmes", "ix_programmes_area_code"),),
+            backfill=backfill_device_state_log),
 }
 
 
