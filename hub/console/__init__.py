@@ -23,7 +23,7 @@ from hub.runtime import Runtime
 log = logging.getLogger("hub.console")
 
 CONSOLE_PAGES = ("hub.console.auth", "hub.console.tokens", "hub.console.dashboard", "hub.console.devices",
-                 "hub.console.commands", "hub.console.progress")
+                 "hub.console.commands", "hub.console.progress", "hub.console.emergency")
 
 
 def mount(app: flask.Flask, runtime: Runtime, authenticate: Callable[[Request], Actor]) -> None:

@@ -95,6 +95,8 @@ CONSOLE_FORMS = {("console.login", "POST"): "the door in: public (test_console_a
                  ("console.logout", "POST"): "ends the caller's own session (test_console_access.py)",
                  ("console_commands.new_command", "POST"): "dispatch.submit as commands.Commands POST "
                                                            "(test_console_access.py: roles × areas)",
+                 ("console_emergency.emergency_form", "POST"): "emergency.preview/fire as emergency.Emergency "
+                                                               "POST (test_console_emergency.py: roles × areas)",
                  ("console_tokens.tokens", "POST"): "the caller's own tokens (test_console_access.py)",
                  ("console_tokens.revoke", "POST"): "the caller's own tokens (test_console_access.py)"}
 # Every content write is area-scoped (contents belong to an area since the editorial workflow).
