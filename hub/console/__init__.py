@@ -23,7 +23,8 @@ from hub.runtime import Runtime
 log = logging.getLogger("hub.console")
 
 CONSOLE_PAGES = ("hub.console.auth", "hub.console.tokens", "hub.console.dashboard", "hub.console.devices",
-                 "hub.console.commands", "hub.console.progress", "hub.console.emergency")
+                 "hub.console.commands", "hub.console.progress", "hub.console.emergency",
+                 "hub.console.contents")
 
 
 def mount(app: flask.Flask, runtime: Runtime, authenticate: Callable[[Request], Actor]) -> None:

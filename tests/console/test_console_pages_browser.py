@@ -9,12 +9,15 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from hub.store.models import TERMINAL_STATES, Delivery
+from hub.store.models import TERMINAL_STATES, Content, Delivery
 from hub.testing import scaled
-from tests.support.console import OPERATOR, REFUSING, SPEAKERS, sign_in
+from tests.support.accounts import make_user
+from tests.support.console import OPERATOR, PASSWORD, REFUSING, sign_in
 
 pytestmark = pytest.mark.slow
 
+EDITOR, APPROVER = "bien-tap-phuong-1", "duyet-tan-an"
+VACCINATION = "Trạm y tế phường một tiêm chủng mở rộng cho trẻ em vào sáng thứ bảy, mùng mười hai tháng mười hai."
 STORM = "Bão số 9 sắp đổ bộ vào Tân An. Người dân ở trong nhà, tránh xa bờ sông."
 
 
@@ -50,3 +53,58 @@ def test_an_operator_sees_the_scope_confirms_and_follows_the_emergency_to_the_en
     assert shown[REFUSING.upper()] == "failed"
     assert Counter(shown.values())["acked"] == len(speakers) - 1
     shots.take(page, "emergency-progress-done")
+
+
+HEAR = """async () => {
+  const a = document.getElementById("speech");
+  a.preload = "auto";
+  a.load();
+  await new Promise((ok, no) => { a.onloadedmetadata = ok; a.onerror = () => no(String(a.error && a.error.code)); });
+  return a.duration;
+}"""
+
+
+def test_an_editor_writes_and_submits_another_person_approves_and_publishes(console_hub, browser, shots) -> None:
+    make_user(console_hub.rt, EDITOR, ["editor"], ["27694"], password=PASSWORD)
+    make_user(console_hub.rt, APPROVER, ["approver"], ["794"], password=PASSWORD)
+    editor_ctx, approver_ctx = browser.new_context(), browser.new_context()
+    try:
+        page = editor_ctx.new_page()
+        sign_in(page, console_hub.url, EDITOR)
+        page.click("nav.menu >> text=Nội dung")
+        page.click("#compose")
+        assert page.inner_text("h1") == "Viết bản tin"
+        page.fill("#title", "Lịch tiêm chủng tháng 12")
+        page.select_option("#area_code", "27694")
+        page.fill("#body", VACCINATION)
+        shots.take(page, "compose")
+        page.click("#save")
+        page.wait_for_url(re.compile(r"/console/contents/[0-9a-f]{32}$"))
+        content_id = page.url.rsplit("/", 1)[1]
+        assert page.inner_text("#content-status") == "bản nháp"
+        assert page.evaluate(HEAR) > 1.0, "the browser plays the bulletin spoken by the offline voice"
+        assert page.query_selector("#action-approve") is None, "an editor is offered no approval"
+        page.click("#action-submit")
+        assert page.inner_text("#content-status") == "chờ duyệt"
+        shots.take(page, "submitted")
+
+        other = approver_ctx.new_page()
+        sign_in(other, console_hub.url, APPROVER)
+        other.goto(console_hub.url + "/console/contents?status=submitted")
+        other.click(f"tr[data-content='{content_id}'] a")
+        other.click("#action-reject")  # without a reason: the workflow's rule, told in Vietnamese
+        assert other.inner_text(".refusal p") == "Hãy ghi lý do khi trả lại, để người viết biết cần sửa gì."
+        other.click("#action-approve")
+        assert other.inner_text("#content-status") == "đã duyệt, chưa phát hành"
+        other.click("#action-publish")
+        assert other.inner_text("#content-status") == "đã phát hành"
+        shots.take(other, "published")
+        page.reload()
+        assert page.inner_text("#content-status") == "đã phát hành", "the author sees it published"
+    finally:
+        editor_ctx.close()
+        approver_ctx.close()
+    with console_hub.rt.db.session() as s:
+        content = s.get(Content, content_id)
+        assert (content.created_by, content.reviewed_by, content.published_by) == (EDITOR, APPROVER, APPROVER)
+        assert (content.media or {}).get("key"), "published and spoken for the loudspeakers"
