@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from hub.access.actors import LOCAL_ADMIN
+from hub.broadcast import editing
 from hub.store.models import TERMINAL_STATES, Content, Delivery
 from hub.testing import scaled
 from tests.support.accounts import make_user
 from tests.support.console import OPERATOR, PASSWORD, REFUSING, sign_in
+from tests.support.programmes import next_monday, published_content, week_calendars
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +112,27 @@ def test_an_editor_writes_and_submits_another_person_approves_and_publishes(cons
         content = s.get(Content, content_id)
         assert (content.created_by, content.reviewed_by, content.published_by) == (EDITOR, APPROVER, APPROVER)
         assert (content.media or {}).get("key"), "published and spoken for the loudspeakers"
+
+
+def test_the_week_of_programmes_and_the_as_run_log_of_a_day(console_hub, page, shots) -> None:
+    monday = next_monday()
+    news, _weekly = week_calendars(monday)
+    editing.create(console_hub.rt, LOCAL_ADMIN, {"name": "Thời sự sáng chiều", "ical": news,
+                                                 "target": {"areas": ["27697"]},
+                                                 "content_id": published_content(console_hub.rt)})
+    sign_in(page, console_hub.url, OPERATOR)
+    page.click("nav.menu >> text=Lịch phát")
+    page.select_option("select[name=area]", "27697")  # the form submits itself
+    page.wait_for_url(re.compile(r"area=27697"))
+    while page.query_selector(f"td[data-day='{monday.date().isoformat()}']") is None:
+        page.click("#next-week")
+    thursday = page.query_selector(f"td[data-day='{(monday + timedelta(days=3)).date().isoformat()}']")
+    assert [s.get_attribute("data-start") for s in thursday.query_selector_all(".slot")] == ["06:30", "17:00"]
+    assert "Thời sự sáng chiều" in thursday.inner_text()
+    shots.take(page, "week")
+    page.click("nav.menu >> text=Nhật ký phát")
+    assert page.inner_text("h1") == "Nhật ký phát"
+    outcomes = {r.get_attribute("data-device"): r.get_attribute("data-outcome")
+                for r in page.query_selector_all("#as-run tr[data-device]")}
+    assert outcomes.get(REFUSING.upper()) == "not_played", "the emergency the faulty speaker refused never aired"
+    shots.take(page, "as-run")
