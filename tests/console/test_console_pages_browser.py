@@ -136,3 +136,36 @@ def test_the_week_of_programmes_and_the_as_run_log_of_a_day(console_hub, page, s
                 for r in page.query_selector_all("#as-run tr[data-device]")}
     assert outcomes.get(REFUSING.upper()) == "not_played", "the emergency the faulty speaker refused never aired"
     shots.take(page, "as-run")
+
+
+def test_an_operator_relays_a_station_to_a_commune_and_stops_it(console_hub, page, shots, tmp_path) -> None:
+    stations = tmp_path / "stations.yaml"
+    stations.write_text("stations:\n  - {id: tinh, name: Đài Phát thanh tỉnh, url: 'http://radio.example.vn/tinh'}\n",
+                        encoding="utf-8")
+    before, console_hub.rt.settings.stations_file = console_hub.rt.settings.stations_file, str(stations)
+    try:
+        sign_in(page, console_hub.url, OPERATOR)
+        page.click("nav.menu >> text=Phát trực tiếp và tiếp sóng")
+        assert page.inner_text("#no-relays") == "Chưa có phiên tiếp sóng nào."
+        page.check("input[name=station_id][value=tinh]")
+        page.check("#relay-form input[name=areas][value='27697']")
+        shots.take(page, "relay-form")
+        page.click("#start-relay")
+        page.wait_for_url(re.compile(r"/console/commands/[0-9a-f]{32}$"))
+        assert page.inner_text("h1") == "bắt đầu tiếp sóng"
+        page.wait_for_selector("#live[data-state=done]", timeout=scaled(60) * 1000)
+        rows = page.query_selector_all("#delivery-rows tr")
+        assert sorted(r.get_attribute("data-device") for r in rows) == console_hub.speakers("27697")
+        page.click("nav.menu >> text=Phát trực tiếp và tiếp sóng")
+        [row] = page.query_selector_all("#relay-rows tr[data-relay]")
+        assert row.get_attribute("data-desired") == "running"
+        shots.take(page, "relay-list")
+        page.click("#relay-rows button[data-stop]")
+        page.wait_for_url(re.compile(r"/console/commands/[0-9a-f]{32}$"))
+        assert page.inner_text("h1") == "dừng tiếp sóng"
+        page.click("nav.menu >> text=Phát trực tiếp và tiếp sóng")
+        assert page.get_attribute("#relay-rows tr[data-relay]", "data-desired") == "stopped"
+        assert page.query_selector("#relay-rows button[data-stop]") is None
+        shots.take(page, "relay-stopped")
+    finally:
+        console_hub.rt.settings.stations_file = before

@@ -101,6 +101,10 @@ CONSOLE_FORMS = {("console.login", "POST"): "the door in: public (test_console_a
                                                            "(test_console_contents.py: roles × areas)",
                  ("console_contents.content_action", "POST"): "editing.transition as content_workflow's views "
                                                               "(test_console_contents.py: roles × areas, four eyes)",
+                 ("console_relay.start_relay", "POST"): "relay sessions.start_session as relays.Relays POST "
+                                                       "(test_console_relay.py: roles × areas)",
+                 ("console_relay.stop_relay", "POST"): "relay sessions.stop_session as relays.RelayById DELETE "
+                                                      "(test_console_relay.py: roles × areas)",
                  ("console_tokens.tokens", "POST"): "the caller's own tokens (test_console_access.py)",
                  ("console_tokens.revoke", "POST"): "the caller's own tokens (test_console_access.py)"}
 # Every content write is area-scoped (contents belong to an area since the editorial workflow).
