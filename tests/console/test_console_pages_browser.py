@@ -15,7 +15,7 @@ from hub.broadcast import editing
 from hub.store.models import TERMINAL_STATES, Content, Delivery
 from hub.testing import scaled
 from tests.support.accounts import make_user
-from tests.support.console import OPERATOR, PASSWORD, REFUSING, sign_in
+from tests.support.console import OPERATOR, PASSWORD, PHONE, REFUSING, sign_in
 from tests.support.programmes import next_monday, published_content, week_calendars
 
 pytestmark = pytest.mark.slow
@@ -169,3 +169,19 @@ def test_an_operator_relays_a_station_to_a_commune_and_stops_it(console_hub, pag
         shots.take(page, "relay-stopped")
     finally:
         console_hub.rt.settings.stations_file = before
+
+
+def test_the_new_pages_fit_a_phones_width(console_hub, browser, shots) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        sign_in(page, console_hub.url, OPERATOR)
+        for path, name in (("/console/emergency", "phone-emergency"), ("/console/contents", "phone-contents"),
+                           ("/console/programmes?area=27697", "phone-programmes"), ("/console/as-run", "phone-as-run"),
+                           ("/console/relay", "phone-relay")):
+            page.goto(console_hub.url + path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px screen"
+            shots.take(page, name)
+    finally:
+        context.close()
