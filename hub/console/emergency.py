@@ -20,10 +20,10 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from hub.broadcast import emergency
-from hub.console.common import NavEntry, actor, add_nav, console_blueprint, runtime
+from hub.console.common import NavEntry, actor, add_nav, console_blueprint, refuse, runtime
 from hub.console.i18n import province_zone, word
 from hub.console.refusals import Refusal, from_dispatch, from_validation
-from hub.console.scope import area_tree, devices_in, my_paths
+from hub.console.scope import area_tree, devices_in, my_paths, visible_command
 from hub.content.workflow import EMERGENCY_ISSUERS, WorkflowError
 from hub.delivery.dispatch import DispatchError
 from hub.schemas.emergency import EmergencySchema
@@ -31,7 +31,8 @@ from hub.store.models import Device
 
 bp = console_blueprint("console_emergency", __name__)
 
-RULES = {"emergency_form": {"GET": EMERGENCY_ISSUERS, "POST": EMERGENCY_ISSUERS}}
+RULES = {"emergency_form": {"GET": EMERGENCY_ISSUERS, "POST": EMERGENCY_ISSUERS},
+         "stop_emergency": {"POST": EMERGENCY_ISSUERS}}
 
 add_nav(NavEntry("emergency", _l("Emergency"), "console_emergency.emergency_form", roles=EMERGENCY_ISSUERS,
                  order=70))
@@ -121,6 +122,27 @@ def emergency_form() -> Any:
                                  scope_sentence=scope_sentence(scope), kinds=kinds_sentence(scope),
                                  expires_at=datetime.fromisoformat(scope["expires_at"])
                                  if isinstance(scope["expires_at"], str) else scope["expires_at"])
+
+
+@bp.post("/console/emergency/<command_id>/stop")
+def stop_emergency(command_id: str) -> Any:
+    """End an emergency early (hub.broadcast.emergency.stop: stop to its speakers, led_clear to its
+    boards, with the rights to send to them), then follow the stop on its progress page."""
+    with runtime().db.session() as s:
+        if visible_command(s, command_id) is None:
+            flask.abort(404)
+    try:
+        answer = emergency.stop(runtime(), actor(), command_id)
+    except (WorkflowError, DispatchError) as exc:
+        if isinstance(exc, DispatchError) and exc.status == 409:
+            sentence = _("This emergency was already stopped.")
+        elif isinstance(exc, DispatchError) and exc.status == 404:
+            flask.abort(404)
+        else:
+            sentence = _("The emergency could not be stopped: its devices lie outside your areas.")
+        return refuse(409 if isinstance(exc, DispatchError) and exc.status == 409 else 403, sentence, str(exc))
+    first = next(iter(answer["commands"].values()), None)
+    return flask.redirect(flask.url_for("console_progress.progress", command_id=first or command_id))
 
 
 __all__ = ["bp", "kinds_sentence", "scope_sentence"]

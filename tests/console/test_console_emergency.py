@@ -105,3 +105,29 @@ def test_roles_that_may_not_fire_get_no_button_and_fire_nothing(fleet: Runtime) 
     r = client.post("/console/emergency", headers=HTML, data={"step": "fire", "text": TEXT, "areas": ["27694"]})
     assert r.status_code == 403, "a form without the session's CSRF token fires nothing"
     assert _emergencies(fleet) == 0
+
+
+def test_an_emergency_is_stopped_from_its_progress_page_by_those_who_may(fleet: Runtime) -> None:
+    client, csrf = _signed_in(fleet, "op-4", ["operator"], ["27694"])
+    r = client.post("/console/emergency", headers=HTML,
+                    data={"csrf_token": csrf, "step": "fire", "text": TEXT, "areas": ["27694"]})
+    speakers = r.headers["Location"]
+    page = client.get(speakers, headers=HTML).get_data(as_text=True)
+    boards = re.search(r'id="emergency-other" href="([^"]+)"', page).group(1)
+    assert "Bảng tin của lần phát khẩn cấp này" in page and 'id="stop-emergency"' in page
+    assert "Loa của lần phát khẩn cấp này" in client.get(boards, headers=HTML).get_data(as_text=True)
+    viewer, v_csrf = _signed_in(fleet, "xem-4", ["viewer"], ["27694"])
+    assert 'id="stop-emergency"' not in viewer.get(speakers, headers=HTML).get_data(as_text=True)
+    assert viewer.post(f"/console/emergency/{speakers[-32:]}/stop", headers=HTML,
+                       data={"csrf_token": v_csrf}).status_code == 403
+    far, f_csrf = _signed_in(fleet, "op-far", ["operator"], ["28099"])
+    assert far.post(f"/console/emergency/{speakers[-32:]}/stop", headers=HTML,
+                    data={"csrf_token": f_csrf}).status_code == 404, "an emergency of another district is not theirs"
+    r = client.post(f"/console/emergency/{speakers[-32:]}/stop", headers=HTML, data={"csrf_token": csrf})
+    assert r.status_code == 302 and r.headers["Location"] != speakers
+    stop_page = _text(client.get(r.headers["Location"], headers=HTML).get_data(as_text=True))
+    assert "dừng phát" in stop_page
+    page = _text(client.get(speakers, headers=HTML).get_data(as_text=True))
+    assert "op-4 đã dừng lúc" in page
+    again = client.post(f"/console/emergency/{speakers[-32:]}/stop", headers=HTML, data={"csrf_token": csrf})
+    assert again.status_code == 409 and "đã được dừng trước đó" in again.get_data(as_text=True)

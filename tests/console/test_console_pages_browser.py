@@ -15,7 +15,7 @@ from hub.broadcast import editing
 from hub.store.models import TERMINAL_STATES, Content, Delivery
 from hub.testing import scaled
 from tests.support.accounts import make_user
-from tests.support.console import OPERATOR, PASSWORD, PHONE, REFUSING, sign_in
+from tests.support.console import BOARD, OPERATOR, PASSWORD, PHONE, REFUSING, sign_in
 from tests.support.programmes import next_monday, published_content, week_calendars
 
 pytestmark = pytest.mark.slow
@@ -57,6 +57,10 @@ def test_an_operator_sees_the_scope_confirms_and_follows_the_emergency_to_the_en
     assert shown[REFUSING.upper()] == "failed"
     assert Counter(shown.values())["acked"] == len(speakers) - 1
     shots.take(page, "emergency-progress-done")
+    page.click("#emergency-other")  # the same emergency's board, shown the text
+    page.wait_for_selector("#live[data-state=done]", timeout=scaled(60) * 1000)
+    [board] = page.query_selector_all("#delivery-rows tr")
+    assert board.get_attribute("data-device") == BOARD.upper() and board.get_attribute("data-state") == "acked"
 
 
 HEAR = """async () => {

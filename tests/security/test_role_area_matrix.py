@@ -101,6 +101,8 @@ CONSOLE_FORMS = {("console.login", "POST"): "the door in: public (test_console_a
                                                            "(test_console_contents.py: roles × areas)",
                  ("console_contents.content_action", "POST"): "editing.transition as content_workflow's views "
                                                               "(test_console_contents.py: roles × areas, four eyes)",
+                 ("console_emergency.stop_emergency", "POST"): "emergency.stop as emergency.EmergencyStop POST "
+                                                               "(test_console_emergency.py: roles × areas)",
                  ("console_relay.start_relay", "POST"): "relay sessions.start_session as relays.Relays POST "
                                                        "(test_console_relay.py: roles × areas)",
                  ("console_relay.stop_relay", "POST"): "relay sessions.stop_session as relays.RelayById DELETE "
