@@ -18,6 +18,7 @@ import flask
 from sqlalchemy import select
 
 from hub.access.permissions import ANYONE
+from hub.broadcast import emergency
 from hub.console.common import console_blueprint, runtime
 from hub.console.scope import devices_in, my_paths, sees_all_of, visible_command
 from hub.store.models import DELIVERY_STATES, TERMINAL_STATES, Area, Delivery, Device
@@ -67,7 +68,7 @@ def progress(command_id: str) -> Any:
         cmd, paths = _scope_for(s, command_id)
         rows = rows_of(s, cmd.id, paths)
         return flask.render_template("command.html", cmd=cmd, rows=rows, summary=summary_of(rows),
-                                     terminal=TERMINAL_STATES)
+                                     terminal=TERMINAL_STATES, emergency=emergency.find(s, cmd.id))
 
 
 def _event(name: str, data: dict[str, Any]) -> str:

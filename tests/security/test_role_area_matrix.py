@@ -95,6 +95,18 @@ CONSOLE_FORMS = {("console.login", "POST"): "the door in: public (test_console_a
                  ("console.logout", "POST"): "ends the caller's own session (test_console_access.py)",
                  ("console_commands.new_command", "POST"): "dispatch.submit as commands.Commands POST "
                                                            "(test_console_access.py: roles × areas)",
+                 ("console_emergency.emergency_form", "POST"): "emergency.preview/fire as emergency.Emergency "
+                                                               "POST (test_console_emergency.py: roles × areas)",
+                 ("console_contents.new_content", "POST"): "editing.create as contents.Contents POST "
+                                                           "(test_console_contents.py: roles × areas)",
+                 ("console_contents.content_action", "POST"): "editing.transition as content_workflow's views "
+                                                              "(test_console_contents.py: roles × areas, four eyes)",
+                 ("console_emergency.stop_emergency", "POST"): "emergency.stop as emergency.EmergencyStop POST "
+                                                               "(test_console_emergency.py: roles × areas)",
+                 ("console_relay.start_relay", "POST"): "relay sessions.start_session as relays.Relays POST "
+                                                       "(test_console_relay.py: roles × areas)",
+                 ("console_relay.stop_relay", "POST"): "relay sessions.stop_session as relays.RelayById DELETE "
+                                                      "(test_console_relay.py: roles × areas)",
                  ("console_tokens.tokens", "POST"): "the caller's own tokens (test_console_access.py)",
                  ("console_tokens.revoke", "POST"): "the caller's own tokens (test_console_access.py)"}
 # Every content write is area-scoped (contents belong to an area since the editorial workflow).
