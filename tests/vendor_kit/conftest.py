@@ -1,10 +1,11 @@
 """The batch gateway test plugin (tests/vendor_kit/batch_gateway), written from the guide as an
 outside vendor would. Certification loads it the way the hub loads any third-party plugin — its
-entry point — so it is pip-installed into the venv for the module that certifies it (and removed
-after, when that module installed it); in-process tests import it from its folder."""
+entry point — so it is pip-installed, into a folder of the certifying module's own, for that module;
+in-process tests import it from its folder."""
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,20 +20,30 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-@pytest.fixture(scope="module")  # removed again before other modules run `hub plugins`
-def batch_gateway_installed() -> Iterator[str]:
+@pytest.fixture(scope="module")
+def batch_gateway_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Installed into a folder of this module's own, put on this process's path and its children's
+    PYTHONPATH: never into the shared venv, where other tests running at the same time would find a
+    half-installed or half-removed entry point (`hub` then warns that a plugin failed to import)."""
     try:
         md.distribution(DIST)
-        installed_here = False
+        yield "batch_gateway"  # installed for good (a vendor's venv): use it as it is
+        return
     except md.PackageNotFoundError:
-        # No build isolation: offline, and setuptools is already in the venv.
-        got = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps",
-                              "-e", str(ROOT)], capture_output=True, text=True, timeout=300)
-        assert got.returncode == 0, got.stdout + got.stderr
-        installed_here = True
+        pass
+    target = tmp_path_factory.mktemp("batch_gateway_site")
+    # No build isolation: offline, and setuptools is already in the venv.
+    got = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps",
+                          "--target", str(target), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert got.returncode == 0, got.stdout + got.stderr
+    before = os.environ.get("PYTHONPATH")
+    sys.path.insert(0, str(target))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), before) if p)
     try:
         yield "batch_gateway"
     finally:
-        if installed_here:
-            subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", DIST], capture_output=True,
-                           timeout=300)
+        sys.path.remove(str(target))
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
