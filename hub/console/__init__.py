@@ -25,7 +25,7 @@ log = logging.getLogger("hub.console")
 CONSOLE_PAGES = ("hub.console.auth", "hub.console.tokens", "hub.console.dashboard", "hub.console.devices",
                  "hub.console.commands", "hub.console.progress", "hub.console.emergency",
                  "hub.console.contents", "hub.console.programmes", "hub.console.as_run",
-                 "hub.console.relay")
+                 "hub.console.relay", "hub.console.reports")
 
 
 def mount(app: flask.Flask, runtime: Runtime, authenticate: Callable[[Request], Actor]) -> None:
