@@ -9,7 +9,9 @@
     const xs = data.labels.map(function (_, i) { return i; });
     const opts = {
       width: Math.max(260, el.clientWidth), height: 220,
-      scales: { x: { time: false, range: [-0.5, Math.max(0.5, xs.length - 0.5)] } },
+      scales: { x: { time: false, range: [-0.5, Math.max(0.5, xs.length - 0.5)] },
+                // bars start from zero, or a small difference would look like a large one
+                y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
       axes: [{ splits: function () { return xs; }, values: function (u, vals) {
                  return vals.map(function (v) { return data.labels[v] === undefined ? "" : data.labels[v]; }); } },
              { size: 50 }],
