@@ -127,7 +127,7 @@ def test_step_5_fills_the_uptime_history_from_the_devices_and_their_events(tmp_p
     db = Database(f"sqlite:///{tmp_path / 'hub.sqlite3'}")
     db.create()
     with db.session() as s:
-        s.add(Area(code="80", name="Long An", type="province", parent_code=None, path="80"))
+        s.add(Area(code="80", name="Long An", type="province", level=1, parent_code=None, path="80"))
         s.add(Device(id="d1", name="Loa 1", vendor="mqtt_speaker", kind="speaker", area_code="80", address="a1",
                      created_at=NOW - timedelta(days=3)))
         s.flush()

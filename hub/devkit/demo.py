@@ -39,6 +39,7 @@ from hub.devkit.embedded import EmbeddedBroker, answers, redis_or_fake
 from hub.fleet.areas import import_areas, official_rows
 from hub.fleet.registry import upsert_device
 from hub.runtime import Runtime, set_runtime
+from hub.store.batching import chunks
 from hub.store.models import Area, Device, DeviceStatus
 
 PROVINCE = story.PROVINCE  # Tây Ninh, which absorbed Long An on 1 July 2025
@@ -199,8 +200,8 @@ def clear_redis(redis: Any, run_id: str) -> int:
             else []
         jobs |= {m.decode() if isinstance(m, bytes) else m for m in members}
     doomed = sorted(keys | {f"rq:job:{j}" for j in jobs} | {f"rq:results:{j}" for j in jobs})
-    for i in range(0, len(doomed), 500):
-        redis.delete(*doomed[i:i + 500])
+    for part in chunks(doomed, 500):
+        redis.delete(*part)
     return len(doomed)
 
 

@@ -23,9 +23,10 @@ VALID_FOR = timedelta(hours=6)
 def alert_now(now: datetime | None = None) -> bytes:
     """The shipped alert with its times moved to `now` (sent a minute ago, expiring VALID_FOR later)."""
     now = (now or datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ).replace(microsecond=0)
-    times = {"sent": now - timedelta(minutes=1), "onset": now, "expires": now + VALID_FOR}
     text = ALERT_FILE.read_text(encoding="utf-8")
-    for tag, at in times.items():
+    # CAP's <sent> is written out whole: a bare "sent" would read as a delivery state (test_single_source)
+    text = re.sub(r"<sent>[^<]*</sent>", f"<sent>{(now - timedelta(minutes=1)).isoformat()}</sent>", text)
+    for tag, at in (("onset", now), ("expires", now + VALID_FOR)):
         text = re.sub(rf"<{tag}>[^<]*</{tag}>", f"<{tag}>{at.isoformat()}</{tag}>", text)
     return text.encode("utf-8")
 
