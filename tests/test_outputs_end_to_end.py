@@ -23,6 +23,7 @@ from hub.reports.outputs import OutputRunner
 from hub.runtime import Runtime
 from hub.store.models import AuditEntry
 from hub.testing import scaled, wait_until
+from tests.support.cli import hub_cli
 from tests.support.outputs import write_outputs
 from tests.support.statistics_week import EXPECTED, local, seed
 from tests.support.webhook_receiver import Receiver
@@ -135,6 +136,31 @@ def test_replay_asks_for_ids_or_all_and_names_what_is_wrong(ort: Runtime, receiv
     assert refused.status_code == 409 and "keeps no dead letters" in refused.get_json()["message"]
 
 
+def test_the_cli_lists_dead_letters_and_asks_for_their_replay(config_file: Path, rt: Runtime) -> None:
+    import yaml
+
+    from hub_output_events.envelope import Envelope
+    from hub_output_events.storage import DeadLetterStore
+
+    outputs = config_file.parent / "outputs.yaml"
+    write_outputs(outputs, {"name": "ioc", "plugin": "event_webhooks", "config": {
+        "webhooks": [{"name": "ioc", "url": "http://127.0.0.1:9/hooks", "secret": SECRET}]}})
+    config_file.write_text(yaml.safe_dump({**yaml.safe_load(config_file.read_text()),
+                                           "outputs_file": str(outputs)}), encoding="utf-8")
+    store = DeadLetterStore(Path(rt.settings.state_dir) / "outputs" / "ioc")  # where the runner's output keeps them
+    letter = store.add("ioc", Envelope(id="e-1", sequence=7, type="device.offline", emitted_at=AT.isoformat(),
+                                       event={"type": "device.offline", "device_id": "loa-9"}), 10, "HTTP 503: busy")
+    shown = hub_cli(config_file, "outputs", "dead-letters", "ioc")
+    assert shown.returncode == 0, shown.stderr
+    assert letter["dead_id"] in shown.stdout and "HTTP 503: busy" in shown.stdout and "1 dead letters" in shown.stdout
+    replayed = hub_cli(config_file, "outputs", "dead-letters", "ioc", "--replay")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "1 marked for replay" in replayed.stdout
+    assert [r["replay_requested"] for r in store.list()] == [True]
+    missing = hub_cli(config_file, "outputs", "dead-letters", "nowhere")
+    assert missing.returncode != 0 and "unknown output nowhere" in missing.stderr
+
+
 class SeededWeekContext(HubOutputContext):
     """The hub's context, its clock at 02:00 on Monday 10 November 2025 in the province: the seeded
     week has just ended."""
@@ -176,3 +202,19 @@ def test_open_data_from_the_database_validates_and_carries_the_hubs_statistics(
         if r["area_code"] in EXPECTED:  # and the hub's figures are those counted by hand
             assert int(r["bulletins"]) == EXPECTED[r["area_code"]]["bulletins"]
             assert float(r["minutes_broadcast"]) == EXPECTED[r["area_code"]]["minutes_broadcast"]
+
+
+def test_each_entry_keeps_its_files_apart_and_other_plugins_get_no_state_dir(ort: Runtime, tmp_path: Path) -> None:
+    from hub.reports.output_config import OutputBook, entry_state_dir
+
+    hooks = {"webhooks": [{"name": "ioc", "url": "http://127.0.0.1:9/hooks", "secret": SECRET}]}
+    write_outputs(Path(ort.settings.outputs_file), {"name": "ioc-a", "plugin": "event_webhooks", "config": hooks},
+                  {"name": "ioc-b", "plugin": "event_webhooks", "config": hooks},
+                  {"name": "open-data", "plugin": "opendata", "config": {"directory": str(tmp_path / "od")}})
+    book = OutputBook(ort.settings.outputs_file, ort.plugins)
+    book.refresh()
+    assert book.error is None
+    built = {n: c.instance(ort.plugins, entry_state_dir(ort.settings.state_dir, n)) for n, c in book.outputs.items()}
+    root = Path(ort.settings.state_dir) / "outputs"
+    assert built["ioc-a"].state_dir == root / "ioc-a" and built["ioc-b"].state_dir == root / "ioc-b"
+    assert "state_dir" not in built["open-data"].config  # its settings have no such key: nothing added
