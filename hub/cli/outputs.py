@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hub.cli.common import Failure, checked_runtime, runtime
+from hub.cli.common import Failure, checked_runtime, cli_actor, runtime
 from hub.hookspecs import hookimpl
 
 
@@ -56,6 +56,38 @@ def list_outputs(as_json: bool) -> None:
         click.echo("no outputs" + ("" if found["file"] else " (outputs_file is not set)"))
     for row in found["outputs"]:
         click.echo(_line(row))
+
+
+@outputs.command("dead-letters")
+@click.argument("name")
+@click.option("--replay", is_flag=True, help="Have the running `hub outputs run` send them all again.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def dead_letters_cmd(name: str, replay: bool, as_json: bool) -> None:
+    """An output's dead letters (events it could not deliver); --replay sends them again."""
+    from hub.access import audit
+    from hub.reports.output_dead_letters import KeepsNoDeadLetters, NoSuchOutput, dead_letters, request_replay
+
+    rt = checked_runtime()
+    try:
+        rows = dead_letters(rt, name)
+        done = request_replay(rt, name, None) if replay else None
+    except (NoSuchOutput, KeepsNoDeadLetters) as exc:
+        raise Failure(str(exc)) from None
+    if done is not None:
+        with rt.db.session() as s:
+            audit.record(s, cli_actor(), "output.dead_letters.replay", "output", name,
+                         {"ids": "all", "replay_requested": done["replay_requested"], "not_found": []})
+    if as_json:
+        click.echo(json.dumps({"output": name, "dead_letters": rows, "replay": done}, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        env = r.get("envelope") or {}
+        click.echo(f"{r.get('dead_id')}  {r.get('dead_at')}  {r.get('destination')}  {env.get('type')} "
+                   f"#{env.get('sequence')}  {r.get('attempts')} attempts: {r.get('reason')}"
+                   + ("  (replay requested)" if r.get("replay_requested") else ""))
+    click.echo(f"{len(rows)} dead letters")
+    if done is not None:
+        click.echo(f"{done['replay_requested']} marked for replay by the running `hub outputs run`")
 
 
 @outputs.command("run")

@@ -69,16 +69,34 @@ class OutputConfig:
 
         return {k: (v if k in ("name", "plugin", "enabled") else one(k, v)) for k, v in sorted(self.raw.items())}
 
-    def instance(self, plugins: Plugins) -> Output:
-        """The plugin, configured; OutputError naming the output when the plugin refuses its options."""
+    def instance(self, plugins: Plugins, state_dir: Path | None = None) -> Output:
+        """The plugin, configured; OutputError naming the output when the plugin refuses its options.
+
+        `state_dir` (the runner's and the API's: `entry_state_dir`) goes to a plugin whose settings
+        have a `state_dir` key, unless the entry sets one itself: two entries of one plugin then keep
+        their files (an event stream's dead letters, its sequence counter) apart, and the API finds
+        them where the runner's output keeps them."""
         try:
             cls = plugins.output(self.plugin)
         except PluginError as exc:
             raise OutputError(f"output {self.name}: {exc}") from None
+        options = self.options
+        schema = cls.manifest.config_schema
+        if state_dir is not None and schema is not None and "state_dir" in schema().fields \
+                and not options.get("state_dir"):
+            options = {**options, "state_dir": str(state_dir)}
         try:
-            return cls.configured(self.options)
+            return cls.configured(options)
         except OutputError as exc:
             raise OutputError(f"output {self.name}: {exc}") from None
+
+
+def entry_state_dir(hub_state_dir: str | Path, name: str) -> Path:
+    """Where the output configured as `name` keeps its files: `<state_dir>/outputs/<name>` (a
+    name is checked to be one path component: lower-case letters, digits, '-', '_', '.')."""
+    if not _NAME.match(name):  # never "..", never a "/"
+        raise OutputConfigError(f"output {name!r}: not an output's name")
+    return Path(hub_state_dir) / "outputs" / name
 
 
 def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:

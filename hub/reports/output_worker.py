@@ -110,7 +110,10 @@ class OutputWorker:
             if not self._open():
                 return
             interval = self.manifest.interval_s
-            next_periodic = time.monotonic() + interval if interval else None
+            # the first periodic run comes right after opening: an output that publishes every
+            # few minutes catches up on what fell due while it was stopped, and replays asked
+            # for meanwhile (an event stream's dead letters) go at once
+            next_periodic = time.monotonic() if interval else None
             next_health = 0.0
             while not self._stop.is_set():
                 now = time.monotonic()
@@ -128,7 +131,7 @@ class OutputWorker:
                     if self._call("handle", self.output.handle, event):
                         self.last_event_at = utcnow()
                 if next_periodic is not None and time.monotonic() >= next_periodic and not self._stop.is_set():
-                    if self._call("run_periodic", self.output.run_periodic, utcnow()):
+                    if self._call("run_periodic", self.output.run_periodic, self._now()):
                         self.last_periodic_at = utcnow()
                         with self._lock:
                             self.counts["periodic_runs"] += 1
@@ -144,6 +147,13 @@ class OutputWorker:
                     log.warning("output %s: close() failed", self.cfg.name, exc_info=True)
             if self.health[0]:
                 self.health = (False, "stopped")
+
+    def _now(self) -> datetime:
+        """The hub's time as the context tells it (OutputContext.now), which periodic runs are for."""
+        try:
+            return self.context.now()
+        except Exception:  # a context without a clock of its own
+            return utcnow()
 
     def _open(self) -> bool:
         """open() the output, trying again after a transient refusal until it opens or is stopped."""

@@ -24,7 +24,7 @@ from typing import Any
 from hub import events
 from hub.access import audit
 from hub.output import OutputContext, OutputError
-from hub.reports.output_config import OutputBook, OutputConfig
+from hub.reports.output_config import OutputBook, OutputConfig, entry_state_dir
 from hub.reports.output_context import HubOutputContext
 from hub.reports.output_worker import OutputWorker
 from hub.runtime import Runtime
@@ -89,7 +89,7 @@ class OutputRunner:
 
     def _start(self, cfg: OutputConfig) -> None:
         try:
-            output = cfg.instance(self.rt.plugins)
+            output = cfg.instance(self.rt.plugins, entry_state_dir(self.rt.settings.state_dir, cfg.name))
         except OutputError as exc:  # a plugin uninstalled since the file was checked, a variable unset…
             self.refused[cfg.name] = {"hash": cfg.config_hash, "error": str(exc)}
             log.error("%s", exc)

@@ -73,6 +73,7 @@ EXPECTED_ROLES: dict[tuple[str, str], set[str]] = {
     ("users.TokenById", "DELETE"): ADMIN,
     ("sources.poll_source", "POST"): ADMIN,
     ("sources.test_source", "POST"): ADMIN,
+    ("outputs.replay_dead_letters", "POST"): ADMIN,
     ("relays.Relays", "POST"): {"administrator", "operator"},
     ("relays.RelayById", "DELETE"): {"administrator", "operator"},
     # the emergency in one step: whoever sends commands fires it (editors and approvers send nothing)
@@ -112,7 +113,8 @@ CONSOLE_FORMS = {("console.login", "POST"): "the door in: public (test_console_a
 # Every content write is area-scoped (contents belong to an area since the editorial workflow).
 # Sources are the hub's own configuration (a file on its host), not an area's: polling one now or
 # trying a configuration touches no area.
-AREALESS: set[tuple[str, str]] = {("sources.poll_source", "POST"), ("sources.test_source", "POST")}
+AREALESS: set[tuple[str, str]] = {("sources.poll_source", "POST"), ("sources.test_source", "POST"),
+                                   ("outputs.replay_dead_letters", "POST")}  # the province's own configuration
 # POSTs that change nothing: checked for role and area the same way, but not audited (nothing to audit).
 DRY_RUNS = {("emergency.EmergencyPreview", "POST"): "a dry run of the emergency; its role and area refusals are "
                                                     "tested in test_emergency_api.py::test_who_may_fire_where"}
@@ -234,6 +236,19 @@ def _poll_source(w: World, a: str) -> Request:
     return "POST", "/api/sources/probe/poll", None
 
 
+def _replay_dead_letters(w: World, a: str) -> Request:
+    """An event-stream output in the outputs file (a webhook nothing answers), its dead letters replayed."""
+    from tests.support.outputs import write_outputs
+
+    path = Path(w.rt.settings.state_dir) / "outputs.yaml"
+    if w.rt.settings.outputs_file != str(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_outputs(path, {"name": "ioc", "plugin": "event_webhooks", "config": {"webhooks": [
+            {"name": "ioc", "url": "http://127.0.0.1:9/hooks", "secret": "matrix-secret-0123456789"}]}})
+        w.rt.settings.outputs_file = str(path)
+    return "POST", "/api/outputs/ioc/dead-letters/replay", {"all": True}
+
+
 def _relay_stop(w: World, a: str) -> Request:
     """A live session on the area's device, started by an administrator, then its stop."""
     from hub.broadcast.relay.sessions import start_session
@@ -324,6 +339,7 @@ CASES: dict[tuple[str, str], Callable[[World, str], Request]] = {
     ("sources.poll_source", "POST"): _poll_source,
     ("sources.test_source", "POST"): lambda w, a: (
         "POST", "/api/sources/test", {"name": "probe", "plugin": "none_installed", "url": "http://127.0.0.1:9/"}),
+    ("outputs.replay_dead_letters", "POST"): _replay_dead_letters,
     ("relays.Relays", "POST"): lambda w, a: (
         w.device(a), ("POST", "/api/relays", {"live": True, "target": {"areas": [a]}}))[1],
     ("relays.RelayById", "DELETE"): _relay_stop,

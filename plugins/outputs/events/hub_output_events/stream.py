@@ -127,6 +127,12 @@ class StreamOutput(Output):
         taken = self.store.take(set(ids) if ids is not None else None, destination)
         return self._requeue(taken)
 
+    def request_replay(self, ids: set[str] | list[str] | None = None, destination: str | None = None) -> int:
+        """Mark dead letters for the running output to replay on its next run_periodic: for a
+        process that does not hold it (the API), on an instance built with the same state_dir.
+        Returns how many were marked."""
+        return self.store.request_replay(set(ids) if ids is not None else None, destination)
+
     def discard(self, ids: set[str] | list[str] | None = None, destination: str | None = None) -> int:
         """Delete dead letters the operator has dealt with otherwise. Returns how many."""
         return len(self.store.take(set(ids) if ids is not None else None, destination))
