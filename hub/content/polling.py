@@ -84,7 +84,6 @@ class Poller:
     def __init__(self, rt: Runtime, path: str | None = None) -> None:
         self.rt = rt
         self.book = SourceBook(path if path is not None else rt.settings.sources_file, rt.plugins)
-        self._reported: str | None = None
 
     def tick(self, now: datetime | None = None) -> list[str]:
         """Pick up a changed file, then enqueue each enabled, due source; the names enqueued."""
@@ -103,18 +102,12 @@ class Poller:
         return enqueued
 
     def _report_config_error(self) -> None:
-        error = self.book.error
-        if error == self._reported:
-            return
-        self._reported = error
-        if error is None:
-            log.info("sources file %s: loaded, %d sources", self.book.path, len(self.book.sources))
-            return
-        running = ", ".join(self.book.sources) or "none"
-        log.error("%s (still running the last good configuration: %s)", error, running)
+        self.book.report(log, self._audit_config_error)
+
+    def _audit_config_error(self, error: str, running: list[str]) -> None:
         with self.rt.db.session() as s:
             audit.record(s, "process:sources", "sources.config_error", "config", str(self.book.path),
-                         {"error": error, "running": sorted(self.book.sources)})
+                         {"error": error, "running": running})
 
     def run(self, stop: threading.Event) -> None:
         """Tick every source_tick_s until `stop` is set; a failed tick is logged, not fatal."""

@@ -20,23 +20,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from hub.addresses import AddressPolicy
 from hub.capabilities import EMERGENCY
 from hub.config import redact
+from hub.config_file import ENV_REF, ConfigBook, entry_name, expand, parse_list, read_text
 from hub.plugins import PluginError, Plugins
 from hub.source import Source, SourceError
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 EMERGENCY_ACTIONS = ("draft", "dispatch")
 DEFAULT_INTERVAL_S = 300.0
 HUB_KEYS = ("name", "plugin", "enabled", "interval_s", "timeout_s", "area_code", "category", "auto_publish",
@@ -78,7 +74,7 @@ class SourceConfig:
         """The entry as written, for the API and CLI: a ${NAME} reference as it stands (it names the
         variable, not the secret), any other value of a secret-looking key redacted."""
         def one(key: str, value: Any) -> Any:
-            if key in HUB_KEYS or (isinstance(value, str) and _ENV_REF.fullmatch(value)):
+            if key in HUB_KEYS or (isinstance(value, str) and ENV_REF.fullmatch(value)):
                 return value
             return redact(value, key)
 
@@ -119,19 +115,6 @@ def _web_addresses(value: Any, key: str = "") -> list[tuple[str, str]]:
     return []
 
 
-def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}", env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
-    if isinstance(value, str):
-        for name in _ENV_REF.findall(value):
-            if name not in env:
-                raise SourceConfigError(f"{where}: environment variable {name} is not set")
-        return _ENV_REF.sub(lambda m: env[m.group(1)], value)
-    return value
-
-
 def _typed(entry: dict[str, Any], key: str, kinds: tuple[type, ...], noun: str, where: str) -> Any:
     value = entry.get(key)
     if value is None:
@@ -145,12 +128,7 @@ def parse_entry(entry: Any, where: str, plugins: Plugins, env: Mapping[str, str]
                 check_plugin: bool = True) -> SourceConfig:
     """One source entry, checked; `where` begins every error ("sources.yaml: source tinh-rss")."""
     env = os.environ if env is None else env
-    if not isinstance(entry, dict):
-        raise SourceConfigError(f"{where}: each source is a mapping of keys (name, plugin, …)")
-    name = entry.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise SourceConfigError(f"{where}: name: expected lower-case letters, digits, '-', '_' or '.', "
-                                f"got {name!r}")
+    name = entry_name(entry, where, "source", SourceConfigError, keys_shown="name, plugin, …")
     where = f"{where} {name}"
     plugin = _typed(entry, "plugin", (str,), "a source plugin's name", where)
     if not plugin:
@@ -170,7 +148,7 @@ def parse_entry(entry: Any, where: str, plugins: Plugins, env: Mapping[str, str]
         raise SourceConfigError(f"{where}: emergency: expected one of {', '.join(EMERGENCY_ACTIONS)}, "
                                 f"got {emergency!r}")
     raw = {k: v for k, v in entry.items()}
-    options = {k: _expand(v, f"{where}: {k}", env) for k, v in entry.items() if k not in HUB_KEYS}
+    options = {k: expand(v, f"{where}: {k}", env, SourceConfigError) for k, v in entry.items() if k not in HUB_KEYS}
     least = 0.0
     if check_plugin:
         try:
@@ -198,73 +176,31 @@ def parse_entry(entry: Any, where: str, plugins: Plugins, env: Mapping[str, str]
 def parse_text(text: str, origin: str, plugins: Plugins, env: Mapping[str, str] | None = None,
                check_plugin: bool = True) -> dict[str, SourceConfig]:
     """Every source in a sources file's text, by name; SourceConfigError for the first thing wrong."""
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise SourceConfigError(f"{origin}: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, dict) or set(data) - {"sources"}:
-        raise SourceConfigError(f"{origin}: expected a mapping with one key, `sources`, holding a list")
-    entries = data.get("sources") or []
-    if not isinstance(entries, list):
-        raise SourceConfigError(f"{origin}: sources: expected a list of sources")
-    found: dict[str, SourceConfig] = {}
-    for i, entry in enumerate(entries):
-        cfg = parse_entry(entry, f"{origin}: source", plugins, env, check_plugin)
-        if cfg.name in found:
-            raise SourceConfigError(f"{origin}: source {cfg.name}: name: given twice (entry {i + 1})")
-        found[cfg.name] = cfg
-    return found
+    return parse_list(text, origin, "sources", "source",
+                      lambda entry, where: parse_entry(entry, where, plugins, env, check_plugin),
+                      lambda cfg: cfg.name, SourceConfigError)
 
 
 def load_file(path: str | Path, plugins: Plugins, env: Mapping[str, str] | None = None) -> dict[str, SourceConfig]:
     """The sources in the file at `path`; an absent file is an error naming it."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SourceConfigError(f"{path}: cannot read the sources file: {exc.strerror}") from None
-    return parse_text(text, str(path), plugins, env)
+    return parse_text(read_text(path, "sources", SourceConfigError), str(path), plugins, env)
 
 
-class SourceBook:
-    """The running configuration: the sources file re-read when it changes (mtime, then content
-    hash), so an edit takes effect without a restart. A broken edit leaves the last good
-    configuration running; `error` says what is wrong until the file is fixed."""
+class SourceBook(ConfigBook[SourceConfig]):
+    """The running sources (see ConfigBook): an edit of the file takes effect without a restart, a
+    broken one leaves the last good sources running and `error` says what is wrong."""
+
+    kind = "sources"
+    error_type = SourceConfigError
 
     def __init__(self, path: str | Path | None, plugins: Plugins, env: Mapping[str, str] | None = None) -> None:
-        self.path = Path(path) if path else None
+        super().__init__(path)
         self.plugins = plugins
         self.env = env
-        self.sources: dict[str, SourceConfig] = {}
-        self.error: str | None = None
-        self._mtime: float | None = None
-        self._digest: str | None = None
 
-    def refresh(self) -> bool:
-        """Re-read the file if it changed; True when the running configuration changed."""
-        if self.path is None:
-            return False
-        try:
-            stat = self.path.stat()
-        except OSError as exc:
-            self.error = f"{self.path}: cannot read the sources file: {exc.strerror}"
-            return False
-        if stat.st_mtime_ns == self._mtime:
-            return False
-        self._mtime = stat.st_mtime_ns
-        try:
-            raw = self.path.read_bytes()
-        except OSError as exc:
-            self.error = f"{self.path}: cannot read the sources file: {exc.strerror}"
-            return False
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest == self._digest:
-            return False
-        try:
-            sources = parse_text(raw.decode("utf-8", "replace"), str(self.path), self.plugins, self.env)
-        except SourceConfigError as exc:
-            self.error = str(exc)
-            self._digest = digest  # the same broken text is reported once, not at every tick
-            return False
-        self.sources, self.error, self._digest = sources, None, digest
-        return True
+    @property
+    def sources(self) -> dict[str, SourceConfig]:
+        return self.entries
+
+    def parse(self, text: str) -> dict[str, SourceConfig]:
+        return parse_text(text, str(self.path), self.plugins, self.env)

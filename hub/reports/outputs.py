@@ -50,7 +50,6 @@ class OutputRunner:
         self.workers: dict[str, OutputWorker] = {}
         self.refused: dict[str, dict[str, Any]] = {}  # outputs that could not be made, with why
         self._lock = threading.Lock()
-        self._reported: str | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.started_at = utcnow()
@@ -101,19 +100,13 @@ class OutputRunner:
         log.info("output %s (%s) started", cfg.name, cfg.plugin)
 
     def _report_config_error(self) -> None:
-        error = self.book.error
-        if error == self._reported:
-            return
-        self._reported = error
-        if error is None:
-            log.info("outputs file %s: loaded, %d outputs", self.book.path, len(self.book.outputs))
-            return
-        running = ", ".join(self.book.outputs) or "none"
-        log.error("%s (still running the last good configuration: %s)", error, running)
+        self.book.report(log, self._audit_config_error)
+
+    def _audit_config_error(self, error: str, running: list[str]) -> None:
         try:
             with self.rt.db.session() as s:
                 audit.record(s, "process:outputs", "outputs.config_error", "config", str(self.book.path),
-                             {"error": error, "running": sorted(self.book.outputs)})
+                             {"error": error, "running": running})
         except Exception:  # the audit log is a second copy of what the log and the status say
             log.warning("could not audit the outputs file error", exc_info=True)
 

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from hub.addresses import AddressPolicy, Service, valid_host
 from hub.config import Settings
+from hub.config_file import entry_name, parse_list, read_text, refuse_unknown_keys
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _KEYS = {"id", "name", "url", "areas"}
@@ -59,15 +58,9 @@ def hub_icecast(settings: Settings) -> Service:
 
 
 def parse_entry(entry: Any, where: str, policy: AddressPolicy) -> Station:
-    if not isinstance(entry, dict):
-        raise StationError(f"{where}: each station is a mapping of keys (id, name, url, areas)")
-    sid = entry.get("id")
-    if not isinstance(sid, str) or not _ID.match(sid):
-        raise StationError(f"{where}: id: expected lower-case letters, digits, '-', '_' or '.', got {sid!r}")
+    sid = entry_name(entry, where, "station", StationError, key="id", pattern=_ID, keys_shown="id, name, url, areas")
     where = f"{where} {sid}"
-    unknown = sorted(set(entry) - _KEYS)
-    if unknown:
-        raise StationError(f"{where}: {unknown[0]}: unknown key (a station has id, name, url, areas)")
+    refuse_unknown_keys(entry, where, _KEYS, StationError, "a station has id, name, url, areas")
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise StationError(f"{where}: name: expected text of 1-200 characters, got {name!r}")
@@ -95,22 +88,8 @@ def parse_entry(entry: Any, where: str, policy: AddressPolicy) -> Station:
 
 
 def parse_text(text: str, origin: str, policy: AddressPolicy) -> dict[str, Station]:
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise StationError(f"{origin}: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, dict) or set(data) - {"stations"}:
-        raise StationError(f"{origin}: expected a mapping with one key, `stations`, holding a list")
-    entries = data.get("stations") or []
-    if not isinstance(entries, list):
-        raise StationError(f"{origin}: stations: expected a list of stations")
-    found: dict[str, Station] = {}
-    for i, entry in enumerate(entries):
-        station = parse_entry(entry, f"{origin}: station", policy)
-        if station.id in found:
-            raise StationError(f"{origin}: station {station.id}: id: given twice (entry {i + 1})")
-        found[station.id] = station
-    return found
+    return parse_list(text, origin, "stations", "station", lambda entry, where: parse_entry(entry, where, policy),
+                      lambda station: station.id, StationError, key="id")
 
 
 def policy_for(settings: Settings) -> AddressPolicy:
@@ -124,8 +103,4 @@ def load_stations(settings: Settings, path: str | Path | None = None) -> dict[st
     path = settings.stations_file if path is None else path
     if not path:
         return {}
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StationError(f"{path}: cannot read the stations file: {exc.strerror}") from None
-    return parse_text(text, str(path), policy_for(settings))
+    return parse_text(read_text(path, "stations", StationError), str(path), policy_for(settings))
