@@ -3,11 +3,14 @@ and its items become drafts, with no restart; a broken source shows in its healt
 keep polling; a broken edit of the file keeps the last good configuration and is reported."""
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 from hub.content.polling import Poller, backoff, poll, status_of
@@ -128,6 +131,25 @@ def test_a_broken_edit_keeps_the_last_good_configuration_and_is_reported(src: Ru
             AuditEntry.action == "sources.config_error"))]
     assert len(reported) == 2 and "not valid YAML" in reported[0]
     write_sources(path, entry("tin", feed.url("/tin.json")), entry("more", feed.url("/more.json")))
+    poller.tick()
+    assert poller.book.error is None and list(poller.book.sources) == ["tin", "more"]
+
+
+def test_a_file_read_half_written_is_read_again_when_completed_within_the_same_second(
+        src: Runtime, feed: FeedServer) -> None:
+    """An editor's save read midway, then finished within the file system's timestamp granularity:
+    the mtime does not move, yet the poller runs the completed file, not the half it read."""
+    path = Path(src.settings.sources_file)
+    whole = yaml.safe_dump({"sources": [entry("tin", feed.url("/tin.json")), entry("more", feed.url("/more.json"))]},
+                           allow_unicode=True)
+    stamp = time.time_ns()
+    path.write_text(whole[:whole.index("more") + 2], encoding="utf-8")  # cut inside the second source
+    os.utime(path, ns=(stamp, stamp))
+    poller = Poller(src)
+    poller.tick()
+    assert list(poller.book.sources) != ["tin", "more"]
+    path.write_text(whole, encoding="utf-8")
+    os.utime(path, ns=(stamp, stamp))  # the same mtime as the half-written read
     poller.tick()
     assert poller.book.error is None and list(poller.book.sources) == ["tin", "more"]
 
