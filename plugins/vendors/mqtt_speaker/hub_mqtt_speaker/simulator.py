@@ -64,7 +64,7 @@ class Fleet:
                  devices: Iterable[SimDevice] = (), status_interval: float = 5.0, *,
                  username: str | None = None, password: str | None = None, tls: bool = False,
                  ca_file: str | None = None, keepalive: int = 30, connect_rate: float = 250.0,
-                 max_connecting: int = 64, client_id_format: str = "{address}",
+                 max_connecting: int = 64, client_id_format: str = "{prefix}/{address}",
                  before_start: Callable[[], None] | None = None,
                  after_stop: Callable[[], None] | None = None) -> None:
         problem = protocol.prefix_problem(prefix)
@@ -76,6 +76,8 @@ class Fleet:
         self.keepalive = keepalive
         self.connect_rate = connect_rate
         self.max_connecting = max_connecting
+        # A broker keeps one session per client id and drops the older one when a second connects:
+        # two fleets beside each other on one broker (parallel tests, the demo) must never share one.
         self.client_id_format = client_id_format
         # For whoever runs the broker for this fleet (certification's private broker): prepare
         # it before the devices connect, and stop it once they are gone, even if start failed.
