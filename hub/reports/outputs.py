@@ -56,14 +56,20 @@ class OutputRunner:
 
     # -- configuration ------------------------------------------------------------------------------------
     def tick(self) -> None:
-        """Pick up a changed file, start and stop outputs to match it, record everyone's health."""
+        """Pick up a changed file, start and stop outputs to match it."""
         self.book.refresh()
         self._report_config_error()
         self.reconcile()
-        try:
-            self.publish_status()
-        except Exception as exc:  # Redis away: the outputs go on; their status waits for it
-            log.warning("could not record the outputs' status: %s", exc)
+
+    def record_status(self, stop: threading.Event) -> None:
+        """Record everyone's health every tick, on a thread of its own: a Redis that is slow to answer
+        (its socket timeout is 30 s) delays the status, never the reading of the outputs file."""
+        while not stop.is_set():
+            try:
+                self.publish_status()
+            except Exception as exc:  # Redis away: the outputs go on; their status waits for it
+                log.warning("could not record the outputs' status: %s", exc)
+            stop.wait(self.rt.settings.outputs_tick_s)
 
     def reconcile(self) -> None:
         wanted = {n: c for n, c in self.book.outputs.items() if c.enabled}
@@ -132,6 +138,8 @@ class OutputRunner:
         """Listen and tick until `stop` is set, then stop every output."""
         listener = threading.Thread(target=self.listen, args=(stop,), name="hub-outputs-listen", daemon=True)
         listener.start()
+        status = threading.Thread(target=self.record_status, args=(stop,), name="hub-outputs-status", daemon=True)
+        status.start()
         try:
             while not stop.is_set():
                 try:
@@ -140,6 +148,7 @@ class OutputRunner:
                     log.exception("outputs tick failed")
                 stop.wait(self.rt.settings.outputs_tick_s)
         finally:
+            status.join(5)  # before the last status (stopped) below, which it must not overwrite
             self.stop_outputs()
             listener.join(5)
 

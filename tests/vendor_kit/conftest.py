@@ -4,8 +4,8 @@ entry point — so it is pip-installed, into a folder of the certifying module's
 in-process tests import it from its folder."""
 from __future__ import annotations
 
-import importlib.metadata as md
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-DIST = "hub-vendor-batch-gateway"
 ROOT = Path(__file__).resolve().parent / "batch_gateway"
 
 if str(ROOT) not in sys.path:
@@ -25,16 +24,15 @@ def batch_gateway_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """Installed into a folder of this module's own, put on this process's path and its children's
     PYTHONPATH: never into the shared venv, where other tests running at the same time would find a
     half-installed or half-removed entry point (`hub` then warns that a plugin failed to import)."""
-    try:
-        md.distribution(DIST)
-        yield "batch_gateway"  # installed for good (a vendor's venv): use it as it is
-        return
-    except md.PackageNotFoundError:
-        pass
+    # Always installed afresh: an *.egg-info left in its folder (which is on sys.path, below) would
+    # make it look installed to this process and not to the `hub-certify` it starts.
     target = tmp_path_factory.mktemp("batch_gateway_site")
+    # Built from a copy: a build writes build/ and *.egg-info beside the sources it is given.
+    source = tmp_path_factory.mktemp("batch_gateway_src") / "batch_gateway"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     # No build isolation: offline, and setuptools is already in the venv.
     got = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps",
-                          "--target", str(target), str(ROOT)], capture_output=True, text=True, timeout=300)
+                          "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert got.returncode == 0, got.stdout + got.stderr
     before = os.environ.get("PYTHONPATH")
     sys.path.insert(0, str(target))
