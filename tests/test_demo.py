@@ -26,7 +26,7 @@ DEMO_SOURCE = Path(__file__).parents[1] / "hub" / "devkit"
 
 
 def demo_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("HUB_")}, "PYTHONFAULTHANDLER": "1"}
 
 
 def children_of(pid: int) -> list[int]:
@@ -154,10 +154,17 @@ def test_the_console_shows_the_live_emergency_and_ctrl_c_leaves_nothing_behind(t
         children = children_of(proc.pid)
 
         proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=60)
+        try:
+            rest, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            # PYTHONFAULTHANDLER (demo_env): SIGABRT makes the demo print every thread's stack,
+            # so a tear-down that hangs says where
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=30)
+            pytest.fail("the demo did not stop within 60 s of Ctrl-C; where its threads were:\n" + err[-12000:])
     finally:
-        if proc.poll() is None:  # the test failed while the demo ran: clean the shared broker for it
-            proc.kill()
+        if proc.poll() is None or proc.returncode == -signal.SIGABRT:  # failed while the demo ran:
+            proc.kill()  # clean the shared broker for it
             proc.wait()
             found = re.search(r"topics (\S+)/…", "".join(lines))
             if found:

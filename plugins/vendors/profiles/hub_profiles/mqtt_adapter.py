@@ -65,6 +65,11 @@ class MqttProfileConfigSchema(Schema):
                            validate=validate.Length(min=1, max=128))
     publish_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.05, max=600))
     connect_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
+    echo_timeout_s = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(min=0.1, max=120),
+        metadata={"description": "Seconds to wait for a device to report a command's new state (echo acks); "
+                                 "each command's own ack timeout_s in the profile when absent. Longer for devices "
+                                 "on slow cellular links, shorter on a LAN"})
     keepalive_s = fields.Int(load_default=30, validate=validate.Range(min=5, max=3600))
     max_inflight = fields.Int(load_default=2000, validate=validate.Range(min=1, max=65000))
     listener_client_id = fields.Str(
@@ -416,8 +421,13 @@ class MqttProfileAdapter(VendorAdapter):
             if not waiting:
                 self._echoes.pop(address, None)
 
+    def _echo_timeout(self, p: _Prepared) -> float:
+        """The site's echo_timeout_s when set (its network, not the device model, sets the pace),
+        else the profile's timeout_s for this command."""
+        return self.settings.get("echo_timeout_s") or p.command.ack.timeout_s
+
     def _wait_echoes(self, echoes: list[_Prepared]) -> list[Result]:
-        deadline = {id(p): p.echo.at + p.command.ack.timeout_s for p in echoes if p.echo}
+        deadline = {id(p): p.echo.at + self._echo_timeout(p) for p in echoes if p.echo}
         with self._echo_cond:
             self._echo_cond.wait_for(lambda: all(p.echo.done or time.monotonic() >= deadline[id(p)]
                                                  for p in echoes if p.echo),
@@ -436,7 +446,7 @@ class MqttProfileAdapter(VendorAdapter):
                 # Worth retrying: the device may have been reconnecting; the commands are states,
                 # so sending one again is harmless.
                 results.append(Result(device_id, Outcome.FAILED, transient=True,
-                                      reason=f"device did not report {wanted} within {p.command.ack.timeout_s:g}s"))
+                                      reason=f"device did not report {wanted} within {self._echo_timeout(p):g}s"))
         return results
 
     def _hear_echo(self, topic: str, payload: bytes) -> None:

@@ -45,13 +45,20 @@ def conformance_setup(vendor: str, run_id: str, parameters: dict[str, float]) ->
     """How `hub certify` runs a profile's simulator: MQTT devices under a topic prefix of the
     run's own (parallel runs share one broker); Modbus devices on a free loopback port, polled
     twice per heartbeat interval — the poll is what reports their status — with a timeout short
-    enough that a device that stops answering is seen offline within the suite's limits."""
+    enough that a device that stops answering is seen offline within the suite's limits. MQTT
+    echoes are waited for no longer than the suite's ack limit."""
     profile = next((p for p in load_profiles().profiles if p.name == vendor), None)
     if profile is None:
         return None
     kinds = profile.device_kinds
     if profile.driver == "mqtt":
-        return {"config": {"topic_prefix": f"hubconf/{run_id}"},
+        # A device that has not echoed within the suite's own ack limit has failed that check
+        # already: waiting the profile's full timeout_s (5 s for Tasmota) on every attempt only
+        # makes a fault run (rejects_all, silent) minutes longer.
+        config: dict[str, Any] = {"topic_prefix": f"hubconf/{run_id}"}
+        if parameters.get("ack_timeout_s"):
+            config["echo_timeout_s"] = float(parameters["ack_timeout_s"])
+        return {"config": config,
                 "devices": [{"address": f"{'SPK' if k == 'speaker' else 'LED'}-{run_id}", "kind": k} for k in kinds]}
     heartbeat = float(parameters.get("heartbeat_interval_s", 1.0))
     return {"config": {"poll_interval_s": max(0.1, heartbeat / 2), "timeout_s": 0.5, "retries": 0},

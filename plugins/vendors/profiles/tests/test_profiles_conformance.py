@@ -180,3 +180,11 @@ def test_profiles_modbus_link_loss_is_seen_and_recovered(harness: MakeHarness, m
 
 # Certification of both vendors on these simulators, and their fault matrices, run in
 # conformance/tests/test_conformance_vendors.py with the other vendor plugins of this tree.
+
+
+def test_profiles_a_certification_run_waits_for_echoes_no_longer_than_its_ack_limit() -> None:
+    # A device that has not echoed within the suite's ack limit has failed that check already;
+    # waiting Tasmota's 5 s three times per command made each fault run minutes longer.
+    setup = conformance_setup(vendor="tasmota_amp", run_id="r1", parameters={"ack_timeout_s": 3.0})
+    assert setup["config"]["echo_timeout_s"] == 3.0
+    assert setup["config"]["topic_prefix"] == "hubconf/r1"

@@ -93,6 +93,18 @@ def test_a_device_that_never_confirms_fails_after_retries(harness: MakeHarness, 
     assert fleet.device(address).value("POWER") == "ON"  # it acted, it only never said so
 
 
+def test_the_site_sets_how_long_to_wait_for_an_echo(harness: MakeHarness, mqtt_fleet: MakeFleet,
+                                                    prefix: str, token: str) -> None:
+    # The built-in profile says 5 s; a site on a fast LAN (or a certification run) says 0.5 s.
+    address = f"amp{token}"
+    mqtt_fleet(builtin("tasmota_amp"), [address], faults={address: {"silent"}})
+    hub = harness("tasmota_amp", {**config(prefix), "echo_timeout_s": 0.5})
+    hub.add_device("A1", address)
+    got = hub.wait(hub.send("power", ["A1"], {"on": True}).command.id, timeout=30)["A1"]
+    assert got.state == "failed" and got.attempts == 3, got
+    assert got.reason == "gave up after 3 attempts: device did not report POWER=ON within 0.5s"
+
+
 def test_a_misreported_volume_is_not_taken_for_a_confirmation(harness: MakeHarness, profile_dir: Path,
                                                               prefix: str, token: str) -> None:
     fast_tasmota(profile_dir)
