@@ -11,7 +11,7 @@ from flask_smorest.pagination import PaginationParameters
 
 from hub.access import audit
 from hub.api.account_schemas import AuditOutSchema, VerdictSchema
-from hub.api.common import HubBlueprint, QueryArgs, area_path, fail, page_of, runtime, scope
+from hub.api.common import HubBlueprint, QueryArgs, area_path, fail, page_of, row_id_field, runtime, scope
 from hub.schemas.fields import Instant
 from hub.access.permissions import ADMINISTRATORS, AUDIT_READERS
 from hub.hookspecs import hookimpl
@@ -27,7 +27,7 @@ RULES = {"AuditLog": {"GET": AUDIT_READERS},
 
 class AuditQuery(QueryArgs):
     actor = ma.fields.Str(metadata={"description": "Account name (or cli:<os user>, local-admin)"})
-    actor_id = ma.fields.Int(metadata={"description": "Account id: one account, not everyone who held its name"})
+    actor_id = row_id_field(metadata={"description": "Account id: one account, not everyone who held its name"})
     action = ma.fields.Str(metadata={"description": "Exact (device.update), or a prefix ending in . or * (device.)"})
     object_type = ma.fields.Str()
     object_id = ma.fields.Str()

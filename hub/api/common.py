@@ -132,6 +132,16 @@ def page_of(session: Session, stmt: Select[Any], pp: PaginationParameters) -> li
     return list(session.scalars(stmt.offset(pp.first_item).limit(pp.page_size)).unique())
 
 
+# The largest integer the database stores (SQLite's INTEGER and PostgreSQL's BIGINT: signed 64
+# bits). A row id given beyond it cannot name a row, and binding it would fail as a 500.
+ROW_ID_MAX = 2 ** 63 - 1
+
+
+def row_id_field(**kwargs: Any) -> ma.fields.Int:
+    """An integer that names a row: refused (422, naming the parameter) beyond what a row id can be."""
+    return ma.fields.Int(validate=ma.validate.Range(min=0, max=ROW_ID_MAX), **kwargs)
+
+
 class QueryArgs(ma.Schema):
     """Base of list filters: unknown query parameters are refused, not silently ignored,
     except the page/page_size that the pagination decorator reads."""

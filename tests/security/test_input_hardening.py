@@ -280,3 +280,25 @@ def test_a_default_ttl_beyond_the_maximum_is_a_configuration_error(tmp_path: Pat
         load_settings({"HUB_CONFIG": str(path)})
     path.write_text("default_ttl_s: 600\n", encoding="utf-8")
     assert load_settings({"HUB_CONFIG": str(path)}).max_command_ttl_s == 86400
+
+
+# -- 6. integers beyond what the database holds ---------------------------------------------------
+def test_every_integer_query_parameter_beyond_64_bits_is_a_422_naming_it_never_a_500(province: Runtime) -> None:
+    # The API fuzzer found GET /api/audit?actor_id=<a 20-digit number> answering 500: SQLite
+    # cannot bind an integer over 64 bits. Each integer parameter of every GET, from the spec.
+    admin = probe(province, "admin-prov", ["administrator"], ["80"])
+    spec = admin.client.get("/api/openapi.json").get_json()
+    huge = str(2 ** 64)
+    tried = []
+    for path, ops in spec["paths"].items():
+        op = ops.get("get")
+        if op is None or "{" in path:
+            continue
+        for p in op.get("parameters", []):
+            if p.get("in") == "query" and p.get("schema", {}).get("type") == "integer" \
+                    and p["name"] not in ("page", "page_size"):
+                r = admin.client.get(path, query_string={p["name"]: huge})
+                tried.append(f"{path}?{p['name']}")
+                assert r.status_code == 422, (path, p["name"], r.status_code, r.get_data(as_text=True)[:300])
+                assert p["name"] in r.get_json()["errors"]["query"], r.get_json()
+    assert "/api/audit?actor_id" in tried, tried
