@@ -22,8 +22,6 @@ import threading
 import unicodedata
 from collections.abc import Iterable
 
-from zxcvbn import zxcvbn
-
 SCRYPT_N = 2 ** 14
 SCRYPT_R = 8
 SCRYPT_P = 1
@@ -134,6 +132,8 @@ def check_new_password(password: str, name: str, *, user_inputs: Iterable[str] =
         rest = rest.replace(_unaccented(word), "")
     if rest != _unaccented(password).casefold() and len(re.findall(r"[^\W\d_]", rest)) < 4:
         raise PasswordError("account_words", "must not be built on the account's name")
+    from zxcvbn import zxcvbn  # here, not at import: its word lists cost every `hub` process's start
+
     with _ZXCVBN_LOCK:
         rating = zxcvbn(password[:ZXCVBN_MAX], user_inputs=words)
     if rating["score"] < MIN_SCORE:
