@@ -7,9 +7,11 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py conformance/pyproject.toml)))
 STAMP  := $(VENV)/.installed
-# Most tests wait on I/O (brokers, subprocesses, timeouts), so more workers than cores pays; each
-# module stays on one worker (loadfile; conftest.py spreads a few long ones), as module fixtures are costly.
-TEST_WORKERS ?= 4
+# Most tests wait on I/O (brokers, subprocesses, timeouts), so more workers than cores pays: on 2
+# cores, 6 kept the CPU ~85 % busy where 4 left a third of it idle (12 min 50 s against 14 min).
+# Each module stays on one worker (loadfile; conftest.py spreads a few long ones), as module
+# fixtures are costly.
+TEST_WORKERS ?= 6
 # Test deadlines on a busy machine (hub.testing.time_scale): waits for an event end when it happens,
 # so a scale above 1 costs only where a test must sit out a limit (a silent simulator).
 TEST_TIME_SCALE ?= 2
@@ -24,7 +26,10 @@ $(STAMP): setup.py $(wildcard plugins/*/*/pyproject.toml plugins/*/*/setup.py co
 	$(PIP) install -q --upgrade pip setuptools wheel
 	@# setuptools notes each editable install of a package list (not a src/ layout) with a boxed
 	@# "Editable installation." message, which pip shows once per distribution: information, not a warning.
-	PYTHONWARNINGS='ignore:Editable installation' $(PIP) install -q -e '.[test,embedded,postgres,server]' \
+	@# --no-build-isolation: the twenty editable installs build with the venv's setuptools (upgraded
+	@# just above) instead of each fetching its own into a throw-away environment: half the time.
+	PYTHONWARNINGS='ignore:Editable installation' $(PIP) install -q --no-build-isolation \
+		-e '.[test,embedded,postgres,server]' \
 		$(foreach d,$(PLUGIN_DIRS),-e ./$(d))
 	@touch $(STAMP)
 

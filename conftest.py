@@ -1,4 +1,4 @@
-"""Only how the suite is spread over xdist workers (`make test`: -n 4 --dist loadfile).
+"""Only how the suite is spread over xdist workers (`make test`: -n 6 --dist loadfile).
 
 Each test module stays on one worker: its module fixtures (a fleet of simulators, a broker,
 certification runs) are set up once and its tests may share what it starts. The tests named in

@@ -1,4 +1,4 @@
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name="hub-core",
@@ -8,7 +8,9 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=find_packages(include=["hub", "hub.*"]),
+    # namespace discovery: the data folders (console templates, catalogues, demo data) are packages
+    # to setuptools too; plain find_packages left them out and every install printed a warning each
+    packages=find_namespace_packages(include=["hub", "hub.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
     # the console's pages, scripts and message catalogues (compiled in memory at start: no .mo file)
     package_data={"hub.console": ["templates/*.html", "static/*", "translations/*/LC_MESSAGES/*.po"],
