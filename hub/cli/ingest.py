@@ -34,7 +34,10 @@ def ingest(ctx: click.Context) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("ingest running; Ctrl-C to stop")
-    stop.wait()
+    # with a timeout: the handler runs on the main thread, and a SIGTERM the kernel hands to
+    # another thread would otherwise never wake a wait without one (systemd would SIGKILL us)
+    while not stop.wait(1.0):
+        pass
     ing.stop()
     click.echo(f"ingest stopped: {ing.stats}")
 

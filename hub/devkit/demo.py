@@ -16,6 +16,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -173,7 +174,11 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, once:
              f"\nTổng quan / overview: {base}/console/   ·   API: {base}/api/docs")
         if not once:
             echo("Ctrl-C để dừng / to stop.")
-            threading.Event().wait()  # until Ctrl-C
+            # Until Ctrl-C, waking every half second: the kernel may hand the SIGINT to any of
+            # the demo's threads, and Python then raises KeyboardInterrupt only when the main
+            # thread next runs, which a wait with no timeout never does (seen in a busy test run).
+            while True:
+                time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:

@@ -89,7 +89,8 @@ def run(argv: list[str] | None = None) -> int:
         return 1
     try:
         print(f"serving boards {','.join(map(str, boards))} on {sim.url}", flush=True)
-        done.wait()
+        while not done.wait(1.0):  # a timeout, so a signal taken by another thread still ends it
+            pass
     finally:
         sim.stop()
     return 0
