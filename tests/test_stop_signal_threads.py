@@ -53,7 +53,7 @@ def test_hub_ingest_stops_when_its_sigterm_lands_on_another_thread(config_file: 
 
 @pytest.mark.slow
 def test_the_demo_stops_when_its_ctrl_c_lands_on_another_thread(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HUB_")}, "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "demo", "--embedded", "--port", str(free_port()),
                              "--speakers", "3", "--boards", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=tmp_path, env=env)
@@ -68,7 +68,12 @@ def test_the_demo_stops_when_its_ctrl_c_lands_on_another_thread(tmp_path: Path) 
             seen.append(line)
         assert proc.poll() is None, "".join(seen)[-3000:]
         signal_other_threads(proc.pid, signal.SIGINT)
-        rest, err = proc.communicate(timeout=60)  # without the fix: TimeoutExpired
+        try:
+            rest, err = proc.communicate(timeout=60)  # without the fix: TimeoutExpired
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: where every thread was
+            _, err = proc.communicate(timeout=30)
+            pytest.fail("the demo did not stop within 60 s; its threads:\n" + err[-12000:])
         assert proc.returncode == 0, err[-3000:]
         assert "stopped, nothing left behind" in rest
     finally:

@@ -110,8 +110,19 @@ def quiet_exit() -> Iterator[None]:
             signal.signal(signal.SIGINT, previous)
 
 
-def _on_sigterm(*_: Any) -> None:
-    raise KeyboardInterrupt  # stopped by a supervisor: the same quiet tear-down as Ctrl-C
+class _StopOnce:
+    """Ctrl-C or SIGTERM (a supervisor): the first interrupts the demo wherever it is, for the
+    quiet tear-down; any later one is let go. A second KeyboardInterrupt raised inside the
+    tear-down would cut it short and leave the embedded broker and the fleet running (a second
+    Ctrl-C, or one signal taken by several threads)."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def __call__(self, *_: Any) -> None:
+        if not self.asked:
+            self.asked = True
+            raise KeyboardInterrupt
 
 
 def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, once: bool = False,
@@ -119,8 +130,10 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, once:
     """Tell the story; then serve the console until Ctrl-C (or return at once with `once`)."""
     if answers(host, port):
         raise DemoError(f"port {port} on {host} is taken; pick another with --port")
+    handlers: dict[int, Any] = {}  # the caller's, put back at the end (tests run the demo in-process)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        stop_once = _StopOnce()
+        handlers = {sig: signal.signal(sig, stop_once) for sig in (signal.SIGINT, signal.SIGTERM)}
     workdir = Path(tempfile.mkdtemp(prefix="hub-demo-"))
     run_id = uuid.uuid4().hex[:8]
     stack: list[Callable[[], Any]] = []  # what to stop, in reverse order
@@ -189,6 +202,9 @@ def run(host: str = "127.0.0.1", port: int = 8080, embedded: bool = False, once:
                 except Exception:  # tear-down goes on: every other piece must still stop
                     logging.getLogger(__name__).debug("demo: stopping %s failed", stop, exc_info=True)
             shutil.rmtree(workdir, ignore_errors=True)
+        for sig, handler in handlers.items():
+            if handler is not None:  # None: set outside Python, nothing to put back
+                signal.signal(sig, handler)
         echo("\nĐã dừng, không để lại gì / stopped, nothing left behind.")
     return told
 
