@@ -17,6 +17,12 @@ import pytest
 # test names its own chain, e.g. gTTS pointed at its loopback stand-in.
 os.environ.setdefault("HUB_SPEECH_PROVIDERS", "espeak_ng")
 
+def pytest_configure(config: pytest.Config) -> None:
+    from hub.testing import guard_logger_registry
+
+    guard_logger_registry()  # the hub's threads name loggers while pytest's log capture walks them
+
+
 SPREAD = frozenset({"conformance/tests/test_conformance_vendors.py::test_vendor_fault_matrix"})
 
 

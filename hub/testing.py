@@ -39,6 +39,27 @@ AREA = "T0"  # the harness's one area; not an official code
 TIME_SCALE_ENV = "HUB_TEST_TIME_SCALE"
 
 
+class _LoggerRegistry(dict):  # type: ignore[type-arg]
+    """logging's registry of loggers (Manager.loggerDict), whose values() is a copy."""
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return list(super().values())  # one C call: no other thread inserts in between
+
+
+def guard_logger_registry() -> None:
+    """Let pytest's log capture iterate the loggers while other threads create new ones.
+
+    Since pytest 9.2, each test phase walks logging's registry of loggers to attach its handler
+    to the non-propagating ones. A thread of the hub (an adapter's paho client, an ingest) that
+    names a new logger at that moment raised "dictionary changed size during iteration" in
+    pytest itself: seen failing a certification check under load. The registry's values() is
+    made a copy, taken while no other thread runs Python code. Call it at start-up, before the
+    threads (pytest_configure). Idempotent."""
+    manager = logging.Logger.manager
+    if not isinstance(manager.loggerDict, _LoggerRegistry):
+        manager.loggerDict = _LoggerRegistry(manager.loggerDict)
+
+
 def time_scale() -> float:
     """How many times longer than on an idle machine the tests may take to see what they wait
     for: HUB_TEST_TIME_SCALE (1 when unset; `make test` sets 2, so that the suite passes beside

@@ -145,6 +145,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from hub.testing import guard_logger_registry
+
+    guard_logger_registry()  # the hub runs threads that name loggers while pytest walks them
     for line in ("requirement(id): the catalogue requirement this check is evidence for",
                  "needs(*capabilities): capabilities needed besides the requirement's own",
                  "kind(name): only devices of this kind",
