@@ -15,7 +15,8 @@ from hub.access import accounts
 from hub.api.account_schemas import (PasswordOutSchema, PasswordResetSchema, TokenCreatedSchema, TokenCreateSchema,
                                      TokenOutSchema, UserCreatedSchema, UserCreateSchema, UserOutSchema,
                                      UserUpdateSchema)
-from hub.api.common import HubBlueprint, QueryArgs, actor, fail, not_found, page_of, runtime, scope, taken
+from hub.api.common import (ROW_ID_MAX, HubBlueprint, QueryArgs, actor, fail, not_found, page_of, runtime, scope,
+                             taken)
 from hub.access.login_throttle import LoginThrottle, lift_lockout
 from hub.store.models import ApiToken, User
 from hub.access.permissions import ROLES
@@ -59,7 +60,7 @@ def _visible_user(session: Session, name: str, field: str | None = None) -> User
 
 def _visible_token(session: Session, token_id: int) -> ApiToken:
     # An id beyond 64 bits cannot exist, and SQLite's driver raises OverflowError on it (a 500).
-    token = session.get(ApiToken, token_id) if 0 <= token_id < 2**63 else None
+    token = session.get(ApiToken, token_id) if 0 <= token_id <= ROW_ID_MAX else None
     if token is None or not accounts.may_manage(session, scope(session), token.user):
         not_found("token", str(token_id))
     return token
